@@ -1,0 +1,53 @@
+# Two commands do everything on a fresh machine: `make run` and `make test`.
+# Installs are idempotent: a stamp file records that an environment matches its lock file.
+
+PYTHON ?= python3.11
+VENV := .venv
+TFDV_VENV := .venv-tfdv
+MAIN_STAMP := $(VENV)/.installed
+TFDV_STAMP := $(TFDV_VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: install run test lint compile compile-check lock clean
+
+install: $(MAIN_STAMP) $(TFDV_STAMP)
+
+$(MAIN_STAMP): requirements/main.lock setup.py
+	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found; set PYTHON=/path/to/python3.11" >&2; exit 1; }
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -r requirements/main.lock
+	$(VENV)/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+# The validation environment (TFDV) is separate: its pins conflict with kfp's (see requirements/tfdv.in).
+$(TFDV_STAMP): requirements/tfdv.lock $(MAIN_STAMP)
+	test -x $(TFDV_VENV)/bin/python || $(PYTHON) -m venv $(TFDV_VENV)
+	$(VENV)/bin/uv pip install --quiet --python $(TFDV_VENV)/bin/python -r requirements/tfdv.lock
+	$(TFDV_VENV)/bin/python -c "import tensorflow_data_validation, tfx_bsl.public.tfxio, dill"
+	touch $@
+
+run: install
+	$(VENV)/bin/kfp-cicd run
+
+test: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/kfp-cicd compile --check
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+lint: $(MAIN_STAMP)
+	$(VENV)/bin/ruff check .
+
+compile: $(MAIN_STAMP)
+	$(VENV)/bin/kfp-cicd compile
+
+compile-check: $(MAIN_STAMP)
+	$(VENV)/bin/kfp-cicd compile --check
+
+# Re-resolve the lock files from the .in files (needs the package registry).
+lock: $(MAIN_STAMP)
+	$(VENV)/bin/uv pip compile --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+		requirements/tfdv.in -o requirements/tfdv.lock
+
+clean:
+	rm -rf $(VENV) $(TFDV_VENV) build *.egg-info

@@ -1,0 +1,48 @@
+"""Packaging for kfp-cicd.
+
+The repository keeps the layout of the users' design card (``components/``, ``pipelines/`` at the
+top level); they install as sub-packages of ``kfp_cicd`` so nothing generic like ``components``
+lands in a user's site-packages.
+"""
+
+from pathlib import Path
+
+from setuptools import setup
+
+COMPONENTS = ["validate_data", "train", "evaluate", "register", "deploy"]
+
+packages = ["kfp_cicd", "kfp_cicd.data", "kfp_cicd.model", "kfp_cicd.serving",
+            "kfp_cicd.components", "kfp_cicd.pipelines"]
+packages += [f"kfp_cicd.components.{name}" for name in COMPONENTS]
+
+version = {}
+exec(Path("kfp_cicd/version.py").read_text(), version)
+
+setup(
+    name="kfp-cicd",
+    version=version["__version__"],
+    description="Kubeflow Pipelines components that take a model from fresh data to a served endpoint.",
+    long_description=Path("README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11,<3.12",
+    packages=packages,
+    package_dir={
+        "kfp_cicd.components": "components",
+        "kfp_cicd.pipelines": "pipelines",
+    },
+    package_data={"kfp_cicd.components.validate_data": ["schemas/*.pbtxt"]},
+    install_requires=[
+        "kfp>=2.17,<2.18",
+        "kfp-kubernetes>=2.17,<2.18",
+        "google-cloud-pipeline-components>=2.22,<3",
+        "kubernetes",
+        "scikit-learn",
+        "mlflow>=3.17,<3.18",
+        "kserve>=0.21,<0.22",
+        "torch>=2.13",
+        "pandas>=2.2",
+        "pyarrow",
+        "matplotlib",
+    ],
+    entry_points={"console_scripts": ["kfp-cicd=kfp_cicd.cli:main"]},
+)
