@@ -1,0 +1,85 @@
+"""Save preprocessing + network as one MLflow pyfunc model directory (the ``Model`` artifact)."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from importlib.metadata import version
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import skops.io
+import torch
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, Schema
+from sklearn.compose import ColumnTransformer
+
+from kfp_cicd.model.features import FeatureSpec
+
+PYFUNC_SOURCE = Path(__file__).with_name("pyfunc_model.py")
+RUNTIME_PACKAGES = ("mlflow", "torch", "scikit-learn", "skops", "pandas", "numpy")
+
+
+def pip_requirements() -> list[str]:
+    """Exact pins of what loading the model needs (never inferred: inference picks up extras)."""
+    return [f"{name}=={version(name).split('+')[0]}" for name in RUNTIME_PACKAGES]
+
+
+def model_signature(frame: pd.DataFrame, spec: FeatureSpec) -> ModelSignature:
+    """Input columns typed from the training frame; outputs probability and 0/1 prediction."""
+    def column_type(column: str) -> str:
+        if column in spec.categorical:
+            return "string"
+        return "long" if pd.api.types.is_integer_dtype(frame[column]) else "double"
+
+    inputs = Schema([ColSpec(column_type(c), c) for c in spec.columns])
+    outputs = Schema([ColSpec("double", "probability"), ColSpec("long", "prediction")])
+    return ModelSignature(inputs=inputs, outputs=outputs)
+
+
+def export_network(network: torch.nn.Module, input_dim: int, path: Path) -> None:
+    """``torch.export`` the network with a dynamic batch dimension, on CPU, in eval mode."""
+    network = network.to("cpu").eval()
+    example = torch.zeros(2, input_dim, dtype=torch.float32)
+    batch = torch.export.Dim("batch", min=1)
+    exported = torch.export.export(network, (example,), dynamic_shapes=({0: batch},))
+    torch.export.save(exported, str(path))
+
+
+def save_classifier(path: str | Path, *, preprocessor: ColumnTransformer, network: torch.nn.Module,
+                    input_dim: int, spec: FeatureSpec, example: pd.DataFrame,
+                    decision_threshold: float = 0.5, metadata: dict | None = None) -> Path:
+    """Write an MLflow pyfunc model at ``path`` (which must not exist or be an empty directory).
+
+    ``example`` is a few rows of raw feature columns; it types the signature and is stored as the
+    input example users see in MLflow.
+    """
+    path = Path(path)
+    if path.exists() and any(path.iterdir()):
+        raise FileExistsError(f"model path {path} is not empty")
+    if path.exists():
+        path.rmdir()  # mlflow insists on creating the directory itself
+    with tempfile.TemporaryDirectory(prefix="kfp-cicd-model-") as staging:
+        staging_dir = Path(staging)
+        artifacts = {
+            "preprocessor": staging_dir / "preprocessor.skops",
+            "network": staging_dir / "network.pt2",
+            "config": staging_dir / "config.json",
+        }
+        skops.io.dump(preprocessor, artifacts["preprocessor"])
+        export_network(network, input_dim, artifacts["network"])
+        config = {"label": spec.label, "numeric": list(spec.numeric),
+                  "categorical": list(spec.categorical),
+                  "decision_threshold": float(decision_threshold)}
+        artifacts["config"].write_text(json.dumps(config, indent=2))
+        mlflow.pyfunc.save_model(
+            path=str(path),
+            python_model=str(PYFUNC_SOURCE),
+            artifacts={name: str(p) for name, p in artifacts.items()},
+            signature=model_signature(example, spec),
+            input_example=example.head(3),
+            pip_requirements=pip_requirements(),
+            metadata=metadata,
+        )
+    return path
