@@ -1,0 +1,358 @@
+"""Data validation with TFDV, from the main (kfp) environment.
+
+TFDV cannot be imported here (its protobuf/pandas pins conflict with kfp 2.17), so
+:func:`validate_datasets` writes a JSON request and runs ``tfdv_job.py`` with the validation
+environment's interpreter (:func:`~.tfdv_environment.find_tfdv_python`), streaming its progress to
+our stderr, then reads the files it wrote. :func:`run_validation_task` is the glue the KFP
+component calls: it lays the results out as the component's output artifacts and fails the task
+when the data has anomalies.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from collections import deque
+from collections.abc import Mapping, MutableMapping, Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kfp_cicd.components.validate_data.tfdv_environment import TFDV_PYTHON_ENV_VAR, find_tfdv_python
+from kfp_cicd.data.tables import file_fingerprint
+from kfp_cicd.errors import DataError, EnvironmentNotReady, KfpCicdError
+
+#: The script run in the validation environment.
+TFDV_JOB = Path(__file__).with_name("tfdv_job.py")
+
+#: How long one validation may run before it is killed (seconds).
+DEFAULT_TIMEOUT_S = 3600.0
+
+#: The job's exit code for an unusable request or input file (see tfdv_job.py).
+_EXIT_INPUT_ERROR = 2
+_TAIL_LINES = 30
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    """One problem TFDV found in one dataset.
+
+    Attributes:
+        dataset: ``"train"`` or ``"eval"``.
+        feature: the feature (column) name; ``""`` for a dataset-level anomaly.
+        kind: TFDV's ``AnomalyInfo.Type`` name, e.g. ``"SCHEMA_MISSING_COLUMN"``.
+        description: TFDV's long description of the problem.
+        short_description: TFDV's one-phrase summary.
+    """
+
+    dataset: str
+    feature: str
+    kind: str
+    description: str
+    short_description: str = ""
+
+    def __str__(self) -> str:
+        where = f"feature {self.feature!r}" if self.feature else "the dataset as a whole"
+        return f"[{self.dataset}] {where}: {self.description} ({self.kind})"
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """What one validation found, and where it wrote its files.
+
+    Attributes:
+        row_counts: ``{"train": rows, "eval": rows}``.
+        anomalies: every anomaly of both datasets against the schema.
+        train_statistics: binary ``DatasetFeatureStatisticsList`` (``tfdv.load_stats_binary``).
+        eval_statistics: the same for the evaluation data.
+        schema: the text-format schema used (inferred from train, or the given one).
+        features: ``features.json``: label, feature names with kind and dtype, row counts.
+        anomalies_file: ``anomalies.json``: the anomalies as a list of objects.
+        report_html: TFDV's statistics view comparing train and eval.
+        data_fingerprint: ``"sha256:<hex>"`` of the training file's bytes.
+        schema_inferred: whether the schema was inferred from the training data.
+    """
+
+    row_counts: dict[str, int]
+    anomalies: list[Anomaly]
+    train_statistics: Path
+    eval_statistics: Path
+    schema: Path
+    features: Path
+    anomalies_file: Path
+    report_html: Path
+    data_fingerprint: str
+    schema_inferred: bool
+
+    @property
+    def anomaly_count(self) -> int:
+        """How many anomalies were found in both datasets together."""
+        return len(self.anomalies)
+
+
+class DataValidationFailed(KfpCicdError):
+    """The data has anomalies against the schema; the message lists every one of them."""
+
+    def __init__(self, anomalies: Sequence[Anomaly], report: str | Path | None = None) -> None:
+        self.anomalies = tuple(anomalies)
+        lines = [f"Data validation found {len(self.anomalies)} "
+                 f"anomal{'y' if len(self.anomalies) == 1 else 'ies'}:"]
+        lines += [f"  - {anomaly}" for anomaly in self.anomalies]
+        if report:
+            lines.append(f"The statistics are in {report}.")
+        lines.append("Fix the data, or, if the change is intended, pass an updated schema "
+                     "(schema_path) or tolerate these kinds of anomaly.")
+        super().__init__("\n".join(lines))
+
+
+def raise_for_anomalies(result: ValidationResult, tolerate_kinds: Sequence[str] = ()) -> None:
+    """Raise :class:`DataValidationFailed` unless every anomaly's kind is in ``tolerate_kinds``."""
+    blocking = [anomaly for anomaly in result.anomalies if anomaly.kind not in tolerate_kinds]
+    if blocking:
+        raise DataValidationFailed(blocking, report=result.report_html)
+
+
+def validate_datasets(
+    train_data: str,
+    eval_data: str,
+    *,
+    label_column: str,
+    output_dir: Path | str,
+    schema_path: str | None = None,
+    tfdv_python: str | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> ValidationResult:
+    """Compute statistics of both tables with TFDV, and check both against a schema.
+
+    The schema is ``schema_path`` (text format) if given, else inferred from the training data.
+    Anomalies do not raise here: they are returned (see :func:`raise_for_anomalies`).
+
+    Args:
+        train_data: local path of the training table (.csv, .csv.gz or .parquet).
+        eval_data: local path of the evaluation table.
+        label_column: the label's column; the training data must have it.
+        output_dir: directory for the result files (created if missing).
+        schema_path: a schema to validate against instead of inferring one; ``None``/``""``: infer.
+        tfdv_python: the validation interpreter; default :func:`find_tfdv_python`.
+        timeout_s: kill the validation after this many seconds.
+
+    Raises:
+        DataError: an input file is missing, empty or unreadable, or lacks the label column.
+        EnvironmentNotReady: no usable TFDV interpreter.
+        KfpCicdError: the validation job crashed or timed out.
+    """
+    if not label_column:
+        raise DataError("label_column is empty; name the column that holds the label")
+    python = tfdv_python or find_tfdv_python()
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="validate_data-staged-") as staging:
+        local_train = _stage(str(train_data), Path(staging) / "train")
+        fingerprint = file_fingerprint(local_train)  # also fails fast on a missing training file
+        request = {"train_data": local_train,
+                   "eval_data": _stage(str(eval_data), Path(staging) / "eval"),
+                   "train_name": str(train_data), "eval_name": str(eval_data),
+                   "label_column": label_column, "schema_path": schema_path or None,
+                   "output_dir": str(out.resolve())}
+        request_path = out / "request.json"
+        request_path.write_text(json.dumps(request, indent=2) + "\n", encoding="utf-8")
+        returncode, tail = _run_job(python, request_path, timeout_s)
+    summary = _read_summary(out, returncode, tail, python)
+    return ValidationResult(
+        row_counts={name: int(count) for name, count in summary["row_counts"].items()},
+        anomalies=_read_anomalies(out / "anomalies.json"),
+        train_statistics=out / "train_stats.pb",
+        eval_statistics=out / "eval_stats.pb",
+        schema=out / "schema.pbtxt",
+        features=out / "features.json",
+        anomalies_file=out / "anomalies.json",
+        report_html=out / "stats.html",
+        data_fingerprint=fingerprint,
+        schema_inferred=bool(summary.get("schema_inferred", not schema_path)),
+    )
+
+
+def _stage(location: str, staging_dir: Path) -> str:
+    """A local path for ``location``: itself, or a downloaded copy of a remote (fsspec URL) file.
+
+    The TFDV environment has no object-store clients, so ``gs://``/``s3://`` tables are copied
+    to local disk here, keeping the file name (and so the format suffix).
+    """
+    if "://" not in location or location.startswith("file://"):
+        return location.removeprefix("file://")
+    target = staging_dir / location.rstrip("/").rsplit("/", 1)[-1]
+    staging_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        import fsspec
+
+        with fsspec.open(location, "rb") as source, target.open("wb") as sink:
+            shutil.copyfileobj(source, sink, length=1 << 20)
+    except (ImportError, OSError, ValueError) as error:
+        raise DataError(f"cannot download {location}: {error}. Check the URL and the "
+                        "credentials; gs:// needs gcsfs and s3:// needs s3fs installed.") from error
+    return str(target)
+
+
+def _run_job(python: str, request_path: Path, timeout_s: float) -> tuple[int, list[str]]:
+    """Run tfdv_job.py, copying its output to our stderr as it comes; return (exit code, tail).
+
+    ``-I`` (isolated mode) keeps this environment's PYTHONPATH and user site-packages out of the
+    validation interpreter; ``-u`` makes its progress lines arrive as they are written.
+    """
+    command = [python, "-I", "-u", str(TFDV_JOB), str(request_path)]
+    try:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   text=True, encoding="utf-8", errors="replace",
+                                   start_new_session=True)
+    except OSError as error:
+        raise EnvironmentNotReady(
+            f"cannot start the TFDV interpreter {python}: {error}. Run `make install`, or set "
+            f"{TFDV_PYTHON_ENV_VAR} to a working interpreter.") from error
+    tail: deque[str] = deque(maxlen=_TAIL_LINES)
+    pump = threading.Thread(target=_forward_lines, args=(process, tail), daemon=True)
+    pump.start()
+    try:
+        returncode = process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired as error:
+        _kill_job(process)
+        raise KfpCicdError(
+            f"data validation did not finish within {timeout_s:g} s and was stopped. Give it "
+            "more time (timeout_s) or validate a smaller sample.") from error
+    except BaseException:  # e.g. KeyboardInterrupt: the job runs in its own session, stop it too
+        _kill_job(process)
+        raise
+    finally:
+        pump.join(timeout=10)
+    return returncode, list(tail)
+
+
+def _kill_job(process: subprocess.Popen[str]) -> None:
+    """Kill the job and anything it started (it leads its own process group)."""
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def _forward_lines(process: subprocess.Popen[str], tail: deque[str]) -> None:
+    """Copy the job's output lines to our stderr and keep the last few for error messages."""
+    assert process.stdout is not None
+    for line in process.stdout:
+        tail.append(line.rstrip("\n"))
+        sys.stderr.write(line)
+        sys.stderr.flush()
+
+
+def _read_summary(out: Path, returncode: int, tail: list[str], python: str) -> dict[str, Any]:
+    """The job's result.json, or the error it reports, as the right exception."""
+    result_path = out / "result.json"
+    summary: dict[str, Any] = {}
+    if result_path.is_file():
+        summary = json.loads(result_path.read_text(encoding="utf-8"))
+    if returncode == 0 and "row_counts" in summary:
+        return summary
+    if returncode == _EXIT_INPUT_ERROR and "error" in summary:
+        raise DataError(summary["error"])
+    last_lines = "\n".join(f"    {line}" for line in tail[-15:])
+    if any("ModuleNotFoundError" in line or "ImportError" in line for line in tail):
+        raise EnvironmentNotReady(
+            f"the TFDV interpreter {python} lacks a package the validation needs:\n{last_lines}\n"
+            f"Run `make install` to (re)build .venv-tfdv, or set {TFDV_PYTHON_ENV_VAR}.")
+    raise KfpCicdError(f"the TFDV validation job failed (exit code {returncode}); its last "
+                       f"output lines:\n{last_lines}")
+
+
+def _read_anomalies(path: Path) -> list[Anomaly]:
+    """Parse anomalies.json (written by tfdv_job.py) into :class:`Anomaly` objects."""
+    records = json.loads(path.read_text(encoding="utf-8"))
+    return [Anomaly(dataset=record["dataset"], feature=record["feature"], kind=record["kind"],
+                    description=record["description"],
+                    short_description=record.get("short_description", ""))
+            for record in records]
+
+
+def run_validation_task(
+    train_data: str,
+    eval_data: str,
+    label_column: str,
+    schema_path: str,
+    *,
+    statistics_dir: str,
+    schema_dir: str,
+    anomalies_file: str,
+    report_file: str,
+    artifact_metadata: Mapping[str, MutableMapping[str, Any]] | None = None,
+    tolerate_kinds: Sequence[str] = (),
+    tfdv_python: str | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> tuple[int, int, int, str]:
+    """The validate_data component's body: validate, publish the artifacts, fail on anomalies.
+
+    Every output is written before the anomaly check, so a failed task still shows its report.
+
+    Args:
+        train_data, eval_data, label_column: as in :func:`validate_datasets`.
+        schema_path: the schema to validate against; ``""`` infers one from the training data.
+        statistics_dir: directory to create with ``train_stats.pb`` and ``eval_stats.pb``.
+        schema_dir: directory to create with ``schema.pbtxt`` and ``features.json``.
+        anomalies_file: file to write ``anomalies.json`` to.
+        report_file: file to write the statistics HTML to.
+        artifact_metadata: the artifacts' ``metadata`` dicts by output name (``statistics``,
+            ``schema``, ``anomalies``, ``report``); each present one is updated.
+        tolerate_kinds: anomaly kinds that do not fail the task.
+        tfdv_python, timeout_s: as in :func:`validate_datasets`.
+
+    Returns:
+        ``(train_rows, eval_rows, anomaly_count, data_fingerprint)``.
+
+    Raises:
+        DataValidationFailed: the data has anomalies (after the outputs are written).
+    """
+    with tempfile.TemporaryDirectory(prefix="validate_data-") as work:
+        result = validate_datasets(train_data, eval_data, label_column=label_column,
+                                   output_dir=work, schema_path=schema_path or None,
+                                   tfdv_python=tfdv_python, timeout_s=timeout_s)
+        _publish(result, statistics_dir=Path(statistics_dir), schema_dir=Path(schema_dir),
+                 anomalies_file=Path(anomalies_file), report_file=Path(report_file))
+        metadata = artifact_metadata_for(result)
+    for name, values in metadata.items():
+        if artifact_metadata is not None and name in artifact_metadata:
+            artifact_metadata[name].update(values)
+    raise_for_anomalies(result, tolerate_kinds)
+    return (result.row_counts["train"], result.row_counts["eval"], result.anomaly_count,
+            result.data_fingerprint)
+
+
+def _publish(result: ValidationResult, *, statistics_dir: Path, schema_dir: Path,
+             anomalies_file: Path, report_file: Path) -> None:
+    """Copy the result files into the artifact layout the component promises."""
+    copies = [(result.train_statistics, statistics_dir / "train_stats.pb"),
+              (result.eval_statistics, statistics_dir / "eval_stats.pb"),
+              (result.schema, schema_dir / "schema.pbtxt"),
+              (result.features, schema_dir / "features.json"),
+              (result.anomalies_file, anomalies_file),
+              (result.report_html, report_file)]
+    for source, target in copies:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+
+
+def artifact_metadata_for(result: ValidationResult) -> dict[str, dict[str, Any]]:
+    """The metadata each output artifact carries (shown in the KFP UI and in ML Metadata)."""
+    counts = {"train_rows": result.row_counts["train"], "eval_rows": result.row_counts["eval"]}
+    features = json.loads(result.features.read_text(encoding="utf-8"))
+    return {
+        "statistics": {**counts, "format": "DatasetFeatureStatisticsList, binary "
+                       "(tfdv.load_stats_binary)", "data_fingerprint": result.data_fingerprint},
+        "schema": {"label": features["label"], "feature_count": len(features["features"]),
+                   "inferred": result.schema_inferred},
+        "anomalies": {"anomaly_count": result.anomaly_count,
+                      "kinds": sorted({anomaly.kind for anomaly in result.anomalies})},
+        "report": {**counts, "anomaly_count": result.anomaly_count},
+    }
