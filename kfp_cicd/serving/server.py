@@ -1,0 +1,82 @@
+"""Start KServe's ModelServer with the pyfunc predictor: the serving image's entrypoint.
+
+``python -m kfp_cicd.serving`` (the ClusterServingRuntime's command), the local deployment target
+and ``kfp-cicd serve`` all end up in :func:`serve`, so a model behaves the same on a laptop, in a
+pipeline's smoke test and on the cluster.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from kfp_cicd.errors import DeploymentError
+
+log = logging.getLogger(__name__)
+DEFAULT_MODEL_DIR = "/mnt/models"  # where KServe's storage initializer puts the model
+DEFAULT_HTTP_PORT = 8080
+DEFAULT_GRPC_PORT = 8081
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
+
+
+@contextmanager
+def _argv_hidden_from_kserve() -> Iterator[None]:
+    """Import kserve without it seeing our command line.
+
+    ``kserve.model_server`` runs ``argparse.parse_known_args()`` over ``sys.argv`` at import time and
+    would take abbreviations of its own flags (``--model``, ``--http``) from our arguments.
+    """
+    saved = sys.argv
+    sys.argv = saved[:1]
+    try:
+        yield
+    finally:
+        sys.argv = saved
+
+
+def check_serve_args(model_dir: str | Path, model_name: str, http_port: int, grpc_port: int,
+                     enable_grpc: bool) -> Path:
+    """Refuse arguments the server would only fail on later, with a message saying what to change."""
+    if not _MODEL_NAME.match(model_name or ""):
+        raise DeploymentError(f"invalid model name {model_name!r}: it is part of the URL "
+                              "(/v2/models/<name>/infer); use letters, digits, '.', '_' or '-'")
+    for label, port in (("HTTP", http_port), ("gRPC", grpc_port)):
+        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+            raise DeploymentError(f"{label} port {port!r} is not a port number (1-65535)")
+    if enable_grpc and http_port == grpc_port:
+        raise DeploymentError(f"HTTP and gRPC ports are both {http_port}; give them different ports "
+                              "or disable gRPC")
+    path = Path(model_dir)
+    if not (path / "MLmodel").is_file():
+        raise DeploymentError(f"{path} is not an MLflow model directory (no MLmodel file); pass the "
+                              "directory save_classifier wrote (KServe mounts it at /mnt/models)")
+    return path
+
+
+def serve(model_dir: str, *, model_name: str, http_port: int = DEFAULT_HTTP_PORT,
+          grpc_port: int = DEFAULT_GRPC_PORT, enable_grpc: bool = True) -> None:
+    """Load the model at ``model_dir`` and serve it as ``model_name`` until SIGTERM/SIGINT.
+
+    REST (V1 and V2) listens on ``http_port`` on all interfaces (kserve hard-codes 0.0.0.0), the V2
+    gRPC service on ``grpc_port`` unless ``enable_grpc`` is false. Raises DeploymentError when the
+    arguments are wrong or the model does not load; blocks otherwise.
+    """
+    path = check_serve_args(model_dir, model_name, http_port, grpc_port, enable_grpc)
+    with _argv_hidden_from_kserve():
+        from kserve import ModelServer
+
+        from kfp_cicd.serving.predictor import PyfuncPredictor
+    predictor = PyfuncPredictor(model_name, path)
+    predictor.load()
+    # Everything loaded so far (torch, mlflow, the model) lives as long as the process: keep the
+    # cyclic GC from rescanning it in every full collection, and at exit (seconds otherwise).
+    gc.freeze()
+    log.info("serving %s on HTTP port %d%s", model_name, http_port,
+             f" and gRPC port {grpc_port}" if enable_grpc else " (gRPC disabled)")
+    server = ModelServer(http_port=http_port, grpc_port=grpc_port, enable_grpc=enable_grpc, workers=1)
+    server.start([predictor])

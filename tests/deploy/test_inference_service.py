@@ -1,0 +1,195 @@
+"""Rendering the InferenceService, and both manifests against the upstream KServe CRD schemas.
+
+The CRDs live in ``../shared/crds`` beside the repository; a fresh clone has none, and the schema
+tests skip there. The schemas never forbid unknown fields, so the render tests also check our keys.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kfp_cicd.components.deploy.inference_service import (
+    DEPLOYMENT_MODE_ANNOTATION,
+    MODEL_FORMAT,
+    RUNTIME_NAME,
+    render_inference_service,
+    service_name_for,
+    to_yaml,
+)
+from kfp_cicd.errors import DeploymentError
+from kfp_cicd.images import ImageRefs
+
+REPO = Path(__file__).resolve().parents[2]
+CRDS = REPO.parent / "shared" / "crds"
+RUNTIME_MANIFEST = REPO / "manifests" / "kserve" / "cluster_serving_runtime.yaml"
+STORAGE = "s3://models/fraud-detector/3"
+
+
+def render(**overrides: Any) -> dict[str, Any]:
+    arguments = {"name": "fraud-detector", "namespace": "kfp-cicd", "storage_uri": STORAGE, **overrides}
+    return render_inference_service(**arguments)
+
+
+def test_render_points_kserve_at_our_runtime_and_the_real_storage() -> None:
+    manifest = render()
+    assert manifest["apiVersion"] == "serving.kserve.io/v1beta1"
+    assert manifest["kind"] == "InferenceService"
+    assert manifest["metadata"] == {"name": "fraud-detector", "namespace": "kfp-cicd",
+                                    "annotations": {DEPLOYMENT_MODE_ANNOTATION: "Serverless"}}
+    assert manifest["spec"] == {"predictor": {
+        "minReplicas": 1, "maxReplicas": 1,
+        "model": {"modelFormat": {"name": MODEL_FORMAT}, "runtime": RUNTIME_NAME, "storageUri": STORAGE}}}
+
+
+def test_render_with_every_option() -> None:
+    resources = {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}}
+    manifest = render(runtime_image="registry.example/kfp-cicd-runtime:1.2.3", service_account="mlflow-s3",
+                      min_replicas=2, max_replicas=4, deployment_mode="RawDeployment", resources=resources,
+                      labels={"team": "risk"}, annotations={"owner": "risk@example.com"})
+    predictor = manifest["spec"]["predictor"]
+    assert predictor["serviceAccountName"] == "mlflow-s3"
+    assert (predictor["minReplicas"], predictor["maxReplicas"]) == (2, 4)
+    assert predictor["model"]["image"] == "registry.example/kfp-cicd-runtime:1.2.3"
+    assert predictor["model"]["resources"] == resources
+    assert manifest["metadata"]["labels"] == {"team": "risk"}
+    assert manifest["metadata"]["annotations"] == {"owner": "risk@example.com",
+                                                   DEPLOYMENT_MODE_ANNOTATION: "RawDeployment"}
+
+
+def test_yaml_round_trips() -> None:
+    manifest = render(labels={"team": "risk"})
+    text = to_yaml(manifest)
+    assert yaml.safe_load(text) == manifest
+    assert text.startswith("apiVersion: serving.kserve.io/v1beta1\nkind: InferenceService\n")
+
+
+@pytest.mark.parametrize("name", ["Fraud", "1fraud", "fraud_detector", "fraud.detector", "-fraud", "fraud-",
+                                  "", "f" * 64])
+def test_names_must_be_dns_1035_labels(name: str) -> None:
+    with pytest.raises(DeploymentError, match="invalid InferenceService name"):
+        render(name=name)
+
+
+def test_namespace_must_be_a_dns_label() -> None:
+    with pytest.raises(DeploymentError, match="invalid namespace"):
+        render(namespace="Team_A")
+
+
+@pytest.mark.parametrize("uri", ["models:/fraud-detector/3", "models:/fraud-detector@champion",
+                                 "mlflow-artifacts:/1/abc/artifacts/model", "runs:/abc/model"])
+def test_mlflow_uris_are_refused_with_the_reason(uri: str) -> None:
+    with pytest.raises(DeploymentError, match="storage initializer cannot read"):
+        render(storage_uri=uri)
+
+
+@pytest.mark.parametrize("uri", ["ftp://host/model", "/mnt/models", "", "dbfs:/model"])
+def test_other_unreadable_uris_are_refused(uri: str) -> None:
+    with pytest.raises(DeploymentError, match=r"storage URI|no storage URI"):
+        render(storage_uri=uri)
+
+
+@pytest.mark.parametrize("uri", ["s3://b/m", "gs://b/m", "pvc://claim/m", "https://h/m.tar.gz", "file:///srv/m"])
+def test_readable_uris_are_accepted(uri: str) -> None:
+    assert render(storage_uri=uri)["spec"]["predictor"]["model"]["storageUri"] == uri
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"deployment_mode": "Fargate"}, "unknown deployment_mode"),
+    ({"min_replicas": 0, "deployment_mode": "RawDeployment"}, "scale to zero"),
+    ({"min_replicas": 3, "max_replicas": 2}, "max_replicas"),
+    ({"min_replicas": -1}, "non-negative"),
+    ({"labels": {"model": "a" * 64}}, "invalid label value"),
+    ({"annotations": {DEPLOYMENT_MODE_ANNOTATION: "RawDeployment"}}, "contradicts"),
+    ({"annotations": {"n": 1}}, "strings to strings"),
+])
+def test_bad_options_are_refused(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(DeploymentError, match=message):
+        render(**overrides)
+
+
+def test_scale_to_zero_is_allowed_in_serverless_mode() -> None:
+    assert render(min_replicas=0)["spec"]["predictor"]["minReplicas"] == 0
+
+
+@pytest.mark.parametrize(("model_name", "service"), [
+    ("fraud-detector", "fraud-detector"), ("Fraud_Model.v2", "fraud-model-v2"), ("123", "model-123"),
+    ("x" * 80, "x" * 63)])
+def test_service_names_derive_from_registered_model_names(model_name: str, service: str) -> None:
+    assert service_name_for(model_name) == service
+
+
+# --- the upstream CRD schemas ----------------------------------------------------------------------
+
+def _spec_schema(crd_file: str, version: str) -> dict[str, Any]:
+    path = CRDS / crd_file
+    if not path.is_file():
+        pytest.skip(f"{path} not present (a fresh clone has no ../shared/crds)")
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    with path.open(encoding="utf-8") as handle:
+        crd = yaml.load(handle, Loader=loader)  # a safe loader (the C one is ~10x faster)
+    versions = {entry["name"]: entry for entry in crd["spec"]["versions"]}
+    return versions[version]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+
+
+@pytest.fixture(scope="module")
+def isvc_spec_validator() -> Any:
+    """Draft 7 validator of an InferenceService ``spec`` (the ~2 MB CRD is parsed once)."""
+    from jsonschema import Draft7Validator
+
+    return Draft7Validator(_spec_schema("serving.kserve.io_inferenceservices.yaml", "v1beta1"))
+
+
+def _errors(validator: Any, instance: dict[str, Any]) -> list[str]:
+    return [f"{'/'.join(map(str, error.path))}: {error.message}" for error in validator.iter_errors(instance)]
+
+
+@pytest.mark.parametrize("overrides", [
+    {},
+    {"runtime_image": "registry.example/kfp-cicd-runtime:1.2.3", "service_account": "mlflow-s3",
+     "min_replicas": 0, "max_replicas": 3,
+     "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": 2, "memory": "2Gi"}}},
+    {"deployment_mode": "RawDeployment", "min_replicas": 2, "max_replicas": 2},
+])
+def test_rendered_spec_satisfies_the_inference_service_crd(isvc_spec_validator: Any,
+                                                           overrides: dict[str, Any]) -> None:
+    assert _errors(isvc_spec_validator, render(**overrides)["spec"]) == []
+
+
+def test_the_crd_check_is_live(isvc_spec_validator: Any) -> None:
+    spec = render()["spec"]
+    spec["predictor"]["minReplicas"] = "one"
+    del spec["predictor"]["model"]["modelFormat"]["name"]
+    assert len(_errors(isvc_spec_validator, spec)) == 2
+
+
+@pytest.fixture(scope="module")
+def runtime_manifest() -> dict[str, Any]:
+    return yaml.safe_load(RUNTIME_MANIFEST.read_text(encoding="utf-8"))
+
+
+def test_cluster_serving_runtime_satisfies_its_crd(runtime_manifest: dict[str, Any]) -> None:
+    from jsonschema import Draft7Validator
+
+    validator = Draft7Validator(_spec_schema("serving.kserve.io_clusterservingruntimes.yaml", "v1alpha1"))
+    assert _errors(validator, runtime_manifest["spec"]) == []
+
+
+def test_cluster_serving_runtime_matches_what_inference_services_ask_for(
+        runtime_manifest: dict[str, Any]) -> None:
+    assert runtime_manifest["apiVersion"] == "serving.kserve.io/v1alpha1"
+    assert runtime_manifest["kind"] == "ClusterServingRuntime"
+    assert runtime_manifest["metadata"]["name"] == RUNTIME_NAME
+    spec = runtime_manifest["spec"]
+    formats = {entry["name"]: entry for entry in spec["supportedModelFormats"]}
+    assert formats[MODEL_FORMAT]["autoSelect"] is True
+    assert spec["protocolVersions"] == ["v1", "v2"]
+    (container,) = spec["containers"]
+    assert container["name"] == "kserve-container"
+    assert container["image"] == ImageRefs().runtime
+    command = container["command"] + container["args"]
+    assert command == ["python", "-m", "kfp_cicd.serving", "--model-dir", "/mnt/models", "--model-name",
+                       "{{.Name}}", "--http-port", "8080", "--grpc-port", "8081"]

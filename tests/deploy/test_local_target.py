@@ -1,0 +1,135 @@
+"""The local deployment target against a real MLflow registry (SQLite in a temporary directory).
+
+A good version serves, passes the V1/V2 smoke test and becomes ``champion``; a broken one, or one
+that fails its smoke test, raises DeploymentError and leaves the aliases exactly as they were.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from kfp_cicd.components.deploy import local_target
+from kfp_cicd.components.deploy.deployment import KUBERNETES_NOT_READY, run_deploy_task
+from kfp_cicd.components.deploy.local_target import deploy_locally
+from kfp_cicd.components.register import registry
+from kfp_cicd.data.tables import write_table
+from kfp_cicd.errors import DeploymentError
+
+MODEL = "fraud-detector"
+
+
+@pytest.fixture(scope="module")
+def model_dir(untrained_model_dir: Path) -> Path:
+    return untrained_model_dir
+
+
+@pytest.fixture(scope="module")
+def holdout_rows() -> list[dict[str, Any]]:
+    """Holdout-like rows, label included (the local target drops it using the model's config)."""
+    from kfp_cicd.data.synthetic import generate_transactions
+
+    return generate_transactions(5, seed=12).to_dict(orient="records")
+
+
+@pytest.fixture
+def tracking_uri(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path}/mlflow.db"
+
+
+def _broken_copy(model_dir: Path, destination: Path) -> Path:
+    broken = shutil.copytree(model_dir, destination)
+    (broken / "artifacts" / "network.pt2").write_bytes(b"this is not a torch.export archive")
+    return broken
+
+
+def test_a_good_version_serves_and_becomes_champion(tracking_uri: str, model_dir: Path, tmp_path: Path,
+                                                    holdout_rows: list[dict[str, Any]]) -> None:
+    version = registry.register_model_version(model_dir, tracking_uri=tracking_uri, model_name=MODEL).version
+    assert registry.version_for_alias(tracking_uri, MODEL, registry.CHAMPION) is None
+
+    deployment = deploy_locally(tracking_uri=tracking_uri, model_name=MODEL, version=version,
+                                smoke_rows=holdout_rows, work_dir=tmp_path / "work")
+
+    assert registry.version_for_alias(tracking_uri, MODEL, registry.CHAMPION) == version
+    assert deployment.version == version and deployment.promoted_alias == registry.CHAMPION
+    assert deployment.served_name == MODEL
+    assert len(deployment.smoke.v1_predictions) == len(holdout_rows)
+    assert deployment.smoke.v1_predictions == deployment.smoke.v2_predictions
+    assert all(0.0 <= p.probability <= 1.0 for p in deployment.smoke.v1_predictions)
+    assert (deployment.model_dir / "MLmodel").is_file()
+    assert "passed its smoke test" in deployment.summary()
+    with pytest.raises(requests.ConnectionError):  # the server was stopped
+        requests.get(f"{deployment.endpoint}/v2/health/ready", timeout=2)
+
+
+def test_a_broken_version_is_refused_and_champion_stays(tracking_uri: str, model_dir: Path, tmp_path: Path,
+                                                        holdout_rows: list[dict[str, Any]]) -> None:
+    good = registry.register_model_version(model_dir, tracking_uri=tracking_uri, model_name=MODEL).version
+    registry.set_alias(tracking_uri, MODEL, registry.CHAMPION, good)
+    broken = registry.register_model_version(_broken_copy(model_dir, tmp_path / "broken"),
+                                             tracking_uri=tracking_uri, model_name=MODEL).version
+
+    with pytest.raises(DeploymentError, match="does not load"):
+        deploy_locally(tracking_uri=tracking_uri, model_name=MODEL, version=broken,
+                       smoke_rows=holdout_rows, work_dir=tmp_path / "work")
+
+    assert registry.version_for_alias(tracking_uri, MODEL, registry.CHAMPION) == good
+
+
+def test_a_server_that_dies_at_startup_reports_its_log(tracking_uri: str, model_dir: Path, tmp_path: Path,
+                                                       holdout_rows: list[dict[str, Any]],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let a directory without MLmodel past the in-process check: the real server exits at once."""
+    version = registry.register_model_version(model_dir, tracking_uri=tracking_uri, model_name=MODEL).version
+    empty = tmp_path / "not-a-model"
+    empty.mkdir()
+    monkeypatch.setattr(local_target.registry, "download_version", lambda *args: empty)
+    monkeypatch.setattr(local_target, "check_model_loads", lambda _: {"label": "is_fraud"})
+
+    with pytest.raises(DeploymentError) as failure:
+        deploy_locally(tracking_uri=tracking_uri, model_name=MODEL, version=version,
+                       smoke_rows=holdout_rows, work_dir=tmp_path / "work", startup_timeout=60)
+
+    message = str(failure.value)
+    assert "exited with status 2" in message and "predictor.log" in message
+    assert "not an MLflow model directory" in message  # the server's own words, from its log
+    assert registry.version_for_alias(tracking_uri, MODEL, registry.CHAMPION) is None
+
+
+def test_kubernetes_target_writes_the_manifest_then_says_it_is_not_there_yet(
+        tracking_uri: str, model_dir: Path, tmp_path: Path, holdout_rows: list[dict[str, Any]]) -> None:
+    import pandas as pd
+    import yaml
+
+    version = registry.register_model_version(model_dir, tracking_uri=tracking_uri, model_name=MODEL).version
+    eval_data = tmp_path / "holdout.csv"
+    write_table(pd.DataFrame(holdout_rows), str(eval_data))
+    manifest_path = tmp_path / "out" / "isvc.yaml"
+
+    with pytest.raises(DeploymentError, match="cluster deployment arrives with the deploy issue"):
+        run_deploy_task(tracking_uri=tracking_uri, model_name=MODEL, version=version, target="kubernetes",
+                        namespace="kfp-cicd", runtime_image="ghcr.io/kfp-cicd/kfp-cicd-runtime:9.9.9",
+                        eval_data=str(eval_data), inference_service_path=str(manifest_path),
+                        deployment_mode="RawDeployment")
+
+    manifest = yaml.safe_load(manifest_path.read_text())
+    model = manifest["spec"]["predictor"]["model"]
+    assert model["storageUri"] == registry.storage_location(tracking_uri, MODEL, version)
+    assert model["storageUri"].startswith("file://")
+    assert model["image"] == "ghcr.io/kfp-cicd/kfp-cicd-runtime:9.9.9"
+    assert manifest["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "RawDeployment"
+    assert KUBERNETES_NOT_READY.startswith("cluster deployment")
+    assert registry.version_for_alias(tracking_uri, MODEL, registry.CHAMPION) is None
+
+
+def test_unknown_target_is_refused_before_anything_happens(tracking_uri: str, tmp_path: Path) -> None:
+    with pytest.raises(DeploymentError, match="unknown deploy target"):
+        run_deploy_task(tracking_uri=tracking_uri, model_name=MODEL, version="1", target="cloud",
+                        namespace="kfp-cicd", runtime_image="", eval_data="",
+                        inference_service_path=str(tmp_path / "isvc.yaml"), deployment_mode="Serverless")
+    assert not (tmp_path / "isvc.yaml").exists()
