@@ -11,7 +11,7 @@ from setuptools import setup
 
 COMPONENTS = ["validate_data", "train", "evaluate", "register", "deploy"]
 
-packages = ["kfp_cicd", "kfp_cicd.data", "kfp_cicd.model", "kfp_cicd.serving",
+packages = ["kfp_cicd", "kfp_cicd.cli", "kfp_cicd.data", "kfp_cicd.model", "kfp_cicd.serving",
             "kfp_cicd.components", "kfp_cicd.pipelines"]
 packages += [f"kfp_cicd.components.{name}" for name in COMPONENTS]
 

@@ -21,6 +21,7 @@ from kfp_cicd.errors import RegistryError
 log = logging.getLogger(__name__)
 CANDIDATE = "candidate"
 CHAMPION = "champion"
+PREVIOUS = "previous"
 _ALIAS_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,254}$")
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 
@@ -126,16 +127,41 @@ def register_model_version(model_dir: str | Path, *, tracking_uri: str, model_na
     return RegisteredVersion(model_name, str(created.version), run_id, source)
 
 
+def require_version(tracking_uri: str, model_name: str, version: str) -> None:
+    """Raise RegistryError unless ``model_name`` has ``version``."""
+    try:
+        client_for(tracking_uri).get_model_version(model_name, str(version))
+    except MlflowException as exc:
+        raise RegistryError(f"{model_name} has no version {version} at {tracking_uri}: {exc}") from exc
+
+
 def set_alias(tracking_uri: str, model_name: str, alias: str, version: str) -> None:
     """Point ``alias`` at ``version`` (which must exist: a dangling alias is never written)."""
     check_alias(alias)
+    require_version(tracking_uri, model_name, version)
     client = client_for(tracking_uri)
     try:
-        client.get_model_version(model_name, str(version))
         client.set_registered_model_alias(model_name, alias, str(version))
     except MlflowException as exc:
         raise RegistryError(f"could not point alias {alias!r} of {model_name} at version "
                             f"{version}: {exc}") from exc
+
+
+def promote(tracking_uri: str, model_name: str, version: str) -> str | None:
+    """Make ``version`` the champion; the old champion becomes ``previous``. Returns the old champion.
+
+    ``previous`` moves first: if the champion move then fails, both aliases still point at real
+    versions (the old champion), never at nothing.
+    """
+    require_version(tracking_uri, model_name, version)
+    old = version_for_alias(tracking_uri, model_name, CHAMPION)
+    if old == str(version):
+        return old
+    if old is not None:
+        set_alias(tracking_uri, model_name, PREVIOUS, old)
+    set_alias(tracking_uri, model_name, CHAMPION, version)
+    log.info("%s: champion %s -> %s", model_name, old, version)
+    return old
 
 
 def version_for_alias(tracking_uri: str, model_name: str, alias: str) -> str | None:

@@ -18,7 +18,9 @@ from kfp_cicd.components.deploy.local_target import free_port
 from kfp_cicd.components.register.registry import (
     CANDIDATE,
     CHAMPION,
+    PREVIOUS,
     download_version,
+    promote,
     register_model_version,
     run_register_task,
     set_alias,
@@ -86,6 +88,24 @@ def test_artifacts_live_beside_the_sqlite_store(trained_model_dir: Path, sqlite_
     assert location.startswith((tmp_path / "mlartifacts").as_uri())
     local = download_version(sqlite_uri, "m", registered.version, tmp_path / "download")
     assert (local / "MLmodel").is_file()
+
+
+def _aliases(uri: str, name: str) -> tuple[str | None, str | None]:
+    return version_for_alias(uri, name, CHAMPION), version_for_alias(uri, name, PREVIOUS)
+
+
+def test_promote_keeps_the_old_champion_as_previous(trained_model_dir: Path, sqlite_uri: str) -> None:
+    for _ in range(3):
+        register_model_version(trained_model_dir, tracking_uri=sqlite_uri, model_name="m")
+    assert promote(sqlite_uri, "m", "1") is None
+    assert version_for_alias(sqlite_uri, "m", PREVIOUS) is None
+    assert promote(sqlite_uri, "m", "3") == "1"
+    assert _aliases(sqlite_uri, "m") == ("3", "1")
+    assert promote(sqlite_uri, "m", "3") == "3", "promoting the champion again changes nothing"
+    assert version_for_alias(sqlite_uri, "m", PREVIOUS) == "1"
+    with pytest.raises(RegistryError):
+        promote(sqlite_uri, "m", "9")
+    assert _aliases(sqlite_uri, "m") == ("3", "1")
 
 
 def test_unknown_alias_is_none_and_missing_version_is_refused(trained_model_dir: Path,

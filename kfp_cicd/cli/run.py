@@ -1,0 +1,55 @@
+"""``kfp-cicd run``: the training pipeline on this machine through kfp.local."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from kfp_cicd.errors import KfpCicdError
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    run = commands.add_parser("run", help="run the training pipeline locally through kfp.local")
+    data = run.add_argument_group("data (default: generate the synthetic fraud data set)")
+    data.add_argument("--data", help="one labelled file to split into training and holdout data")
+    data.add_argument("--train-data", help="training data file (with --eval-data)")
+    data.add_argument("--eval-data", help="holdout data file (with --train-data)")
+    data.add_argument("--rows", type=int, default=20_000, help="rows to generate (default 20000)")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--home", type=Path, help="where runs and the MLflow store live "
+                     "(default $KFP_CICD_HOME or ~/.kfp-cicd)")
+    run.add_argument("--tracking-uri", help="MLflow tracking URI (default: SQLite store in --home)")
+    run.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                     help="pipeline parameter, e.g. --param epochs=4 --param min_roc_auc=0.9")
+    run.set_defaults(handler=_run)
+
+
+def _parse_params(pairs: list[str]) -> dict:
+    """``key=value`` pairs, typed as the pipeline declares them."""
+    from kfp_cicd.pipelines.training_pipeline import build_training_pipeline
+
+    declared = build_training_pipeline().component_spec.inputs or {}
+    casts = {"Integer": int, "Float": float, "Boolean": lambda v: v.lower() in ("1", "true", "yes")}
+    parsed = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or key not in declared:
+            raise KfpCicdError(f"bad --param {pair!r}: expected KEY=VALUE with KEY one of {sorted(declared)}")
+        try:
+            parsed[key] = casts.get(declared[key].type, str)(value)
+        except ValueError as exc:
+            raise KfpCicdError(f"bad --param {pair!r}: {key} is {declared[key].type}") from exc
+    return parsed
+
+
+def _run(args: argparse.Namespace) -> int:
+    from kfp_cicd.local_run import LocalRunRequest, default_home, run_locally
+    from kfp_cicd.run_summary import format_summary
+
+    request = LocalRunRequest(home=(args.home or default_home()).resolve(), data=args.data,
+                              train_data=args.train_data, eval_data=args.eval_data, rows=args.rows,
+                              seed=args.seed, tracking_uri=args.tracking_uri,
+                              pipeline_arguments=_parse_params(args.param))
+    result = run_locally(request)
+    print(format_summary(result))
+    return 0 if result.succeeded else 1

@@ -1,0 +1,27 @@
+"""``kfp-cicd serve``: the KServe predictor on this machine."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    serve = commands.add_parser("serve", help="serve a model with the KServe predictor on this machine")
+    serve.add_argument("--model", required=True,
+                       help="models:/<name>@<alias>, models:/<name>/<version>, or a model directory")
+    serve.add_argument("--tracking-uri", help="MLflow tracking URI for models:/ URIs")
+    serve.add_argument("--model-name", help="name served under /v1/models/<name> (default: from --model)")
+    serve.add_argument("--http-port", type=int, default=8080)
+    serve.add_argument("--grpc-port", type=int, default=8081)
+    serve.add_argument("--no-grpc", action="store_true")
+    serve.set_defaults(handler=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from kfp_cicd.serving.model_source import resolve_model_source
+    from kfp_cicd.serving.server import serve
+
+    model_dir, name = resolve_model_source(args.model, tracking_uri=args.tracking_uri)
+    serve(str(model_dir), model_name=args.model_name or name, http_port=args.http_port,
+          grpc_port=args.grpc_port, enable_grpc=not args.no_grpc)
+    return 0
