@@ -7,12 +7,13 @@ lands in a user's site-packages.
 
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
-COMPONENTS = ["validate_data", "train", "evaluate", "register", "deploy"]
+# Every folder of components/ with an __init__.py is a component package.
+COMPONENTS = sorted(p.name for p in Path("components").iterdir() if (p / "__init__.py").is_file())
 
-packages = ["kfp_cicd", "kfp_cicd.cli", "kfp_cicd.data", "kfp_cicd.model", "kfp_cicd.serving",
-            "kfp_cicd.components", "kfp_cicd.pipelines"]
+packages = find_packages(include=["kfp_cicd", "kfp_cicd.*"])
+packages += ["kfp_cicd.components", "kfp_cicd.pipelines"]
 packages += [f"kfp_cicd.components.{name}" for name in COMPONENTS]
 
 version = {}
