@@ -13,6 +13,7 @@ import numpy as np
 from kfp_cicd.components.evaluate.gate import GateDecision, Threshold, decide
 from kfp_cicd.components.evaluate.metrics import ClassificationReport, classification_report
 from kfp_cicd.data.tables import read_table
+from kfp_cicd.model.integrity import verify_model
 from kfp_cicd.model.preprocessing import label_vector
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ class Evaluation:
 
 def score_holdout(model_dir: str | Path, eval_data: str) -> tuple[np.ndarray, np.ndarray, float]:
     """Load the MLflow pyfunc model and score the holdout: (labels, probabilities, threshold)."""
+    verify_model(model_dir)
     model = mlflow.pyfunc.load_model(str(model_dir))
     config = model.unwrap_python_model().config
     frame = read_table(eval_data)

@@ -17,11 +17,13 @@ from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 
 from kfp_cicd.errors import RegistryError
+from kfp_cicd.model.integrity import verify_model
 
 log = logging.getLogger(__name__)
 CANDIDATE = "candidate"
 CHAMPION = "champion"
 PREVIOUS = "previous"
+MODEL_DIGEST_TAG = "model_digest"  # checksums.json digest; deployments verify against it
 _ALIAS_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,254}$")
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 
@@ -107,6 +109,7 @@ def register_model_version(model_dir: str | Path, *, tracking_uri: str, model_na
     if not (model_dir / "MLmodel").is_file():
         raise RegistryError(f"{model_dir} is not an MLflow model directory (no MLmodel file)")
     tags = {k: str(v) for k, v in (tags or {}).items()}
+    tags[MODEL_DIGEST_TAG] = verify_model(model_dir)
     client = client_for(tracking_uri)
     try:
         experiment_id = ensure_experiment(client, experiment_name, tracking_uri)

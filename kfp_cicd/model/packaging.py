@@ -16,6 +16,7 @@ from mlflow.types import ColSpec, Schema
 from sklearn.compose import ColumnTransformer
 
 from kfp_cicd.model.features import FeatureSpec
+from kfp_cicd.model.integrity import verify_model, write_checksums
 
 PYFUNC_SOURCE = Path(__file__).with_name("pyfunc_model.py")
 RUNTIME_PACKAGES = ("mlflow", "torch", "scikit-learn", "skops", "pandas", "numpy")
@@ -82,4 +83,23 @@ def save_classifier(path: str | Path, *, preprocessor: ColumnTransformer, networ
             pip_requirements=pip_requirements(),
             metadata=metadata,
         )
+    write_checksums(path)
     return path
+
+
+def update_model_config(model_dir: str | Path, **changes: object) -> dict:
+    """Change the packaged model's ``config.json`` (e.g. ``decision_threshold``) and re-checksum.
+
+    The directory is verified first, so a corrupted model is never re-blessed with fresh checksums.
+    """
+    model_dir = Path(model_dir)
+    verify_model(model_dir)
+    config_path = model_dir / "artifacts" / "config.json"
+    config = json.loads(config_path.read_text())
+    unknown = sorted(set(changes) - set(config))
+    if unknown:
+        raise KeyError(f"model config has no fields {unknown}; fields are {sorted(config)}")
+    config.update(changes)
+    config_path.write_text(json.dumps(config, indent=2))
+    write_checksums(model_dir)
+    return config

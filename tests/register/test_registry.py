@@ -28,6 +28,7 @@ from kfp_cicd.components.register.registry import (
     version_for_alias,
 )
 from kfp_cicd.errors import RegistryError
+from kfp_cicd.model.integrity import verify_model
 
 
 @pytest.fixture
@@ -77,7 +78,9 @@ def test_register_creates_versions_with_lineage_and_candidate_alias(trained_mode
     assert (first.version, second.version) == ("1", "2")
     assert version_for_alias(sqlite_uri, "fraud", CANDIDATE) == "2"
     client = MlflowClient(tracking_uri=sqlite_uri, registry_uri=sqlite_uri)
-    assert client.get_model_version("fraud", "1").tags["data_fingerprint"] == "sha256:abc"
+    tags = client.get_model_version("fraud", "1").tags
+    assert tags["data_fingerprint"] == "sha256:abc"
+    assert tags["model_digest"] == verify_model(trained_model_dir)
     assert client.get_run(first.run_id).data.metrics["roc_auc"] == pytest.approx(0.9)
 
 
