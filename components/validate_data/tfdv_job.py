@@ -1,67 +1,64 @@
-"""Run TFDV on a training and an evaluation table; the validation environment's side of the job.
+"""Run TFDV on input tables; the validation environment's side of the job.
 
 Run by file path with the TFDV interpreter (see ``tfdv_environment.find_tfdv_python``)::
 
     .venv-tfdv/bin/python components/validate_data/tfdv_job.py request.json
 
-This file must import only the standard library and what the validation environment has
-(tensorflow_data_validation, tensorflow_metadata, pandas, pyarrow): it is *not* run inside the
-``kfp_cicd`` package, whose environment (kfp 2.17, protobuf 6) cannot load TFDV.
+This file and its sibling ``tfdv_*.py`` modules import only the standard library and what the
+validation environment has (TFDV, tensorflow_metadata, Beam, pyarrow, numpy): they are *not* run
+inside the ``kfp_cicd`` package, whose environment (kfp 2.17, protobuf 6) cannot load TFDV.
 
-The request is a JSON object::
+The request is one JSON job, or ``{"jobs": [job, ...]}``: a batch validated in this one process,
+so TensorFlow's 10-20 s import is paid once. A job::
 
-    {"train_data": "...csv|.csv.gz|.parquet", "eval_data": "...", "label_column": "label",
-     "schema_path": null or "schema.pbtxt to validate against instead of inferring one",
+    {"mode": "validate" (default) | "infer_schema" | "describe_schema",
      "output_dir": "where to write the results",
-     "train_name", "eval_name": optional, how error messages name the files (e.g. the URL a
-     local copy was staged from)}
+     # validate:
+     "train_data", "eval_data": local .csv/.csv.gz/.parquet, "label_column": "is_fraud",
+     "train_name", "eval_name": how messages name the files (e.g. the URL of a staged copy),
+     "schema_path": null or a text-format schema to validate against (else inferred),
+     "baseline_statistics": null or train_stats.pb / a statistics directory to check drift against,
+     "baseline_name": how messages name it,
+     "drift": {"default": 0.1, "features": {"amount": 0.05}},  # thresholds; <0 or null: unchecked
+     "scale": {"processing": "auto"|"in_memory"|"beam", "beam_threshold_bytes": int,
+               "beam_options": "--runner=DataflowRunner ...", "sample_rate": 1.0, "seed": 0}
+     # infer_schema: "data", "label_column", "scale"; describe_schema: "schema_path"}
 
-Files written into ``output_dir``:
+Files a validate job writes into ``output_dir``: ``train_stats.pb``, ``eval_stats.pb`` (binary
+``DatasetFeatureStatisticsList``, read with ``tfdv.load_stats_binary``); ``schema.pbtxt`` (the
+schema used, with TRAINING/SERVING environments); ``anomalies.json`` (``[{dataset, feature, kind,
+short_description, description, explanation}]``); ``drift.json`` (``[{feature, metric, value,
+threshold, drifted}]``); ``features.json`` (label, non-label features with kind and dtype, row
+counts); ``stats.html`` (tables + TFDV's Facets view); ``summary.md``; ``drift.md``,
+``drift.html``; ``result.json``: ``{row_counts, anomaly_count, schema_inferred, processing,
+drift_checked, seconds}`` or ``{"error": ...}``. ``infer_schema`` writes ``schema.pbtxt`` and
+``result.json``; ``describe_schema`` writes ``schema.json`` and ``result.json``.
 
-* ``train_stats.pb``, ``eval_stats.pb``: ``DatasetFeatureStatisticsList`` protos, binary
-  (``SerializeToString``), the format TFX's StatisticsGen writes; read them back with
-  ``tfdv.load_stats_binary(path)``.
-* ``schema.pbtxt``: the schema inferred from the training statistics (``tfdv.infer_schema``), or
-  the given schema, in text format (``tfdv.load_schema_text``).
-* ``anomalies.json``: a list of ``{dataset, feature, kind, short_description, description}``, one
-  per anomaly reason TFDV reports for the train and the eval statistics against the schema;
-  ``kind`` is the ``AnomalyInfo.Type`` name, e.g. ``SCHEMA_MISSING_COLUMN``. Dataset-level
-  anomalies have ``feature`` ``""``.
-* ``stats.html``: TFDV's Facets view comparing train against eval.
-* ``features.json``: ``{"label", "features": [{"name", "kind", "dtype"}], "row_counts"}``, the
-  schema's features except the label; INT and FLOAT are numeric, BYTES categorical.
-* ``result.json``: ``{"row_counts", "anomaly_count", "schema_inferred"}``, or ``{"error": ...}``.
-
-Exit codes: 0 done (anomalies or not); 2 the request or an input file is unusable, with the reason
-in ``result.json["error"]`` (or only on stderr when the request itself cannot be read); anything
-else is a crash (traceback on stderr). Progress lines go to stderr.
-
-The input files are read with pandas *before* TFDV is imported, so a missing or broken file fails
-in a second rather than after TensorFlow's ~20 s import.
+Exit codes: 0 every job done (each job's result.json says whether its inputs were usable);
+2 the request itself is unusable (reason on stderr); anything else is a crash (traceback on
+stderr). Progress lines go to stderr. Input files are checked before TFDV is imported, so a
+batch of broken files fails in a second rather than after TensorFlow's import.
 """
 
 from __future__ import annotations
 
-import gzip
-import html
 import json
 import os
 import sys
 import time
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:  # the heavy modules are imported lazily, after the inputs are known to be good
-    import pandas as pd
-    from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the tfdv_*.py modules beside this one
+
+from tfdv_inputs import InputError, TableInput, check_label, inspect_table
 
 EXIT_INPUT_ERROR = 2
-CSV_SUFFIXES = (".csv", ".csv.gz")
-PARQUET_SUFFIXES = (".parquet",)
-_SNIFF_BYTES = 8192
-_REQUIRED_KEYS = ("train_data", "eval_data", "label_column", "output_dir")
-
+MODES = ("validate", "infer_schema", "describe_schema")
+_REQUIRED = {"validate": ("train_data", "eval_data", "label_column", "output_dir"),
+             "infer_schema": ("data", "label_column", "output_dir"),
+             "describe_schema": ("schema_path", "output_dir")}
 # Schema feature types (schema_pb2.FeatureType names) -> features.json kind and dtype.
 _KIND_BY_TYPE = {"INT": ("numeric", "int"), "FLOAT": ("numeric", "float"),
                  "BYTES": ("categorical", "string")}
@@ -69,193 +66,127 @@ _KIND_BY_TYPE = {"INT": ("numeric", "int"), "FLOAT": ("numeric", "float"),
 _STARTED = time.monotonic()
 
 
-class InputError(Exception):
-    """The request or an input file is unusable; the message names the file and the fix."""
-
-
 def log(message: str) -> None:
     """Write one progress line to stderr, stamped with seconds since start."""
-    print(f"[tfdv_job {time.monotonic() - _STARTED:6.1f}s] {message}", file=sys.stderr,
-          flush=True)
+    print(f"[tfdv_job {time.monotonic() - _STARTED:6.1f}s] {message}", file=sys.stderr, flush=True)
 
 
-# --- request and inputs ------------------------------------------------------------------------
+def write_json(path: Path, document: Any) -> None:
+    """Write ``document`` as indented UTF-8 JSON."""
+    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
 
 
-def read_request(path: Path) -> dict[str, Any]:
-    """Load and check the JSON request; raise InputError naming what is wrong."""
+# --- request -----------------------------------------------------------------------------------
+
+
+def read_jobs(path: Path) -> list[dict[str, Any]]:
+    """The request's jobs, each checked for its mode's keys; InputError naming what is wrong."""
     try:
         request = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise InputError(f"cannot read the request file {path}: {error}") from error
-    if not isinstance(request, dict):
-        raise InputError(f"request file {path} must hold a JSON object")
-    missing = [key for key in _REQUIRED_KEYS if not isinstance(request.get(key), str)
-               or not request[key]]
-    if missing:
-        raise InputError(f"request file {path} lacks non-empty string(s): {', '.join(missing)}")
-    return request
+    jobs = request.get("jobs") if isinstance(request, dict) and "jobs" in request else [request]
+    if not isinstance(jobs, list) or not jobs:
+        raise InputError(f"request file {path} must hold a JSON object or {{\"jobs\": [...]}}")
+    for job in jobs:
+        if not isinstance(job, dict):
+            raise InputError(f"request file {path}: every job must be a JSON object")
+        mode = job.setdefault("mode", "validate")
+        if mode not in MODES:
+            raise InputError(f"request file {path}: unknown mode {mode!r}; use one of {MODES}")
+        missing = [key for key in _REQUIRED[mode] if not isinstance(job.get(key), str) or not job[key]]
+        if missing:
+            raise InputError(f"request file {path} lacks non-empty string(s): {', '.join(missing)}")
+    return jobs
 
 
-def _looks_binary(path: Path) -> bool:
-    """True when the file's first bytes hold a NUL byte: no CSV text has one."""
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
+# --- validate ----------------------------------------------------------------------------------
+
+
+def precheck(job: dict[str, Any]) -> tuple[TableInput, TableInput]:
+    """The quick checks of a validate job's inputs, before TFDV is imported."""
+    from tfdv_checks import load_schema
+    from tfdv_statistics import ScaleOptions
+
+    train = inspect_table(job["train_data"], "training", job.get("train_name"))
+    check_label(train, job["label_column"])
+    evaluation = inspect_table(job["eval_data"], "evaluation", job.get("eval_name"))
+    if job.get("schema_path"):
+        load_schema(job["schema_path"])
+    ScaleOptions.from_request(job)
+    drift_thresholds(job)
+    return train, evaluation
+
+
+def drift_thresholds(job: dict[str, Any]) -> tuple[dict[str, float], float | None]:
+    """``(per-feature thresholds, default)`` of the job's ``drift`` object, checked."""
+    drift = job.get("drift") or {}
     try:
-        with opener(path, "rb") as stream:
-            return b"\x00" in stream.read(_SNIFF_BYTES)
-    except OSError:  # e.g. a .gz that is not gzip: let the reader report it
-        return False
+        features = {str(k): float(v) for k, v in (drift.get("features") or {}).items()}
+        default = drift.get("default")
+        return features, None if default is None else float(default)
+    except (TypeError, ValueError, AttributeError) as error:
+        raise InputError(f"drift thresholds must be numbers: {error}") from error
 
 
-def _read_csv(path: Path, role: str, shown: str) -> pd.DataFrame:
-    """Read a UTF-8 CSV (optionally gzipped) with a header row."""
-    import pandas as pd
-
-    if _looks_binary(path):
-        raise InputError(f"{role} data {shown} is a binary file, not CSV text. Export the table "
-                         "as UTF-8 CSV with a header row, or as Parquet (.parquet).")
-    try:
-        return pd.read_csv(path, encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise InputError(
-            f"{role} data {shown} is not UTF-8 text (byte {error.start}: {error.reason}). "
-            "Re-save the file as UTF-8 CSV.") from error
-    except pd.errors.EmptyDataError as error:
-        raise InputError(f"{role} data {shown} has no header row and no data (it is empty or "
-                         "blank). Write the CSV with a header row and at least one row.") from error
-    except pd.errors.ParserError as error:
-        raise InputError(f"{role} data {shown} is not well-formed CSV: {error}") from error
-    except (OSError, ValueError) as error:
-        raise InputError(f"{role} data {shown} could not be read as CSV: {error}") from error
-
-
-def _read_parquet(path: Path, role: str, shown: str) -> pd.DataFrame:
-    """Read a Parquet file."""
-    import pandas as pd
-
-    try:
-        return pd.read_parquet(path)
-    except (OSError, ValueError, ImportError) as error:
-        raise InputError(f"{role} data {shown} could not be read as Parquet: {error}") from error
-
-
-def load_table(path_text: str, role: str, name: str | None = None) -> pd.DataFrame:
-    """Load one input table (CSV, gzipped CSV or Parquet, by suffix) and check it has rows.
-
-    Args:
-        path_text: the file's local path.
-        role: ``"training"`` or ``"evaluation"``, used in error messages.
-        name: how messages name the file (the original URL of a staged copy); default the path.
-
-    Raises:
-        InputError: the file is missing, empty, of an unknown suffix, unreadable or has no rows.
-    """
-    path = Path(path_text)
-    shown = name or path_text
-    if not path.exists():
-        raise InputError(f"{role} data {shown} does not exist. Check the path.")
-    if not path.is_file():
-        raise InputError(f"{role} data {shown} is not a file.")
-    if path.stat().st_size == 0:
-        raise InputError(f"{role} data {shown} is empty (0 bytes). Write the CSV with a header "
-                         "row and at least one row.")
-    lowered = path.name.lower()
-    if lowered.endswith(CSV_SUFFIXES):
-        frame = _read_csv(path, role, shown)
-    elif lowered.endswith(PARQUET_SUFFIXES):
-        frame = _read_parquet(path, role, shown)
-    else:
-        raise InputError(f"{role} data {shown} has an unsupported suffix; use one of "
-                         f"{', '.join(CSV_SUFFIXES + PARQUET_SUFFIXES)}.")
-    if frame.shape[1] == 0:
-        raise InputError(f"{role} data {shown} has no columns.")
-    if frame.shape[0] == 0:
-        raise InputError(f"{role} data {shown} has a header but no data rows. Write at least "
-                         "one row.")
-    frame.columns = [str(column) for column in frame.columns]  # TFDV needs string feature names
-    log(f"read {role} data {shown}: {frame.shape[0]} rows, {frame.shape[1]} columns")
-    return frame
-
-
-def check_label(frame: pd.DataFrame, label: str, path: str) -> None:
-    """The training data must have the label column: without it there is nothing to train on."""
-    if label not in frame.columns:
-        columns = ", ".join(map(str, frame.columns[:20]))
-        more = ", ..." if len(frame.columns) > 20 else ""
-        raise InputError(f"training data {path} has no label column {label!r} (its columns: "
-                         f"{columns}{more}). Pass the right label_column or fix the file.")
-
-
-# --- TFDV ----------------------------------------------------------------------------------------
-
-
-def compute_statistics(frame: pd.DataFrame, role: str,
-                       path: str) -> statistics_pb2.DatasetFeatureStatisticsList:
-    """Compute TFDV statistics of one table; Arrow conversion errors become InputError."""
-    import pyarrow as pa
+def validate(job: dict[str, Any], tables: tuple[TableInput, TableInput], out: Path) -> dict[str, Any]:
+    """Statistics, schema, anomalies and drift of one job; write every output file."""
     import tensorflow_data_validation as tfdv
+    from tfdv_checks import (
+        TRAINING,
+        anomaly_records,
+        configure_drift,
+        drift_measurements,
+        load_baseline,
+        load_or_infer_schema,
+    )
+    from tfdv_checks import validate as check
+    from tfdv_reports import drift_html, drift_markdown, statistics_html, summary_markdown
+    from tfdv_statistics import ScaleOptions, compute_statistics
 
-    try:
-        stats = tfdv.generate_statistics_from_dataframe(frame)
-    except (pa.ArrowException, TypeError, ValueError) as error:
-        raise InputError(f"{role} data {path}: TFDV cannot compute statistics of it: "
-                         f"{error}") from error
-    log(f"computed {role} statistics: {len(stats.datasets[0].features)} features")
-    return stats
+    started = time.monotonic()
+    label, scale = job["label_column"], ScaleOptions.from_request(job)
+    baseline = None
+    if job.get("baseline_statistics"):
+        baseline = load_baseline(job["baseline_statistics"],
+                                 job.get("baseline_name") or job["baseline_statistics"])
+    stats, processing = {}, {}
+    for name, table in zip(("train", "eval"), tables, strict=True):
+        stats[name], processing[name] = compute_statistics(table, scale, log)
+        log(f"computed {table.label} statistics ({processing[name]}): "
+            f"{stats[name].datasets[0].num_examples} rows")
+    schema = load_or_infer_schema(job.get("schema_path"), stats["train"], label)
+    configured = {}
+    if baseline is not None:
+        configured = configure_drift(schema, *drift_thresholds(job))
+    train_anomalies = check(stats["train"], schema, TRAINING, baseline)
+    records = anomaly_records(train_anomalies, "train")
+    records += anomaly_records(check(stats["eval"], schema, TRAINING), "eval")
+    drift = drift_measurements(train_anomalies, configured)
+    log(f"found {len(records)} anomalies" + "".join(
+        f"\n    [{r['dataset']}] {r['feature'] or '(data set)'}: {r['kind']}" for r in records))
 
-
-def load_or_infer_schema(schema_path: str | None,
-                         train_stats: statistics_pb2.DatasetFeatureStatisticsList,
-                         ) -> schema_pb2.Schema:
-    """The given text-format schema, or one inferred from the training statistics."""
-    import tensorflow_data_validation as tfdv
-    from google.protobuf import text_format
-
-    if not schema_path:
-        schema = tfdv.infer_schema(train_stats)
-        log(f"inferred a schema of {len(schema.feature)} features from the training statistics")
-        return schema
-    path = Path(schema_path)
-    try:
-        schema = tfdv.load_schema_text(str(path))
-    except (OSError, UnicodeDecodeError, text_format.ParseError) as error:
-        raise InputError(f"schema {path} is not a text-format TFDV Schema: {error}") from error
-    log(f"loaded the schema {path}: {len(schema.feature)} features")
-    return schema
-
-
-def check_schema_path(schema_path: str | None) -> None:
-    """A given schema must exist; checked before TFDV's slow import."""
-    if schema_path and not Path(schema_path).is_file():
-        raise InputError(f"schema {schema_path} does not exist. Pass an existing schema .pbtxt, "
-                         "or an empty schema_path to infer one from the training data.")
-
-
-def anomaly_records(anomalies: anomalies_pb2.Anomalies, dataset: str) -> list[dict[str, str]]:
-    """Flatten TFDV's Anomalies proto: one record per reason, per feature (and dataset-level)."""
-    from tensorflow_metadata.proto.v0 import anomalies_pb2
-
-    type_name = anomalies_pb2.AnomalyInfo.Type.Name
-    infos = sorted(anomalies.anomaly_info.items())
-    if anomalies.HasField("dataset_anomaly_info"):
-        infos.append(("", anomalies.dataset_anomaly_info))
-    records = []
-    for feature, info in infos:
-        reasons = list(info.reason) or [None]
-        for reason in reasons:
-            records.append({
-                "dataset": dataset,
-                "feature": feature,
-                "kind": type_name(reason.type) if reason else "UNKNOWN_TYPE",
-                "short_description": (reason.short_description if reason
-                                      else info.short_description).strip(),
-                "description": (reason.description if reason else info.description).strip(),
-            })
-    return records
+    row_counts = {name: int(s.datasets[0].num_examples) for name, s in stats.items()}
+    path_text = ", ".join(f"{name}: {way.replace('_', ' ')}" for name, way in processing.items())
+    summary = {"row_counts": row_counts, "anomaly_count": len(records),
+               "schema_inferred": not job.get("schema_path"), "processing": path_text,
+               "paths": processing, "drift_checked": baseline is not None,
+               "seconds": round(time.monotonic() - started, 3)}
+    for name, s in stats.items():
+        (out / f"{name}_stats.pb").write_bytes(s.SerializeToString())
+    tfdv.write_schema_text(schema, str(out / "schema.pbtxt"))
+    write_json(out / "anomalies.json", records)
+    write_json(out / "drift.json", drift)
+    write_json(out / "features.json", feature_summary(schema, label, row_counts))
+    baseline_name = (job.get("baseline_name") or job["baseline_statistics"]) if baseline else None
+    (out / "stats.html").write_text(statistics_html(stats, summary, records, drift), "utf-8")
+    (out / "summary.md").write_text(summary_markdown(summary, records, drift), "utf-8")
+    (out / "drift.md").write_text(drift_markdown(drift, baseline_name), "utf-8")
+    (out / "drift.html").write_text(drift_html(drift, baseline_name), "utf-8")
+    return summary
 
 
-def feature_summary(schema: schema_pb2.Schema, label: str,
-                    row_counts: dict[str, int]) -> dict[str, Any]:
+def feature_summary(schema: Any, label: str, row_counts: dict[str, int]) -> dict[str, Any]:
     """The ``features.json`` document: the schema's non-label features, their kind and dtype."""
     from tensorflow_metadata.proto.v0 import schema_pb2
 
@@ -269,73 +200,67 @@ def feature_summary(schema: schema_pb2.Schema, label: str,
     return {"label": label, "features": features, "row_counts": row_counts}
 
 
-def statistics_html(train_stats: statistics_pb2.DatasetFeatureStatisticsList,
-                    eval_stats: statistics_pb2.DatasetFeatureStatisticsList,
-                    row_counts: dict[str, int], records: list[dict[str, str]]) -> str:
-    """A standalone HTML page: row counts and anomalies, then TFDV's Facets view of train vs eval.
+# --- schema lifecycle --------------------------------------------------------------------------
 
-    ``tfdv.get_statistics_html`` returns only an iframe fragment whose Facets scripts load from
-    public CDNs; the plain summary above it stays readable where those cannot be reached.
-    """
+
+def infer_schema(job: dict[str, Any], table: TableInput, out: Path) -> dict[str, Any]:
+    """Infer a schema (with TRAINING/SERVING environments) from one table; write schema.pbtxt."""
     import tensorflow_data_validation as tfdv
+    from tfdv_checks import load_or_infer_schema
+    from tfdv_statistics import ScaleOptions, compute_statistics
 
-    facets = tfdv.get_statistics_html(train_stats, eval_stats, lhs_name="train", rhs_name="eval")
-    rows = "".join(
-        f"<tr><td>{html.escape(r['dataset'])}</td><td>{html.escape(r['feature'] or '(dataset)')}"
-        f"</td><td>{html.escape(r['kind'])}</td><td>{html.escape(r['description'])}</td></tr>"
-        for r in records)
-    anomalies = (f"<table border='1' cellpadding='4'><tr><th>dataset</th><th>feature</th>"
-                 f"<th>kind</th><th>description</th></tr>{rows}</table>" if records
-                 else "<p>No anomalies: both datasets match the schema.</p>")
-    return (
-        "<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>Data validation</title></head>"
-        "<body style='font-family: sans-serif'><h2>Data validation</h2>"
-        f"<p>Training rows: {row_counts['train']}; evaluation rows: {row_counts['eval']}; "
-        f"anomalies: {len(records)}.</p>{anomalies}<h3>Statistics: train vs eval</h3>"
-        f"{facets}</body></html>\n")
+    stats, _ = compute_statistics(table, ScaleOptions.from_request(job), log)
+    schema = load_or_infer_schema(None, stats, job["label_column"])
+    tfdv.write_schema_text(schema, str(out / "schema.pbtxt"))
+    return {"features": len(schema.feature), "rows": int(stats.datasets[0].num_examples)}
 
 
-# --- the job -------------------------------------------------------------------------------------
+def describe_schema(job: dict[str, Any], out: Path) -> dict[str, Any]:
+    """Write ``schema.json``: each feature's type, presence, domain and environments."""
+    from google.protobuf import json_format
+    from tfdv_checks import load_schema
+
+    schema = load_schema(job["schema_path"])
+    document = json_format.MessageToDict(schema, preserving_proto_field_name=True)
+    write_json(out / "schema.json", document)
+    return {"features": len(schema.feature)}
 
 
-def write_json(path: Path, document: Any) -> None:
-    """Write ``document`` as indented UTF-8 JSON."""
-    path.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+# --- the batch ---------------------------------------------------------------------------------
 
 
-def run(request: dict[str, Any], output_dir: Path) -> dict[str, Any]:
-    """Validate both tables and write every output file; return the ``result.json`` summary."""
-    label = request["label_column"]
-    train_name = request.get("train_name") or request["train_data"]
-    eval_name = request.get("eval_name") or request["eval_data"]
-    train = load_table(request["train_data"], "training", train_name)
-    check_label(train, label, train_name)
-    evaluation = load_table(request["eval_data"], "evaluation", eval_name)
-    check_schema_path(request.get("schema_path"))
-    row_counts = {"train": int(train.shape[0]), "eval": int(evaluation.shape[0])}
-
-    log("importing TensorFlow Data Validation")
-    import tensorflow_data_validation as tfdv
-
-    train_stats = compute_statistics(train, "training", train_name)
-    eval_stats = compute_statistics(evaluation, "evaluation", eval_name)
-    schema = load_or_infer_schema(request.get("schema_path"), train_stats)
-
-    records = anomaly_records(tfdv.validate_statistics(train_stats, schema), "train")
-    records += anomaly_records(tfdv.validate_statistics(eval_stats, schema), "eval")
-    log(f"found {len(records)} anomalies" + "".join(
-        f"\n    [{r['dataset']}] {r['feature'] or '(dataset)'}: {r['kind']}" for r in records))
-
-    (output_dir / "train_stats.pb").write_bytes(train_stats.SerializeToString())
-    (output_dir / "eval_stats.pb").write_bytes(eval_stats.SerializeToString())
-    tfdv.write_schema_text(schema, str(output_dir / "schema.pbtxt"))
-    write_json(output_dir / "anomalies.json", records)
-    write_json(output_dir / "features.json", feature_summary(schema, label, row_counts))
-    page = statistics_html(train_stats, eval_stats, row_counts, records)
-    (output_dir / "stats.html").write_text(page, encoding="utf-8")
-    log(f"wrote the results to {output_dir}")
-    return {"row_counts": row_counts, "anomaly_count": len(records),
-            "schema_inferred": not request.get("schema_path")}
+def run_jobs(jobs: list[dict[str, Any]]) -> None:
+    """Check every job's inputs first (fast), then run the usable ones; one result.json each."""
+    checked: list[tuple[dict[str, Any], Path, Any]] = []
+    for job in jobs:
+        out = Path(job["output_dir"])
+        out.mkdir(parents=True, exist_ok=True)
+        try:
+            if job["mode"] == "validate":
+                checked.append((job, out, precheck(job)))
+            elif job["mode"] == "infer_schema":
+                checked.append((job, out, inspect_table(job["data"], "schema", job.get("data_name"))))
+            else:
+                checked.append((job, out, None))
+        except InputError as error:
+            log(f"error: {error}")
+            write_json(out / "result.json", {"error": str(error)})
+    if any(job["mode"] != "describe_schema" for job, _, _ in checked):
+        log("importing TensorFlow Data Validation")
+        import tensorflow_data_validation  # noqa: F401
+    for job, out, inputs in checked:
+        try:
+            if job["mode"] == "validate":
+                summary = validate(job, inputs, out)
+            elif job["mode"] == "infer_schema":
+                summary = infer_schema(job, inputs, out)
+            else:
+                summary = describe_schema(job, out)
+        except InputError as error:
+            log(f"error: {error}")
+            summary = {"error": str(error)}
+        write_json(out / "result.json", summary)
+        log(f"wrote the results to {out}")
 
 
 def main(argv: list[str]) -> int:
@@ -347,19 +272,11 @@ def main(argv: list[str]) -> int:
     # google-api-core warns at import about Python 3.11's end of life (2027): noise in every run.
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.")
     try:
-        request = read_request(Path(argv[1]))
+        jobs = read_jobs(Path(argv[1]))
     except InputError as error:
         log(f"error: {error}")
         return EXIT_INPUT_ERROR
-    output_dir = Path(request["output_dir"])
-    output_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        summary = run(request, output_dir)
-    except InputError as error:
-        log(f"error: {error}")
-        write_json(output_dir / "result.json", {"error": str(error)})
-        return EXIT_INPUT_ERROR
-    write_json(output_dir / "result.json", summary)
+    run_jobs(jobs)
     return 0
 
 

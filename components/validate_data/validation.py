@@ -21,10 +21,11 @@ import threading
 from collections import deque
 from collections.abc import Mapping, MutableMapping, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kfp_cicd.components.validate_data.options import ValidationOptions
 from kfp_cicd.components.validate_data.tfdv_environment import TFDV_PYTHON_ENV_VAR, find_tfdv_python
 from kfp_cicd.data.tables import file_fingerprint
 from kfp_cicd.errors import DataError, EnvironmentNotReady, KfpCicdError
@@ -32,11 +33,12 @@ from kfp_cicd.errors import DataError, EnvironmentNotReady, KfpCicdError
 #: The script run in the validation environment.
 TFDV_JOB = Path(__file__).with_name("tfdv_job.py")
 
+#: The curated schema of the default synthetic data set (TRAINING/SERVING environments).
+CURATED_SCHEMA = Path(__file__).with_name("schemas") / "card_fraud.pbtxt"
+
 #: How long one validation may run before it is killed (seconds).
 DEFAULT_TIMEOUT_S = 3600.0
 
-#: The job's exit code for an unusable request or input file (see tfdv_job.py).
-_EXIT_INPUT_ERROR = 2
 _TAIL_LINES = 30
 
 
@@ -57,10 +59,31 @@ class Anomaly:
     kind: str
     description: str
     short_description: str = ""
+    explanation: str = ""
 
     def __str__(self) -> str:
         where = f"feature {self.feature!r}" if self.feature else "the dataset as a whole"
-        return f"[{self.dataset}] {where}: {self.description} ({self.kind})"
+        meaning = f"{self.explanation}: " if self.explanation else ""
+        return f"[{self.dataset}] {where}: {meaning}{self.description} ({self.kind})"
+
+
+@dataclass(frozen=True)
+class DriftMeasurement:
+    """How far one feature of the training data moved from the baseline statistics.
+
+    Attributes:
+        feature: the feature's name.
+        metric: ``"L_INFINITY"`` (categorical) or ``"JENSEN_SHANNON_DIVERGENCE"`` (numeric).
+        value: the distance; ``None`` when TFDV could not compare (e.g. absent in the baseline).
+        threshold: the threshold it was checked against.
+        drifted: whether ``value`` is above ``threshold``.
+    """
+
+    feature: str
+    metric: str
+    value: float | None
+    threshold: float
+    drifted: bool
 
 
 @dataclass(frozen=True)
@@ -78,6 +101,13 @@ class ValidationResult:
         report_html: TFDV's statistics view comparing train and eval.
         data_fingerprint: ``"sha256:<hex>"`` of the training file's bytes.
         schema_inferred: whether the schema was inferred from the training data.
+        drift: one measurement per feature compared with the baseline (empty without one).
+        summary_markdown: the Markdown summary (counts, anomalies, drift verdict).
+        drift_markdown: the drift report in Markdown.
+        drift_html: the drift report as HTML.
+        processing: how each table's statistics were computed, e.g. ``{"train": "in_memory"}``.
+        seconds: the TFDV job's time for this validation (statistics, anomalies, reports),
+            TensorFlow's import excluded.
     """
 
     row_counts: dict[str, int]
@@ -90,6 +120,12 @@ class ValidationResult:
     report_html: Path
     data_fingerprint: str
     schema_inferred: bool
+    drift: list[DriftMeasurement] = field(default_factory=list)
+    summary_markdown: Path | None = None
+    drift_markdown: Path | None = None
+    drift_html: Path | None = None
+    processing: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
 
     @property
     def anomaly_count(self) -> int:
@@ -119,6 +155,26 @@ def raise_for_anomalies(result: ValidationResult, tolerate_kinds: Sequence[str] 
         raise DataValidationFailed(blocking, report=result.report_html)
 
 
+@dataclass(frozen=True)
+class ValidationJob:
+    """One validation of a batch (see :func:`validate_many`).
+
+    Attributes:
+        train_data, eval_data: the tables (local paths, ``file://``, ``gs://``, ``s3://`` URLs).
+        label_column: the label's column; the training data must have it.
+        output_dir: directory for the result files (created if missing).
+        schema_path: a schema to validate against instead of inferring one; ``""``: infer.
+        options: drift and scale settings.
+    """
+
+    train_data: str
+    eval_data: str
+    label_column: str
+    output_dir: Path | str
+    schema_path: str = ""
+    options: ValidationOptions = field(default_factory=ValidationOptions)
+
+
 def validate_datasets(
     train_data: str,
     eval_data: str,
@@ -126,45 +182,101 @@ def validate_datasets(
     label_column: str,
     output_dir: Path | str,
     schema_path: str | None = None,
+    options: ValidationOptions | None = None,
     tfdv_python: str | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> ValidationResult:
     """Compute statistics of both tables with TFDV, and check both against a schema.
 
     The schema is ``schema_path`` (text format) if given, else inferred from the training data.
-    Anomalies do not raise here: they are returned (see :func:`raise_for_anomalies`).
-
-    Args:
-        train_data: local path of the training table (.csv, .csv.gz or .parquet).
-        eval_data: local path of the evaluation table.
-        label_column: the label's column; the training data must have it.
-        output_dir: directory for the result files (created if missing).
-        schema_path: a schema to validate against instead of inferring one; ``None``/``""``: infer.
-        tfdv_python: the validation interpreter; default :func:`find_tfdv_python`.
-        timeout_s: kill the validation after this many seconds.
+    With ``options.baseline_statistics`` the training statistics are also compared with that
+    baseline (drift). Anomalies do not raise here: they are returned (see
+    :func:`raise_for_anomalies`).
 
     Raises:
         DataError: an input file is missing, empty or unreadable, or lacks the label column.
         EnvironmentNotReady: no usable TFDV interpreter.
         KfpCicdError: the validation job crashed or timed out.
     """
-    if not label_column:
-        raise DataError("label_column is empty; name the column that holds the label")
+    job = ValidationJob(train_data, eval_data, label_column, output_dir, schema_path or "",
+                        options or ValidationOptions())
+    (outcome,) = validate_many([job], tfdv_python=tfdv_python, timeout_s=timeout_s)
+    if isinstance(outcome, KfpCicdError):
+        raise outcome
+    return outcome
+
+
+def validate_many(jobs: Sequence[ValidationJob], *, tfdv_python: str | None = None,
+                  timeout_s: float = DEFAULT_TIMEOUT_S) -> list[ValidationResult | DataError]:
+    """Validate several datasets in one TFDV process, paying TensorFlow's import once.
+
+    Returns one outcome per job, in order: its :class:`ValidationResult`, or the
+    :class:`DataError` that says why its inputs are unusable (the other jobs still run).
+
+    Raises:
+        DataError: a job has an empty label column.
+        EnvironmentNotReady: no usable TFDV interpreter.
+        KfpCicdError: the validation process crashed or timed out.
+    """
+    for job in jobs:
+        if not job.label_column:
+            raise DataError("label_column is empty; name the column that holds the label")
     python = tfdv_python or find_tfdv_python()
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    outcomes: list[ValidationResult | DataError | None] = [None] * len(jobs)
     with tempfile.TemporaryDirectory(prefix="validate_data-staged-") as staging:
-        local_train = _stage(str(train_data), Path(staging) / "train")
-        fingerprint = file_fingerprint(local_train)  # also fails fast on a missing training file
-        request = {"train_data": local_train,
-                   "eval_data": _stage(str(eval_data), Path(staging) / "eval"),
-                   "train_name": str(train_data), "eval_name": str(eval_data),
-                   "label_column": label_column, "schema_path": schema_path or None,
-                   "output_dir": str(out.resolve())}
-        request_path = out / "request.json"
-        request_path.write_text(json.dumps(request, indent=2) + "\n", encoding="utf-8")
-        returncode, tail = _run_job(python, request_path, timeout_s)
-    summary = _read_summary(out, returncode, tail, python)
+        requests: list[dict[str, Any]] = []
+        for index, job in enumerate(jobs):
+            out = Path(job.output_dir)
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "result.json").unlink(missing_ok=True)  # never read a previous run's result
+            try:
+                requests.append(_job_request(job, Path(staging) / str(index)))
+            except DataError as error:
+                outcomes[index] = error
+                requests.append({})
+        todo = [request for request in requests if request]
+        if todo:
+            request_path = Path(staging) / "request.json"
+            request_path.write_text(json.dumps({"jobs": todo}, indent=2) + "\n", encoding="utf-8")
+            returncode, tail = _run_job(python, request_path, timeout_s)
+    for index, (job, request) in enumerate(zip(jobs, requests, strict=True)):
+        if request:
+            outcomes[index] = _outcome(job, request, returncode, tail, python)
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _job_request(job: ValidationJob, staging: Path) -> dict[str, Any]:
+    """Stage the job's remote files locally and write its tfdv_job.py request object."""
+    local_train = _stage(str(job.train_data), staging / "train")
+    fingerprint = file_fingerprint(local_train)  # also fails fast on a missing training file
+    baseline = job.options.baseline_statistics
+    return {"train_data": local_train,
+            "eval_data": _stage(str(job.eval_data), staging / "eval"),
+            "train_name": str(job.train_data), "eval_name": str(job.eval_data),
+            "label_column": job.label_column, "schema_path": job.schema_path or None,
+            "output_dir": str(Path(job.output_dir).resolve()),
+            "baseline_statistics": _stage_baseline(baseline, staging / "baseline") or None,
+            "baseline_name": baseline or None, "fingerprint": fingerprint,
+            **job.options.job_fields()}
+
+
+def _stage_baseline(location: str, staging_dir: Path) -> str:
+    """A local copy of remote baseline statistics (a .pb file, or a directory's train_stats.pb)."""
+    if not location or "://" not in location or location.startswith("file://"):
+        return location.removeprefix("file://")
+    if not location.endswith(".pb"):
+        location = location.rstrip("/") + "/train_stats.pb"
+    return _stage(location, staging_dir)
+
+
+def _outcome(job: ValidationJob, request: dict[str, Any], returncode: int, tail: list[str],
+             python: str) -> ValidationResult | DataError:
+    """Read one job's result files into a :class:`ValidationResult` (or its DataError)."""
+    out = Path(request["output_dir"])
+    try:
+        summary = _read_summary(out, returncode, tail, python)
+    except DataError as error:
+        return error
     return ValidationResult(
         row_counts={name: int(count) for name, count in summary["row_counts"].items()},
         anomalies=_read_anomalies(out / "anomalies.json"),
@@ -174,9 +286,33 @@ def validate_datasets(
         features=out / "features.json",
         anomalies_file=out / "anomalies.json",
         report_html=out / "stats.html",
-        data_fingerprint=fingerprint,
-        schema_inferred=bool(summary.get("schema_inferred", not schema_path)),
+        data_fingerprint=request["fingerprint"],
+        schema_inferred=bool(summary.get("schema_inferred", not job.schema_path)),
+        drift=[DriftMeasurement(**record) for record in
+               json.loads((out / "drift.json").read_text(encoding="utf-8"))],
+        summary_markdown=out / "summary.md",
+        drift_markdown=out / "drift.md",
+        drift_html=out / "drift.html",
+        processing=dict(summary.get("paths", {})),
+        seconds=float(summary.get("seconds", 0.0)),
     )
+
+
+def run_tfdv_request(jobs: Sequence[dict[str, Any]], python: str, timeout_s: float) -> None:
+    """Run tfdv_job.py on raw job objects; raise the first job's DataError or a crash."""
+    with tempfile.TemporaryDirectory(prefix="validate_data-request-") as work:
+        request_path = Path(work) / "request.json"
+        request_path.write_text(json.dumps({"jobs": list(jobs)}), encoding="utf-8")
+        returncode, tail = _run_job(python, request_path, timeout_s)
+    for job in jobs:
+        summary = _read_summary(Path(job["output_dir"]), returncode, tail, python)
+        if "error" in summary:
+            raise DataError(summary["error"])
+
+
+def stage(location: str, staging_dir: Path) -> str:
+    """A local path for ``location`` (see :func:`_stage`)."""
+    return _stage(location, staging_dir)
 
 
 def _stage(location: str, staging_dir: Path) -> str:
@@ -255,9 +391,9 @@ def _read_summary(out: Path, returncode: int, tail: list[str], python: str) -> d
     summary: dict[str, Any] = {}
     if result_path.is_file():
         summary = json.loads(result_path.read_text(encoding="utf-8"))
-    if returncode == 0 and "row_counts" in summary:
+    if "error" not in summary and summary:
         return summary
-    if returncode == _EXIT_INPUT_ERROR and "error" in summary:
+    if "error" in summary:
         raise DataError(summary["error"])
     last_lines = "\n".join(f"    {line}" for line in tail[-15:])
     if any("ModuleNotFoundError" in line or "ImportError" in line for line in tail):
@@ -273,7 +409,8 @@ def _read_anomalies(path: Path) -> list[Anomaly]:
     records = json.loads(path.read_text(encoding="utf-8"))
     return [Anomaly(dataset=record["dataset"], feature=record["feature"], kind=record["kind"],
                     description=record["description"],
-                    short_description=record.get("short_description", ""))
+                    short_description=record.get("short_description", ""),
+                    explanation=record.get("explanation", ""))
             for record in records]
 
 
@@ -287,8 +424,12 @@ def run_validation_task(
     schema_dir: str,
     anomalies_file: str,
     report_file: str,
+    summary_file: str | None = None,
+    drift_report_file: str | None = None,
+    drift_html_file: str | None = None,
     artifact_metadata: Mapping[str, MutableMapping[str, Any]] | None = None,
     tolerate_kinds: Sequence[str] = (),
+    options: ValidationOptions | None = None,
     tfdv_python: str | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> tuple[int, int, int, str]:
@@ -303,24 +444,37 @@ def run_validation_task(
         schema_dir: directory to create with ``schema.pbtxt`` and ``features.json``.
         anomalies_file: file to write ``anomalies.json`` to.
         report_file: file to write the statistics HTML to.
+        summary_file: file to write the Markdown summary to (optional).
+        drift_report_file: file to write the Markdown drift report to (optional).
+        drift_html_file: file to write the HTML drift report to (optional).
         artifact_metadata: the artifacts' ``metadata`` dicts by output name (``statistics``,
-            ``schema``, ``anomalies``, ``report``); each present one is updated.
+            ``schema``, ``anomalies``, ``report``, ``summary``, ``drift_report``); each present
+            one is updated.
         tolerate_kinds: anomaly kinds that do not fail the task.
+        options: drift (baseline, thresholds) and scale (processing, Beam, sampling) settings.
         tfdv_python, timeout_s: as in :func:`validate_datasets`.
 
     Returns:
         ``(train_rows, eval_rows, anomaly_count, data_fingerprint)``.
 
     Raises:
-        DataValidationFailed: the data has anomalies (after the outputs are written).
+        DataValidationFailed: the data has anomalies not tolerated (after the outputs are written).
     """
     with tempfile.TemporaryDirectory(prefix="validate_data-") as work:
         result = validate_datasets(train_data, eval_data, label_column=label_column,
                                    output_dir=work, schema_path=schema_path or None,
-                                   tfdv_python=tfdv_python, timeout_s=timeout_s)
-        _publish(result, statistics_dir=Path(statistics_dir), schema_dir=Path(schema_dir),
-                 anomalies_file=Path(anomalies_file), report_file=Path(report_file))
-        metadata = artifact_metadata_for(result)
+                                   options=options, tfdv_python=tfdv_python, timeout_s=timeout_s)
+        copies = [(result.train_statistics, Path(statistics_dir) / "train_stats.pb"),
+                  (result.eval_statistics, Path(statistics_dir) / "eval_stats.pb"),
+                  (result.schema, Path(schema_dir) / "schema.pbtxt"),
+                  (result.features, Path(schema_dir) / "features.json"),
+                  (result.anomalies_file, Path(anomalies_file)),
+                  (result.report_html, Path(report_file))]
+        copies += [(source, Path(target)) for source, target in (
+            (result.summary_markdown, summary_file), (result.drift_markdown, drift_report_file),
+            (result.drift_html, drift_html_file)) if source is not None and target]
+        _copy_all(copies)
+        metadata = artifact_metadata_for(result, tolerate_kinds)
     for name, values in metadata.items():
         if artifact_metadata is not None and name in artifact_metadata:
             artifact_metadata[name].update(values)
@@ -329,30 +483,30 @@ def run_validation_task(
             result.data_fingerprint)
 
 
-def _publish(result: ValidationResult, *, statistics_dir: Path, schema_dir: Path,
-             anomalies_file: Path, report_file: Path) -> None:
-    """Copy the result files into the artifact layout the component promises."""
-    copies = [(result.train_statistics, statistics_dir / "train_stats.pb"),
-              (result.eval_statistics, statistics_dir / "eval_stats.pb"),
-              (result.schema, schema_dir / "schema.pbtxt"),
-              (result.features, schema_dir / "features.json"),
-              (result.anomalies_file, anomalies_file),
-              (result.report_html, report_file)]
+def _copy_all(copies: Sequence[tuple[Path, Path]]) -> None:
+    """Copy each result file to its artifact path, creating parent directories."""
     for source, target in copies:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
 
 
-def artifact_metadata_for(result: ValidationResult) -> dict[str, dict[str, Any]]:
+def artifact_metadata_for(result: ValidationResult,
+                          tolerate_kinds: Sequence[str] = ()) -> dict[str, dict[str, Any]]:
     """The metadata each output artifact carries (shown in the KFP UI and in ML Metadata)."""
     counts = {"train_rows": result.row_counts["train"], "eval_rows": result.row_counts["eval"]}
     features = json.loads(result.features.read_text(encoding="utf-8"))
+    drifted = sorted(d.feature for d in result.drift if d.drifted)
     return {
         "statistics": {**counts, "format": "DatasetFeatureStatisticsList, binary "
-                       "(tfdv.load_stats_binary)", "data_fingerprint": result.data_fingerprint},
+                       "(tfdv.load_stats_binary)", "data_fingerprint": result.data_fingerprint,
+                       "processing": result.processing},
         "schema": {"label": features["label"], "feature_count": len(features["features"]),
                    "inferred": result.schema_inferred},
         "anomalies": {"anomaly_count": result.anomaly_count,
-                      "kinds": sorted({anomaly.kind for anomaly in result.anomalies})},
+                      "kinds": sorted({anomaly.kind for anomaly in result.anomalies}),
+                      "tolerated_kinds": list(tolerate_kinds)},
         "report": {**counts, "anomaly_count": result.anomaly_count},
+        "summary": {**counts, "anomaly_count": result.anomaly_count},
+        "drift_report": {"checked": bool(result.drift), "features_compared": len(result.drift),
+                         "drifted_features": drifted},
     }
