@@ -11,7 +11,7 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from kfp_cicd.components.train.ddp_worker import shard
+from kfp_cicd.components.train.sampling import EpochSampler
 from kfp_cicd.components.train.training import (
     TrainingConfig,
     TrainingFailed,
@@ -34,16 +34,22 @@ def test_config_rejects_bad_values_naming_them(field: str, value: float, message
         TrainingConfig(**{field: value})
 
 
-@pytest.mark.parametrize(("rows", "world_size"), [(10, 2), (11, 2), (7, 3), (5, 1)])
-def test_shards_are_even_and_cover_every_row(rows: int, world_size: int) -> None:
-    features = torch.arange(rows, dtype=torch.float32).unsqueeze(1)
-    labels = torch.arange(rows, dtype=torch.float32)
-    shards = [shard(features, labels, rank, world_size, seed=3) for rank in range(world_size)]
-    assert len({len(y) for _, y in shards}) == 1, "every rank must run the same number of steps"
-    seen = torch.cat([y for _, y in shards])
-    assert set(seen.tolist()) == set(range(rows))
-    for x, y in shards:
-        assert torch.equal(x.squeeze(1), y), "features and labels must stay aligned"
+@pytest.mark.parametrize(("rows", "world_size"), [(10, 2), (11, 2), (7, 3), (5, 1), (2, 3)])
+def test_sampler_matches_distributed_sampler_and_covers_every_row(rows: int, world_size: int) -> None:
+    from torch.utils.data import DistributedSampler
+
+    for epoch in (0, 3):
+        shards = []
+        for rank in range(world_size):
+            reference = DistributedSampler(range(rows), num_replicas=world_size, rank=rank, seed=3)
+            reference.set_epoch(epoch)
+            mine = EpochSampler(rows, rank, world_size, seed=3).indices(epoch)
+            assert mine.tolist() == list(reference), "must be DistributedSampler's order"
+            shards.append(mine)
+        assert len({len(s) for s in shards}) == 1, "every rank must run the same number of steps"
+        assert set(torch.cat(shards).tolist()) == set(range(rows))
+    first, second = (EpochSampler(rows, 0, world_size, seed=3).indices(e) for e in (0, 1))
+    assert rows < 4 or not torch.equal(first, second), "each epoch must reshuffle"
 
 
 def test_torchrun_command_runs_the_worker_module_with_one_process_per_slot() -> None:
