@@ -3,7 +3,7 @@
 from typing import NamedTuple
 
 from kfp import dsl
-from kfp.dsl import Artifact, Input, Metrics, Model
+from kfp.dsl import HTML, Artifact, Input, Markdown, Metrics, Model
 from kfp.dsl.python_component import PythonComponent
 
 
@@ -17,16 +17,28 @@ def register_model(
     train_data: str,
     pipeline_job_name: str = "",
     pipeline_job_id: str = "",
+    audit_record: Input[Artifact] = None,
+    model_card: Input[Markdown] = None,
+    report: Input[HTML] = None,
+    statistics: Input[Artifact] = None,
+    trigger_reason: str = "",
 ) -> NamedTuple("RegisterOutputs", [("version", str), ("model_uri", str), ("storage_uri", str)]):
     """Register the approved model as a new MLflow model version with its lineage; alias it candidate.
 
-    Logs the model directory and the holdout metrics in an MLflow run, creates a new version of the
-    registered model, tags it with the data fingerprint, code revision, pipeline run and the gate's
-    decision, and points the alias ``candidate`` at it. Existing aliases (``champion``) are not
-    touched: deployment moves ``champion`` after the new version has served.
+    Logs the model directory, the holdout metrics and (if the model has training_history.json) the
+    per-epoch training curves in an MLflow run, stores the decision, audit record, model card and
+    evaluation report under the run's ``audit/`` folder, creates a new version of the registered
+    model whose description is the model card, tags it with the data fingerprint, code revision,
+    pipeline run, the gate's decision and the audit's key facts (approved by/at, operating
+    threshold, expected cost, champion compared, eval data digest, schema digest, images), and
+    points the alias ``candidate`` at it. A model other than the one the gate approved (different
+    digest) is refused. Existing aliases (``champion``, ``previous``) are not touched: deployment
+    moves ``champion`` after the new version has served. With validate_data's statistics, the
+    training statistics are stored in the run (``statistics/``) and the version is tagged
+    training_statistics_uri: the baseline the monitoring pipeline compares production data with.
 
     Args:
-        model: The approved MLflow pyfunc model.
+        model: The approved MLflow pyfunc model (evaluate_model's operating_model).
         evaluation_metrics: Holdout metrics from evaluate_model (logged in the run).
         decision: The gate's decision JSON (stored as tags).
         tracking_uri: MLflow tracking URI (sqlite:///… for the embedded default, http://… for a server).
@@ -35,6 +47,13 @@ def register_model(
         train_data: Location of the training data (recorded as lineage).
         pipeline_job_name: The pipeline run's name (lineage).
         pipeline_job_id: The pipeline run's id (lineage).
+        audit_record: evaluate_model's audit record (optional; checked against the model's digest).
+        model_card: evaluate_model's Markdown model card (optional; the version's description).
+        report: evaluate_model's HTML report (optional; stored with the version).
+        statistics: validate_data's statistics (optional; train_stats.pb becomes the version's
+            training_statistics_uri).
+        trigger_reason: Why this version was trained, when a monitoring run retrained (optional;
+            the version tag retraining_reason).
 
     Returns:
         version: The new model version.
@@ -46,7 +65,11 @@ def register_model(
     return run_register_task(
         model_dir=model.path, metrics=evaluation_metrics.metadata, decision_path=decision.path,
         tracking_uri=tracking_uri, model_name=model_name, data_fingerprint=data_fingerprint,
-        train_data=train_data, pipeline_job_name=pipeline_job_name, pipeline_job_id=pipeline_job_id)
+        train_data=train_data, pipeline_job_name=pipeline_job_name, pipeline_job_id=pipeline_job_id,
+        audit_record_path=audit_record.path if audit_record is not None else "",
+        model_card_path=model_card.path if model_card is not None else "",
+        report_path=report.path if report is not None else "",
+        statistics_dir=statistics.path if statistics is not None else "", trigger_reason=trigger_reason)
 
 
 def build_component(image: str) -> PythonComponent:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -24,6 +26,13 @@ CANDIDATE = "candidate"
 CHAMPION = "champion"
 PREVIOUS = "previous"
 MODEL_DIGEST_TAG = "model_digest"  # checksums.json digest; deployments verify against it
+# Where the version's training statistics (TFDV train_stats.pb) are stored: the baseline the
+# monitoring pipeline compares production data with.
+TRAINING_STATISTICS_TAG = "training_statistics_uri"
+STATISTICS_FOLDER = "statistics"  # run artifact folder of the validation statistics
+TRIGGER_REASON_TAG = "retraining_reason"  # why a retraining run trained this version
+MAX_TAG_LENGTH = 5000  # MLflow's limit on a model version tag value and description
+_METRIC_BATCH = 1000  # MLflow's limit on metrics per log_batch call
 _ALIAS_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,254}$")
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 
@@ -40,6 +49,12 @@ class RegisteredVersion:
     @property
     def model_uri(self) -> str:
         return f"models:/{self.name}/{self.version}"
+
+
+def clip(text: str, limit: int = MAX_TAG_LENGTH) -> str:
+    """``text`` cut to MLflow's length limit, saying so at the end when it was cut."""
+    marker = " …[truncated]"
+    return text if len(text) <= limit else text[:limit - len(marker)] + marker
 
 
 def check_model_name(name: str) -> str:
@@ -98,9 +113,17 @@ def register_model_version(model_dir: str | Path, *, tracking_uri: str, model_na
                            experiment_name: str = "kfp-cicd", tags: dict[str, str] | None = None,
                            params: dict[str, str] | None = None,
                            metrics: dict[str, float] | None = None,
-                           alias: str = CANDIDATE) -> RegisteredVersion:
+                           alias: str = CANDIDATE, step_metrics: Sequence[Metric] = (),
+                           artifact_dirs: dict[str, str | Path] | None = None,
+                           description: str | None = None,
+                           artifact_tags: dict[str, str] | None = None) -> RegisteredVersion:
     """Log ``model_dir`` in a run, register it as a new version of ``model_name``, set ``alias``.
 
+    ``step_metrics`` (e.g. per-epoch training curves) go into the run beside ``metrics``;
+    ``artifact_dirs`` maps a run artifact folder to a local directory logged there (the model
+    card, the audit record); ``description`` becomes the version's description (Markdown in the MLflow UI).
+    ``artifact_tags`` maps a tag name to a path inside the run's artifacts: the tag gets that
+    artifact's full location (e.g. ``training_statistics_uri`` -> ``statistics/train_stats.pb``).
     The alias moves last, so a failure on the way leaves the existing aliases untouched.
     """
     check_model_name(model_name)
@@ -108,21 +131,28 @@ def register_model_version(model_dir: str | Path, *, tracking_uri: str, model_na
     model_dir = Path(model_dir)
     if not (model_dir / "MLmodel").is_file():
         raise RegistryError(f"{model_dir} is not an MLflow model directory (no MLmodel file)")
-    tags = {k: str(v) for k, v in (tags or {}).items()}
+    tags = {k: clip(str(v)) for k, v in (tags or {}).items()}
     tags[MODEL_DIGEST_TAG] = verify_model(model_dir)
     client = client_for(tracking_uri)
     try:
         experiment_id = ensure_experiment(client, experiment_name, tracking_uri)
         run = client.create_run(experiment_id, tags=tags, run_name=f"{model_name}-training")
         run_id = run.info.run_id
-        client.log_batch(run_id,
-                         metrics=[Metric(k, float(v), 0, 0) for k, v in (metrics or {}).items()],
+        for tag, artifact_path in (artifact_tags or {}).items():
+            tags[tag] = f"{run.info.artifact_uri.rstrip('/')}/{artifact_path.lstrip('/')}"
+        all_metrics = [Metric(k, float(v), 0, 0) for k, v in (metrics or {}).items()] + list(step_metrics)
+        client.log_batch(run_id, metrics=all_metrics[:_METRIC_BATCH],
                          params=[Param(k, str(v)) for k, v in (params or {}).items()])
+        for start in range(_METRIC_BATCH, len(all_metrics), _METRIC_BATCH):
+            client.log_batch(run_id, metrics=all_metrics[start:start + _METRIC_BATCH])
         client.log_artifacts(run_id, str(model_dir), "model")
+        for folder, local_dir in (artifact_dirs or {}).items():
+            client.log_artifacts(run_id, str(local_dir), folder)
         client.set_terminated(run_id)
         ensure_registered_model(client, model_name)
         source = f"{run.info.artifact_uri}/model"
-        created = client.create_model_version(model_name, source, run_id=run_id, tags=tags)
+        created = client.create_model_version(model_name, source, run_id=run_id, tags=tags,
+                                              description=clip(description) if description else None)
         client.set_registered_model_alias(model_name, alias, created.version)
     except MlflowException as exc:
         raise RegistryError(f"MLflow at {tracking_uri} refused registering {model_name}: {exc}") from exc
@@ -178,6 +208,106 @@ def version_for_alias(tracking_uri: str, model_name: str, alias: str) -> str | N
         raise RegistryError(f"could not read alias {alias!r} of {model_name}: {exc}") from exc
 
 
+def require_registered_model(tracking_uri: str, model_name: str) -> dict[str, str]:
+    """The model's aliases (alias -> version); a clear RegistryError if there is no such model."""
+    check_model_name(model_name)
+    client = client_for(tracking_uri)
+    try:
+        model = client.get_registered_model(model_name)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise RegistryError(f"could not read registered model {model_name!r} at {tracking_uri}: "
+                                f"{exc}") from exc
+        known = sorted(m.name for m in client.search_registered_models(max_results=50))
+        raise RegistryError(f"no registered model named {model_name!r} at {tracking_uri}; registered "
+                            f"models there: {known or 'none'}") from exc
+    return {alias: str(version) for alias, version in (model.aliases or {}).items()}
+
+
+def version_tags(tracking_uri: str, model_name: str, version: str) -> dict[str, str]:
+    """The tags of one model version (RegistryError if it does not exist)."""
+    try:
+        return dict(client_for(tracking_uri).get_model_version(model_name, str(version)).tags)
+    except MlflowException as exc:
+        raise RegistryError(f"{model_name} has no version {version} at {tracking_uri}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class VersionSummary:
+    """One version as ``kfp-cicd registry show`` lists it."""
+
+    version: str
+    aliases: tuple[str, ...]
+    created: str
+    status: str
+    tags: dict[str, str]
+
+
+def list_versions(tracking_uri: str, model_name: str) -> list[VersionSummary]:
+    """Every version of the model, newest first, with its aliases and tags."""
+    aliases = require_registered_model(tracking_uri, model_name)
+    by_version: dict[str, list[str]] = {}
+    for alias, version in sorted(aliases.items()):
+        by_version.setdefault(version, []).append(alias)
+    client = client_for(tracking_uri)
+    try:
+        versions = client.search_model_versions(f"name='{model_name}'")
+    except MlflowException as exc:
+        raise RegistryError(f"could not list versions of {model_name}: {exc}") from exc
+    summaries = [VersionSummary(
+        version=str(v.version), aliases=tuple(by_version.get(str(v.version), ())),
+        created=datetime.fromtimestamp(v.creation_timestamp / 1000, UTC).isoformat(timespec="seconds"),
+        status=str(v.status), tags=dict(v.tags)) for v in versions]
+    return sorted(summaries, key=lambda s: int(s.version), reverse=True)
+
+
+@dataclass(frozen=True)
+class Rollback:
+    """What a rollback did: ``restored`` is champion again, ``demoted`` is now ``previous``."""
+
+    model_name: str
+    restored: str
+    demoted: str
+
+
+def rollback(tracking_uri: str, model_name: str) -> Rollback:
+    """Make the ``previous`` version the champion again; the demoted champion becomes ``previous``.
+
+    Everything is checked before anything moves: the model, both aliases and the version behind
+    ``previous`` must exist. ``champion`` moves first, so if the second move fails both aliases
+    still point at real versions. Running it twice undoes the rollback.
+    """
+    aliases = require_registered_model(tracking_uri, model_name)
+    champion, previous = aliases.get(CHAMPION), aliases.get(PREVIOUS)
+    if champion is None:
+        raise RegistryError(f"{model_name} has no {CHAMPION!r} alias: nothing is serving, nothing to "
+                            f"roll back (aliases: {aliases or 'none'})")
+    if previous is None:
+        raise RegistryError(f"{model_name} has no {PREVIOUS!r} alias: version {champion} is the first "
+                            "champion, there is no earlier one to restore")
+    if previous == champion:
+        raise RegistryError(f"{model_name}: {CHAMPION!r} and {PREVIOUS!r} both point at version "
+                            f"{champion}; rolling back would change nothing")
+    require_version(tracking_uri, model_name, previous)
+    set_alias(tracking_uri, model_name, CHAMPION, previous)
+    set_alias(tracking_uri, model_name, PREVIOUS, champion)
+    _record_rollback(tracking_uri, model_name, restored=previous, demoted=champion)
+    log.info("%s: rolled back champion %s -> %s", model_name, champion, previous)
+    return Rollback(model_name, restored=previous, demoted=champion)
+
+
+def _record_rollback(tracking_uri: str, model_name: str, *, restored: str, demoted: str) -> None:
+    """Tag both versions with the rollback (after the aliases moved: a tag failure only warns)."""
+    when = datetime.now(UTC).isoformat(timespec="seconds")
+    client = client_for(tracking_uri)
+    try:
+        client.set_model_version_tag(model_name, demoted, "rolled_back_at", when)
+        client.set_model_version_tag(model_name, demoted, "rolled_back_to", restored)
+        client.set_model_version_tag(model_name, restored, "restored_as_champion_at", when)
+    except MlflowException as exc:
+        log.warning("rollback done, but recording it in version tags failed: %s", exc)
+
+
 def storage_location(tracking_uri: str, model_name: str, version: str) -> str:
     """Where the version's files really are (``file://``, ``s3://``, ``gs://`` …).
 
@@ -207,10 +337,30 @@ def download_version(tracking_uri: str, model_name: str, version: str, destinati
 
 def run_register_task(*, model_dir: str, metrics: dict, decision_path: str, tracking_uri: str,
                       model_name: str, data_fingerprint: str, train_data: str,
-                      pipeline_job_name: str, pipeline_job_id: str) -> tuple[str, str, str]:
-    """The KFP task body: register with lineage tags; returns (version, model_uri, storage_uri)."""
-    import json
+                      pipeline_job_name: str, pipeline_job_id: str, audit_record_path: str = "",
+                      model_card_path: str = "", report_path: str = "", statistics_dir: str = "",
+                      trigger_reason: str = "") -> tuple[str, str, str]:
+    """The KFP task body: register with lineage and audit tags; returns (version, model_uri, storage_uri).
 
+    With an audit record (from evaluate_model) the model must be the one the gate evaluated (same
+    digest); the record, the model card and the report are stored in the run, the card becomes the
+    version's description, and the audit's key facts become version tags. A
+    ``training_history.json`` in the model directory is logged as per-epoch metrics.
+    ``statistics_dir`` (validate_data's statistics output) is stored in the run's ``statistics/``
+    folder and the version tagged ``training_statistics_uri`` with its ``train_stats.pb``: the
+    baseline the monitoring pipeline compares production data with. ``trigger_reason`` (set by a
+    monitoring run that retrains) becomes the tag ``retraining_reason``.
+    """
+    import json
+    import tempfile
+
+    from kfp_cicd.components.register.audit import (
+        audit_tags,
+        check_audited_model,
+        read_audit_record,
+        stage_audit_files,
+    )
+    from kfp_cicd.components.register.history import history_metrics, read_training_history
     from kfp_cicd.provenance import code_revision
     from kfp_cicd.version import __version__
 
@@ -227,8 +377,31 @@ def run_register_task(*, model_dir: str, metrics: dict, decision_path: str, trac
         "gate_decision": "approved",
         "gate_reasons": "; ".join(decision.get("reasons", [])),
     }
+    if audit_record_path:
+        record = read_audit_record(audit_record_path)
+        check_audited_model(record, model_dir)
+        tags.update(audit_tags(record))
+    if trigger_reason:
+        tags[TRIGGER_REASON_TAG] = trigger_reason
+    artifact_dirs: dict[str, str | Path] = {}
+    artifact_tags: dict[str, str] = {}
+    if statistics_dir:
+        if not (Path(statistics_dir) / "train_stats.pb").is_file():
+            raise RegistryError(f"{statistics_dir} holds no train_stats.pb; pass validate_data's "
+                                "statistics output")
+        artifact_dirs[STATISTICS_FOLDER] = statistics_dir
+        artifact_tags[TRAINING_STATISTICS_TAG] = f"{STATISTICS_FOLDER}/train_stats.pb"
+    description = Path(model_card_path).read_text() if model_card_path else None
     numeric = {k: float(v) for k, v in metrics.items() if isinstance(v, int | float)}
-    registered = register_model_version(model_dir, tracking_uri=tracking_uri, model_name=model_name,
-                                        tags=tags, metrics=numeric, params={"train_data": train_data})
+    with tempfile.TemporaryDirectory(prefix="kfp-cicd-audit-") as staging:
+        audit_dir = stage_audit_files(Path(staging), decision_path=decision_path,
+                                      audit_record_path=audit_record_path,
+                                      model_card_path=model_card_path, report_path=report_path)
+        registered = register_model_version(
+            model_dir, tracking_uri=tracking_uri, model_name=model_name, tags=tags, metrics=numeric,
+            params={"train_data": train_data},
+            step_metrics=history_metrics(read_training_history(model_dir)),
+            artifact_dirs={"audit": audit_dir, **artifact_dirs}, description=description,
+            artifact_tags=artifact_tags)
     location = storage_location(tracking_uri, model_name, registered.version)
     return registered.version, registered.model_uri, location

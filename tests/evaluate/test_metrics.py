@@ -1,4 +1,4 @@
-"""Holdout metrics against scikit-learn, curve down-sampling, and the evaluation task on a real model."""
+"""Holdout metrics against their definitions, and the evaluation task on a real model: every artifact."""
 
 from __future__ import annotations
 
@@ -10,10 +10,23 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from kfp_cicd.components.evaluate.evaluation import run_evaluation_task
-from kfp_cicd.components.evaluate.gate import standard_thresholds
-from kfp_cicd.components.evaluate.metrics import classification_report
+from kfp_cicd.components.evaluate.audit_record import AuditContext
+from kfp_cicd.components.evaluate.evaluation import (
+    EvaluationSettings,
+    MetricSinks,
+    OutputPaths,
+    run_evaluation_task,
+)
+from kfp_cicd.components.evaluate.gate import GatePolicy, standard_thresholds
+from kfp_cicd.components.evaluate.metrics import (
+    classification_report,
+    expected_calibration_error,
+    recall_at_precision,
+)
+from kfp_cicd.components.evaluate.operating_point import ErrorCosts
+from kfp_cicd.components.evaluate.slices import parse_slice_keys
 from kfp_cicd.errors import DataError
+from kfp_cicd.model.integrity import verify_model
 
 
 def test_report_matches_definitions() -> None:
@@ -42,23 +55,87 @@ def test_single_class_holdout_is_refused() -> None:
         classification_report(np.zeros(10), np.linspace(0, 1, 10), threshold=0.5)
 
 
-def test_evaluation_task_logs_metrics_curves_and_decision(trained_model_dir: Path, small_dataset,
-                                                          tmp_path: Path) -> None:
+def test_recall_at_fixed_precision() -> None:
+    labels = np.array([1, 1, 0, 1, 0, 0, 0, 1])
+    scores = np.array([0.95, 0.9, 0.85, 0.8, 0.6, 0.5, 0.4, 0.3])
+    # top 2: precision 1, recall 0.5; top 4: precision 0.75, recall 0.75; all: precision 0.5, recall 1
+    assert recall_at_precision(labels, scores, 1.0) == pytest.approx(0.5)
+    assert recall_at_precision(labels, scores, 0.75) == pytest.approx(0.75)
+    assert recall_at_precision(labels, scores, 0.5) == pytest.approx(1.0)
+    with pytest.raises(DataError, match="target precision"):
+        recall_at_precision(labels, scores, 0.0)
+
+
+def test_expected_calibration_error() -> None:
+    rng = np.random.default_rng(3)
+    probabilities = rng.random(200_000)
+    calibrated = (rng.random(200_000) < probabilities).astype(int)
+    assert expected_calibration_error(calibrated, probabilities) < 0.01
+    overconfident = np.where(probabilities > 0.5, 1.0, 0.0)
+    assert expected_calibration_error(calibrated, overconfident) == pytest.approx(0.25, abs=0.01)
+
+
+def _settings(**policy: object) -> EvaluationSettings:
+    return EvaluationSettings(policy=GatePolicy(**policy), costs=ErrorCosts(30.0, 1.0),
+                              slice_keys=tuple(parse_slice_keys("channel,amount")), min_slice_rows=100,
+                              min_slice_positives=5, latency_repeats=2)
+
+
+def test_evaluation_task_writes_every_artifact(trained_model_dir: Path, small_dataset,
+                                               tmp_path: Path) -> None:
     logged: dict = {}
     matrices: list = []
     curves: list = []
-    approved = run_evaluation_task(
+    outputs = OutputPaths(decision=str(tmp_path / "decision"), operating_model=str(tmp_path / "operating"),
+                          report=str(tmp_path / "report.html"), model_card=str(tmp_path / "card.md"),
+                          audit_record=str(tmp_path / "audit"))
+    (tmp_path / "schema").mkdir()
+    (tmp_path / "schema" / "features.json").write_text(json.dumps({"label": "is_fraud", "features": []}))
+    (tmp_path / "schema" / "schema.pbtxt").write_text("feature { name: 'amount' }")
+    context = AuditContext(model_name="fraud", eval_data=str(small_dataset.holdout), train_data="t.csv",
+                           data_fingerprint="sha256:abc", schema_dir=str(tmp_path / "schema"),
+                           image_refs="runtime=ghcr.io/o/kfp-cicd-runtime:1", pipeline_job_name="job-7",
+                           pipeline_job_id="7")
+    result = run_evaluation_task(
         model_dir=str(trained_model_dir), eval_data=str(small_dataset.holdout),
-        thresholds=standard_thresholds(0.99, -1, -1),
-        log_metric=logged.__setitem__,
-        log_confusion_matrix=lambda names, matrix: matrices.append((names, matrix)),
-        log_roc_curve=lambda fpr, tpr, thr: curves.append((fpr, tpr, thr)),
-        decision_path=str(tmp_path / "decision.json"))
-    assert approved is False, "a 0.99 ROC AUC bar must reject this small model"
-    decision = json.loads((tmp_path / "decision.json").read_text())
+        settings=_settings(thresholds=standard_thresholds(0.99, -1, -1), champion_metrics=("roc_auc",)),
+        context=context, sinks=MetricSinks(logged.__setitem__,
+                                           lambda names, matrix: matrices.append((names, matrix)),
+                                           lambda fpr, tpr, thr: curves.append((fpr, tpr, thr))),
+        outputs=outputs)
+    assert result.approved is False, "a 0.99 ROC AUC bar must reject this small model"
+    decision = json.loads(Path(outputs.decision).read_text())
     assert any(r.startswith("roc_auc") and r.endswith("FAILED") for r in decision["reasons"])
+    assert any("no MLflow tracking URI" in n for n in decision["notes"]), "no registry: said so"
     assert 0.5 < logged["roc_auc"] < 0.99
+    assert {"recall_at_precision", "ece", "expected_cost", "latency_ms_per_1k_rows",
+            "model_size_mb"} <= set(logged)
     names, matrix = matrices[0]
     assert names == ["legitimate", "fraud"]
     assert sum(map(sum, matrix)) == logged["rows"] == 1200
-    assert decision["approved"] is False
+    assert logged["decision_threshold"] == pytest.approx(result.operating_threshold)
+    assert result.operating_threshold != pytest.approx(0.5), "costs 30:1 move the threshold"
+
+    # The operating model is the candidate with the chosen threshold, checksummed.
+    assert verify_model(outputs.operating_model) == result.model_digest
+    config = json.loads((Path(outputs.operating_model) / "artifacts" / "config.json").read_text())
+    assert config["decision_threshold"] == pytest.approx(result.operating_threshold)
+    assert verify_model(trained_model_dir) != result.model_digest, "the candidate itself is unchanged"
+
+    record = json.loads(Path(outputs.audit_record).read_text())
+    assert record["model"]["digest"] == result.model_digest
+    assert record["data"]["data_fingerprint"] == "sha256:abc"
+    assert record["data"]["schema"]["schema_sha256"].startswith("sha256:")
+    assert record["data"]["eval_data_digest"].startswith("sha256:")
+    assert record["code"]["images"] == {"runtime": "ghcr.io/o/kfp-cicd-runtime:1"}
+    assert record["code"]["code_revision"]
+    assert record["approval"]["decision"] == "rejected"
+    assert record["approval"]["decided_by"] == "kfp-cicd quality gate (automated)"
+    assert record["parameters"]["cost_false_negative"] == 30.0
+    assert {s["key"] for s in record["slices"]["segments"]} == {"channel", "amount"}
+
+    card = Path(outputs.model_card).read_text()
+    assert "# Model card: fraud" in card and "## Decision: **REJECTED**" in card
+    assert "sha256:abc" in card and "job-7" in card and "| channel | online |" in card
+    page = Path(outputs.report).read_text()
+    assert "REJECTED" in page and "data:image/png;base64," in page and "<td>online</td>" in page

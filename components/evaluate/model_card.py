@@ -1,0 +1,108 @@
+"""The model card: the audit record rendered as Markdown (KFP's Markdown viewer, MLflow's version page)."""
+
+from __future__ import annotations
+
+import json
+
+
+def _value(value: object) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value).replace("|", "\\|")
+
+
+def _table(header: list[str], rows: list[list[object]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_value(cell) for cell in row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def _decision_section(record: dict) -> list[str]:
+    decision, approval = record["decision"], record["approval"]
+    lines = [f"## Decision: **{approval['decision'].upper()}**", "",
+             f"Decided by {approval['decided_by']} at {approval['decided_at']}"
+             + (f", pipeline run `{approval['pipeline_job_name']}` ({approval['pipeline_job_id']})"
+                if approval.get("pipeline_job_name") else "") + ".", ""]
+    rows = [[c["kind"], c["metric"], c["value"], f"{c['op']} {c['threshold']:g}",
+             "passed" if c["passed"] else "**FAILED**", c.get("detail", "")] for c in decision["checks"]]
+    lines += _table(["kind", "check", "value", "limit", "outcome", "detail"], rows)
+    lines += [f"- {note}" for note in decision.get("notes", [])]
+    return [*lines, ""]
+
+
+def _lineage_section(record: dict) -> list[str]:
+    model, data, code = record["model"], record["data"], record["code"]
+    schema = data.get("schema") or {}
+    rows = [["model digest", model["digest"]], ["trained model digest", model["candidate_digest"]],
+            ["operating threshold", model["operating_threshold"]],
+            ["training data", data["train_data"]], ["training data fingerprint", data["data_fingerprint"]],
+            ["evaluation data", data["eval_data"]], ["evaluation rows", data["eval_rows"]],
+            ["evaluation data digest", data["eval_data_digest"]],
+            ["schema digest", schema.get("schema_sha256")],
+            ["code revision", code["code_revision"]], ["kfp-cicd version", code["kfp_cicd_version"]]]
+    rows += [[f"image: {name}", ref] for name, ref in code["images"].items()]
+    rows += [["pipeline run", record["pipeline"]["job_name"]],
+             ["pipeline run id", record["pipeline"]["job_id"]]]
+    lines = ["## Lineage", "", *_table(["what", "value"], rows)]
+    features = model["features"]
+    lines += [f"Features: {len(features['numeric'])} numeric ({', '.join(features['numeric'])}); "
+              f"{len(features['categorical'])} categorical ({', '.join(features['categorical'])}). "
+              f"Label: `{model['label']}`.", ""]
+    if model.get("training_history"):
+        history = model["training_history"]
+        lines += [f"Training: {history['epochs']} epochs; last epoch: "
+                  f"`{json.dumps(history['last_epoch'], sort_keys=True)}`.", ""]
+    return lines
+
+
+def _performance_section(record: dict) -> list[str]:
+    metrics = record["metrics"]
+    champion = record["champion"]
+    theirs = champion.get("metrics") or {}
+    names = ["roc_auc", "pr_auc", "recall_at_precision", "precision", "recall", "f1",
+             "false_positive_rate", "log_loss", "ece", "expected_cost", "decision_threshold"]
+    rows = [[n, metrics.get(n), theirs.get(n)] for n in names if n in metrics]
+    lines = ["## Performance on the holdout", "", champion["note"], "",
+             *_table(["metric", "this model", champion.get("label") or "champion"], rows)]
+    point, inference = record["operating_point"], record["inference"]
+    if point.get("expected_cost_per_row") is not None:
+        lines += [f"Operating threshold {point['threshold']:.4f} minimises the expected cost "
+                  f"(missed fraud {point['cost_false_negative']:g}, false alarm "
+                  f"{point['cost_false_positive']:g}): {point['expected_cost_per_row']:.4f} per row, "
+                  f"vs {point['default_expected_cost_per_row']:.4f} at {point['default_threshold']:.4f}.", ""]
+    lines += [f"Inference: {inference['latency_ms_per_1k_rows']:.2f} ms per 1,000 rows, "
+              f"{inference['model_size_mb']:.3f} MB.", ""]
+    return lines
+
+
+def _slices_section(record: dict) -> list[str]:
+    segments = record["slices"]["segments"]
+    if not segments:
+        return ["## Segments", "", "No slice keys were given.", ""]
+    rows = [[s["key"], s["segment"], s["rows"], s["positives"], s["recall"], s["false_positive_rate"],
+             s["precision"]] for s in segments]
+    lines = ["## Segments", "", *_table(["key", "segment", "rows", "positives", "recall", "FPR",
+                                         "precision"], rows)]
+    for gap in record["slices"]["gaps"]:
+        if gap["gap"] is None:
+            lines.append(f"- {gap['metric']} gap across {gap['key']}: not measured ({gap['note']})")
+        else:
+            lines.append(f"- {gap['metric']} gap across {gap['key']}: {gap['gap']:.4f} "
+                         f"({gap['highest']} {gap['highest_value']:.4f} vs {gap['lowest']} "
+                         f"{gap['lowest_value']:.4f})")
+    return [*lines, ""]
+
+
+def render_model_card(record: dict) -> str:
+    """Markdown: decision first, then lineage, performance, segments and the parameters used."""
+    title = record["model"]["name"] or "model"
+    lines = [f"# Model card: {title}", "",
+             f"Binary classifier for tabular data (positive class: `{record['model']['label']} = 1`). "
+             "Generated by kfp-cicd's evaluation step from the audit record stored with this version.", ""]
+    lines += _decision_section(record) + _lineage_section(record)
+    lines += _performance_section(record) + _slices_section(record)
+    lines += ["## Parameters", "", "```json", json.dumps(record["parameters"], indent=2, sort_keys=True),
+              "```", ""]
+    return "\n".join(lines)
