@@ -1,24 +1,30 @@
 """The deploy task: render the InferenceService, then deploy to the chosen target.
 
-The manifest is always rendered and written (it is the pipeline's record of what would run on the
+The manifest is always rendered and written (it is the pipeline's record of what runs on the
 cluster, and what an operator can ``kubectl apply``). Target ``local`` serves the version on
-loopback, smoke-tests it and promotes the ``champion`` alias (``local_target``); target
-``kubernetes`` is not implemented yet and fails loudly instead of pretending.
+loopback, smoke-tests it and promotes ``champion`` (``local_target``); target ``kubernetes`` rolls
+it out on KServe as a canary with readiness, smoke, error-rate and latency checks, then promotes or
+rolls back (``cluster_target``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from kfp_cicd.components.deploy.cluster_target import ClusterRollout, RolloutSettings
 from kfp_cicd.components.deploy.inference_service import (
     DEPLOYMENT_MODES,
     render_inference_service,
     service_name_for,
     to_yaml,
 )
+from kfp_cicd.components.deploy.kube_api import ClusterConnection, InferenceServiceApi, build_api_client
 from kfp_cicd.components.deploy.local_target import deploy_locally
+from kfp_cicd.components.deploy.registered_digest import DIGEST_ENV, registered_digest
 from kfp_cicd.components.register import registry
 from kfp_cicd.data.tables import read_table
 from kfp_cicd.errors import DeploymentError
@@ -28,14 +34,39 @@ LOCAL = "local"
 KUBERNETES = "kubernetes"
 TARGETS = (LOCAL, KUBERNETES)
 SMOKE_ROWS = 5
-KUBERNETES_NOT_READY = ("cluster deployment arrives with the deploy issue; use target=local or apply the "
-                        "rendered manifest")
+
+
+@dataclass(frozen=True)
+class ClusterOptions:
+    """Everything the kubernetes target needs beyond the model (all with working defaults)."""
+
+    connection: ClusterConnection = field(default_factory=ClusterConnection)
+    service_account: str = ""
+    min_replicas: int = 1
+    max_replicas: int = 1
+    cpu: str = "1"
+    memory: str = "2Gi"
+    rollout: RolloutSettings = field(default_factory=RolloutSettings)
+
+    def resources(self) -> dict[str, dict[str, str]] | None:
+        """Requests = limits (predictable latency); None when both are empty (the runtime's)."""
+        values = {key: value for key, value in (("cpu", self.cpu), ("memory", self.memory)) if value}
+        return {"requests": dict(values), "limits": dict(values)} if values else None
+
+
+@dataclass(frozen=True)
+class DeployOutcome:
+    """What the task reports: where the model answered, the checks, and what happened."""
+
+    endpoint: str
+    smoke_summary: str
+    rollout: str
 
 
 def smoke_rows_from_table(eval_data: str, count: int = SMOKE_ROWS) -> list[dict]:
-    """The first ``count`` rows of the holdout as dicts (the label is dropped by the local target)."""
+    """The first ``count`` rows of the holdout as dicts (the label is dropped by the targets)."""
     if not eval_data:
-        raise DeploymentError("target=local needs eval_data: the smoke test scores its first rows")
+        raise DeploymentError("deploying needs eval_data: the smoke test scores its first rows")
     return read_table(eval_data).head(count).to_dict(orient="records")
 
 
@@ -47,31 +78,71 @@ def write_manifest(manifest: dict, path: str) -> Path:
     return target
 
 
+def model_input_columns(tracking_uri: str, model_name: str, version: str) -> list[str]:
+    """The input column names of the version's MLflow signature (reads only its MLmodel file)."""
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    try:
+        info = mlflow.models.get_model_info(f"models:/{model_name}/{version}")
+    except Exception as exc:  # mlflow raises various errors for unreachable stores
+        raise DeploymentError(f"could not read the signature of {model_name} version {version}: "
+                              f"{exc}") from exc
+    schema = info.signature.inputs if info.signature is not None else None
+    if schema is None or not schema.has_input_names():
+        raise DeploymentError(f"{model_name} version {version} has no named input signature; register models "
+                              "saved by kfp_cicd.model.packaging")
+    return list(schema.input_names())
+
+
+def _deploy_to_cluster(manifest: dict, *, tracking_uri: str, model_name: str, version: str,
+                       deployment_mode: str, rows: list[dict], options: ClusterOptions) -> DeployOutcome:
+    api = InferenceServiceApi(build_api_client(options.connection), manifest["metadata"]["namespace"])
+    try:
+        columns = model_input_columns(tracking_uri, model_name, version)
+        features = [{column: row[column] for column in columns if column in row} for row in rows]
+        rollout = ClusterRollout(api, manifest, mode=deployment_mode, model_name=model_name, version=version,
+                                 tracking_uri=tracking_uri, smoke_rows=features, settings=options.rollout)
+        report = rollout.run()
+    finally:
+        api.api_client.close()
+    smoke = "; ".join(f"{c['what']}: {c['smoke_summary'] or c['reason']}" for c in report.checks)
+    return DeployOutcome(report.url, smoke, report.to_json())
+
+
 def run_deploy_task(*, tracking_uri: str, model_name: str, version: str, target: str, namespace: str,
                     runtime_image: str, eval_data: str, inference_service_path: str,
-                    deployment_mode: str) -> tuple[str, str]:
-    """The KFP task body; returns (endpoint, smoke_summary)."""
+                    deployment_mode: str, cluster: ClusterOptions | None = None) -> DeployOutcome:
+    """The KFP task body. Raises DeploymentError (RolloutFailed after a rollback) with the reason."""
     if target not in TARGETS:
         raise DeploymentError(f"unknown deploy target {target!r}; use one of {', '.join(TARGETS)}")
     if deployment_mode not in DEPLOYMENT_MODES:
         raise DeploymentError(f"unknown deployment_mode {deployment_mode!r}; use one of "
                               f"{', '.join(DEPLOYMENT_MODES)}")
     registry.check_model_name(model_name)
+    cluster = cluster or ClusterOptions()
     name = service_name_for(model_name)
     storage_uri = registry.storage_location(tracking_uri, model_name, version)
+    digest = registered_digest(tracking_uri, model_name, version)
     manifest = render_inference_service(
         name=name, namespace=namespace, storage_uri=storage_uri, runtime_image=runtime_image or None,
-        deployment_mode=deployment_mode,
+        deployment_mode=deployment_mode, service_account=cluster.service_account or None,
+        min_replicas=cluster.min_replicas, max_replicas=cluster.max_replicas, resources=cluster.resources(),
         labels={"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "kfp-cicd"},
-        annotations={"kfp-cicd.io/registered-model": model_name, "kfp-cicd.io/model-version": str(version)})
+        annotations={"kfp-cicd.io/registered-model": model_name, "kfp-cicd.io/model-version": str(version)},
+        env={DIGEST_ENV: digest, "MODEL_VERSION": str(version)})
     written = write_manifest(manifest, inference_service_path)
     log.info("wrote InferenceService %s/%s (storageUri %s) to %s", namespace, name, storage_uri, written)
-    if target == KUBERNETES:
-        raise DeploymentError(KUBERNETES_NOT_READY)
     rows = smoke_rows_from_table(eval_data)
+    if target == KUBERNETES:
+        return _deploy_to_cluster(manifest, tracking_uri=tracking_uri, model_name=model_name,
+                                  version=str(version), deployment_mode=deployment_mode, rows=rows,
+                                  options=cluster)
     with tempfile.TemporaryDirectory(prefix="kfp-cicd-deploy-") as work_dir:
         deployment = deploy_locally(tracking_uri=tracking_uri, model_name=model_name, version=str(version),
                                     smoke_rows=rows, work_dir=work_dir)
     summary = deployment.summary()
     log.info("%s", summary)
-    return deployment.endpoint, summary
+    rollout = {"outcome": "promoted-locally", "version": deployment.version, "endpoint": deployment.endpoint,
+               "champion": deployment.version}
+    return DeployOutcome(deployment.endpoint, summary, json.dumps(rollout, sort_keys=True))

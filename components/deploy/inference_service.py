@@ -1,7 +1,7 @@
 """Render the KServe ``InferenceService`` that serves a registered model version.
 
 The manifest points KServe at the model's real storage location and at our ClusterServingRuntime
-(``manifests/kserve/cluster_serving_runtime.yaml``), which runs ``python -m kfp_cicd.serving`` in the
+(``manifests/runtime/cluster_serving_runtime.yaml``), which runs ``python -m kfp_cicd.serving`` in the
 runtime image. KServe's storage initializer copies ``storageUri`` to ``/mnt/models`` before the
 predictor starts, so the URI must be one it can read: MLflow's own ``models:/`` and
 ``mlflow-artifacts:/`` URIs are refused here rather than failing later inside the cluster.
@@ -115,12 +115,13 @@ def render_inference_service(*, name: str, namespace: str, storage_uri: str,
                              service_account: str | None = None, min_replicas: int = 1,
                              max_replicas: int = 1, deployment_mode: str = "Serverless",
                              resources: dict | None = None, labels: dict | None = None,
-                             annotations: dict | None = None) -> dict[str, Any]:
+                             annotations: dict | None = None, env: dict | None = None) -> dict[str, Any]:
     """The ``serving.kserve.io/v1beta1`` InferenceService manifest, as a dict ready for YAML or the API.
 
     ``runtime_image`` overrides the ClusterServingRuntime's image (pin it to the pipeline's image
     tag); ``resources`` is a Kubernetes ``ResourceRequirements`` dict; ``service_account`` carries
-    the credentials the storage initializer needs for s3:// or gs://.
+    the credentials the storage initializer needs for s3:// or gs://; ``env`` adds environment
+    variables to the predictor container (e.g. ``MODEL_DIGEST``, which the predictor verifies).
     """
     check_name(name)
     check_namespace(namespace)
@@ -144,6 +145,9 @@ def render_inference_service(*, name: str, namespace: str, storage_uri: str,
         model["image"] = runtime_image
     if resources:
         model["resources"] = dict(resources)
+    env = _check_string_map("env", env)
+    if env:
+        model["env"] = [{"name": key, "value": value} for key, value in env.items()]
     predictor: dict[str, Any] = {"minReplicas": min_replicas, "maxReplicas": max_replicas}
     if service_account:
         predictor["serviceAccountName"] = service_account

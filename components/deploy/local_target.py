@@ -1,9 +1,10 @@
 """Deploy a registered model version to a predictor on loopback, smoke-test it, then promote it.
 
 The local target proves that exactly the files in the registry serve correctly with the same server
-the cluster runs (``python -m kfp_cicd.serving``), without a cluster: download the version, check it
-loads, start the predictor in a subprocess on a free port, wait until it is ready, run the V1/V2
-smoke test, stop the server (always), and only then move the alias (``champion``) to the version.
+the cluster runs (``python -m kfp_cicd.serving``), without a cluster: download the version, verify
+its files against the digest the registry recorded, check it loads, start the predictor in a
+subprocess on a free port, wait until it is ready, run the V1/V2 smoke test, stop the server
+(always), and only then move ``champion`` to the version (the old champion becomes ``previous``).
 Any failure raises :class:`DeploymentError` and leaves the registry exactly as it was.
 """
 
@@ -20,9 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from kfp_cicd.components.deploy.inference_service import service_name_for
+from kfp_cicd.components.deploy.registered_digest import registered_digest
 from kfp_cicd.components.deploy.smoke import SmokeResult, is_ready, smoke_test, wait_until_ready
 from kfp_cicd.components.register import registry
 from kfp_cicd.errors import DeploymentError
+from kfp_cicd.model.integrity import ModelIntegrityError, verify_model
 
 log = logging.getLogger(__name__)
 LOOPBACK = "127.0.0.1"
@@ -84,16 +87,28 @@ def check_model_loads(model_dir: Path) -> dict[str, Any]:
                               "it was not deployed and the registry is unchanged") from exc
 
 
+def verify_download(model_dir: Path, expected_digest: str, model_name: str, version: str) -> None:
+    """The downloaded files must match their checksums and the digest the registry recorded."""
+    try:
+        verify_model(model_dir, expected_digest)
+    except ModelIntegrityError as exc:
+        raise DeploymentError(f"{model_name} version {version} failed its integrity check ({exc}); it was "
+                              "not deployed and the registry is unchanged") from exc
+
+
 def feature_rows(rows: list[dict[str, Any]], label: str | None) -> list[dict[str, Any]]:
     """The rows without the label column (holdout rows carry it; the model must not receive it)."""
     return [{key: value for key, value in row.items() if key != label} for row in rows]
 
 
-def start_server(model_dir: Path, served_name: str, port: int, log_path: Path) -> subprocess.Popen:
+def start_server(model_dir: Path, served_name: str, port: int, log_path: Path,
+                 expected_digest: str | None = None, model_version: str = "") -> subprocess.Popen:
     """Start ``python -m kfp_cicd.serving`` on ``port`` (REST only), logging to ``log_path``."""
     command = [sys.executable, "-m", "kfp_cicd.serving", "--model-dir", str(model_dir),
                "--model-name", served_name, "--http-port", str(port), "--no-grpc"]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if expected_digest:
+        command += ["--expected-digest", expected_digest]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "MODEL_VERSION": model_version}
     log.info("starting the predictor: %s", " ".join(command))
     with open(log_path, "wb") as log_file:
         return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log_file,
@@ -125,12 +140,13 @@ def _wait_for_server(process: subprocess.Popen, base_url: str, served_name: str,
 
 
 def _serve_and_smoke_test(model_dir: Path, served_name: str, rows: list[dict[str, Any]],
-                          work_dir: Path, startup_timeout: float) -> tuple[str, SmokeResult, Path]:
+                          work_dir: Path, startup_timeout: float,
+                          expected_digest: str | None = None) -> tuple[str, SmokeResult, Path]:
     """Run the predictor only for the smoke test; it is stopped whatever happens."""
     port = free_port()
     base_url = f"http://{LOOPBACK}:{port}"
     log_path = work_dir / "predictor.log"
-    process = start_server(model_dir, served_name, port, log_path)
+    process = start_server(model_dir, served_name, port, log_path, expected_digest)
     try:
         _wait_for_server(process, base_url, served_name, startup_timeout, log_path)
         try:
@@ -161,13 +177,18 @@ def deploy_locally(*, tracking_uri: str, model_name: str, version: str, smoke_ro
         raise DeploymentError("no smoke rows given: pass a few rows of feature values (e.g. holdout rows)")
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
+    expected_digest = registered_digest(tracking_uri, model_name, version)
     model_dir = registry.download_version(tracking_uri, model_name, version, work_dir / "model")
+    verify_download(model_dir, expected_digest, model_name, version)
     config = check_model_loads(model_dir)
     served_name = service_name_for(model_name)
     rows = feature_rows(smoke_rows, config.get("label"))
     base_url, result, log_path = _serve_and_smoke_test(model_dir, served_name, rows, work_dir,
-                                                       startup_timeout)
-    registry.set_alias(tracking_uri, model_name, promote_alias, version)
+                                                       startup_timeout, expected_digest)
+    if promote_alias == registry.CHAMPION:
+        registry.promote(tracking_uri, model_name, version)  # the old champion becomes "previous"
+    else:
+        registry.set_alias(tracking_uri, model_name, promote_alias, version)
     log.info("%s version %s passed the local smoke test; alias %s moved to it", model_name, version,
              promote_alias)
     return LocalDeployment(model_name=model_name, version=str(version), served_name=served_name,

@@ -6,6 +6,7 @@ import argparse
 
 
 def register(commands: argparse._SubParsersAction) -> None:
+    """Add ``kfp-cicd serve``: the same ``serve()`` the serving image's entrypoint runs."""
     serve = commands.add_parser("serve", help="serve a model with the KServe predictor on this machine")
     serve.add_argument("--model", required=True,
                        help="models:/<name>@<alias>, models:/<name>/<version>, or a model directory")
@@ -14,6 +15,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     serve.add_argument("--http-port", type=int, default=8080)
     serve.add_argument("--grpc-port", type=int, default=8081)
     serve.add_argument("--no-grpc", action="store_true")
+    serve.add_argument("--expected-digest",
+                       help="refuse to load unless the model's digest is this (default: the registry's "
+                            "model_digest tag for models:/ URIs); checksums are verified either way")
     serve.set_defaults(handler=_serve)
 
 
@@ -21,7 +25,8 @@ def _serve(args: argparse.Namespace) -> int:
     from kfp_cicd.serving.model_source import resolve_model_source
     from kfp_cicd.serving.server import serve
 
-    model_dir, name = resolve_model_source(args.model, tracking_uri=args.tracking_uri)
-    serve(str(model_dir), model_name=args.model_name or name, http_port=args.http_port,
-          grpc_port=args.grpc_port, enable_grpc=not args.no_grpc)
+    source = resolve_model_source(args.model, tracking_uri=args.tracking_uri)
+    serve(str(source.model_dir), model_name=args.model_name or source.name, http_port=args.http_port,
+          grpc_port=args.grpc_port, enable_grpc=not args.no_grpc,
+          expected_digest=args.expected_digest or source.expected_digest)
     return 0

@@ -32,6 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--grpc-port", type=int, default=DEFAULT_GRPC_PORT,
                         help="V2 gRPC port (default: %(default)s)")
     parser.add_argument("--no-grpc", action="store_true", help="do not start the gRPC server")
+    parser.add_argument("--expected-digest", default=os.environ.get("MODEL_DIGEST") or None,
+                        help="the registry's model digest (sha256:…); loading refuses files that do not "
+                             "match it (default: $MODEL_DIGEST; the checksums are verified either way)")
+    parser.add_argument("--model-version", default=os.environ.get("MODEL_VERSION", ""),
+                        help="registry version, a label of the /metrics series (default: $MODEL_VERSION)")
     return parser
 
 
@@ -44,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         serve(args.model_dir, model_name=args.model_name, http_port=args.http_port,
-              grpc_port=args.grpc_port, enable_grpc=not args.no_grpc)
+              grpc_port=args.grpc_port, enable_grpc=not args.no_grpc, expected_digest=args.expected_digest,
+              model_version=args.model_version)
     except KfpCicdError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

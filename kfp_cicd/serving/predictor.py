@@ -30,6 +30,7 @@ from kserve.protocol.grpc.grpc_predict_v2_pb2 import ModelInferRequest
 from kserve.utils.utils import generate_uuid
 
 from kfp_cicd.errors import DeploymentError
+from kfp_cicd.serving.metrics import PredictorMetrics, TrainingDomain
 
 log = logging.getLogger(__name__)
 
@@ -255,25 +256,46 @@ def frame_from_tensors(request: InferRequest, columns: Sequence[Column]) -> pd.D
 class PyfuncPredictor(Model):
     """KServe model wrapping an MLflow pyfunc classifier directory (see ``kfp_cicd.model.packaging``)."""
 
-    def __init__(self, name: str, model_dir: str | Path) -> None:
+    def __init__(self, name: str, model_dir: str | Path, expected_digest: str | None = None,
+                 model_version: str = "") -> None:
         super().__init__(name)
         self.model_dir = Path(model_dir)
+        self.expected_digest = expected_digest or None
+        self.metrics = PredictorMetrics(name, model_version)
+        self.domain = TrainingDomain({}, {})
         self.model: Any = None
+        self._python_model: Any = None
         self.columns: list[Column] = []
 
     def load(self) -> bool:
-        """Load the pyfunc model and its signature; raise DeploymentError saying what is wrong."""
+        """Verify the files, load the pyfunc model and its signature; DeploymentError saying what is wrong.
+
+        The model's checksums (and the registry's digest, when given) are checked before any of its
+        files is deserialised: a corrupted or swapped artifact never loads.
+        """
         import mlflow.pyfunc
+
+        from kfp_cicd.model.integrity import ModelIntegrityError, verify_model
 
         if not (self.model_dir / "MLmodel").is_file():
             raise DeploymentError(f"{self.model_dir} is not an MLflow model directory (no MLmodel file); "
                                   "point --model-dir at the model (KServe puts it at /mnt/models)")
+        try:
+            digest = verify_model(self.model_dir, self.expected_digest)
+        except ModelIntegrityError as exc:
+            raise DeploymentError(f"refusing to serve {self.model_dir}: {exc}") from exc
+        log.info("model files match their checksums (digest %s)", digest)
         try:
             self.model = mlflow.pyfunc.load_model(str(self.model_dir))
         except Exception as exc:  # the model's own code can fail in any way; name the directory
             raise DeploymentError(f"could not load the MLflow model at {self.model_dir}: "
                                   f"{type(exc).__name__}: {exc}") from exc
         self.columns = columns_from_signature(self.model)
+        # Requests are checked against the signature by this class (with 4xx errors naming the
+        # column), so scoring calls the model's own predict and skips MLflow's per-request schema
+        # enforcement, which re-validates and copies the frame (most of the per-request cost).
+        self._python_model = self.model.unwrap_python_model()
+        self.domain = TrainingDomain.from_model(self._python_model)
         self.ready = True
         log.info("loaded %s from %s with %d input columns", self.name, self.model_dir, len(self.columns))
         return self.ready
@@ -289,28 +311,32 @@ class PyfuncPredictor(Model):
     def predict(self, payload: Any, headers: dict[str, str] | None = None,
                 response_headers: dict[str, str] | None = None) -> dict[str, Any] | InferResponse:
         """Score a V1 body (a dict) or a V2 request (InferRequest; gRPC requests are converted)."""
-        if isinstance(payload, ModelInferRequest):
-            payload = InferRequest.from_grpc(payload)
-        if isinstance(payload, InferRequest):
-            return self._predict_v2(payload)
-        if isinstance(payload, (bytes, str)):
-            raise InvalidInput("the request body is not JSON; send Content-Type: application/json with "
-                               '{"instances": [{"column": value, ...}, ...]}')
-        return self._predict_v1(payload)
+        protocol = "v2-grpc" if isinstance(payload, ModelInferRequest) else (
+            "v2" if isinstance(payload, InferRequest) else "v1")
+        with self.metrics.request(protocol):
+            if isinstance(payload, ModelInferRequest):
+                payload = InferRequest.from_grpc(payload)
+            if isinstance(payload, InferRequest):
+                return self._predict_v2(payload, protocol)
+            if isinstance(payload, (bytes, str)):
+                raise InvalidInput("the request body is not JSON; send Content-Type: application/json "
+                                   'with {"instances": [{"column": value, ...}, ...]}')
+            return self._predict_v1(payload)
 
-    def _score(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def _score(self, frame: pd.DataFrame, protocol: str) -> pd.DataFrame:
         """Run the pyfunc model; the inputs are already checked, so a failure here is the model's."""
-        result = self.model.predict(frame)
-        return pd.DataFrame(result).loc[:, [PROBABILITY, PREDICTION]]
+        result = pd.DataFrame(self._python_model.predict(None, frame)).loc[:, [PROBABILITY, PREDICTION]]
+        self.metrics.scored(protocol, result[PROBABILITY].to_numpy(), self.domain.rows_outside(frame))
+        return result
 
     def _predict_v1(self, payload: Any) -> dict[str, Any]:
-        scored = self._score(frame_from_instances(payload, self.columns))
+        scored = self._score(frame_from_instances(payload, self.columns), "v1")
         predictions = [{PROBABILITY: float(p), PREDICTION: int(y)}
                        for p, y in zip(scored[PROBABILITY], scored[PREDICTION], strict=True)]
         return {"predictions": predictions}
 
-    def _predict_v2(self, request: InferRequest) -> InferResponse:
-        scored = self._score(frame_from_tensors(request, self.columns))
+    def _predict_v2(self, request: InferRequest, protocol: str) -> InferResponse:
+        scored = self._score(frame_from_tensors(request, self.columns), protocol)
         arrays = {PROBABILITY: scored[PROBABILITY].to_numpy(dtype=np.float64),
                   PREDICTION: scored[PREDICTION].to_numpy(dtype=np.int64)}
         outputs = []

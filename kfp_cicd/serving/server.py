@@ -11,6 +11,7 @@ import gc
 import logging
 import re
 import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,6 +40,14 @@ def _argv_hidden_from_kserve() -> Iterator[None]:
         sys.argv = saved
 
 
+def quiet_request_logging() -> None:
+    """No log line or warning per request: kserve 0.21 + FastAPI emit a deprecation warning and
+    access/latency lines for every request (tens of MB per minute under load, and CPU)."""
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    for name in ("uvicorn.access", "kserve.trace"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def check_serve_args(model_dir: str | Path, model_name: str, http_port: int, grpc_port: int,
                      enable_grpc: bool) -> Path:
     """Refuse arguments the server would only fail on later, with a message saying what to change."""
@@ -59,24 +68,31 @@ def check_serve_args(model_dir: str | Path, model_name: str, http_port: int, grp
 
 
 def serve(model_dir: str, *, model_name: str, http_port: int = DEFAULT_HTTP_PORT,
-          grpc_port: int = DEFAULT_GRPC_PORT, enable_grpc: bool = True) -> None:
+          grpc_port: int = DEFAULT_GRPC_PORT, enable_grpc: bool = True,
+          expected_digest: str | None = None, model_version: str = "") -> None:
     """Load the model at ``model_dir`` and serve it as ``model_name`` until SIGTERM/SIGINT.
 
     REST (V1 and V2) listens on ``http_port`` on all interfaces (kserve hard-codes 0.0.0.0), the V2
-    gRPC service on ``grpc_port`` unless ``enable_grpc`` is false. Raises DeploymentError when the
-    arguments are wrong or the model does not load; blocks otherwise.
+    gRPC service on ``grpc_port`` unless ``enable_grpc`` is false. The model's files are verified
+    against their checksums (and ``expected_digest``, the registry's, when given) before loading.
+    ``model_version`` labels the Prometheus metrics on ``/metrics``.
+    Raises DeploymentError when the arguments are wrong, the files do not verify or the model does
+    not load; blocks otherwise.
     """
     path = check_serve_args(model_dir, model_name, http_port, grpc_port, enable_grpc)
     with _argv_hidden_from_kserve():
         from kserve import ModelServer
 
         from kfp_cicd.serving.predictor import PyfuncPredictor
-    predictor = PyfuncPredictor(model_name, path)
+    predictor = PyfuncPredictor(model_name, path, expected_digest=expected_digest,
+                                model_version=model_version)
     predictor.load()
     # Everything loaded so far (torch, mlflow, the model) lives as long as the process: keep the
     # cyclic GC from rescanning it in every full collection, and at exit (seconds otherwise).
     gc.freeze()
     log.info("serving %s on HTTP port %d%s", model_name, http_port,
              f" and gRPC port {grpc_port}" if enable_grpc else " (gRPC disabled)")
-    server = ModelServer(http_port=http_port, grpc_port=grpc_port, enable_grpc=enable_grpc, workers=1)
+    quiet_request_logging()
+    server = ModelServer(http_port=http_port, grpc_port=grpc_port, enable_grpc=enable_grpc, workers=1,
+                         enable_latency_logging=False)
     server.start([predictor])

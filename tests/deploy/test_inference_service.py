@@ -25,7 +25,7 @@ from kfp_cicd.images import ImageRefs
 
 REPO = Path(__file__).resolve().parents[2]
 CRDS = REPO.parent / "shared" / "crds"
-RUNTIME_MANIFEST = REPO / "manifests" / "kserve" / "cluster_serving_runtime.yaml"
+RUNTIME_MANIFEST = REPO / "manifests" / "runtime" / "cluster_serving_runtime.yaml"
 STORAGE = "s3://models/fraud-detector/3"
 
 
@@ -193,3 +193,55 @@ def test_cluster_serving_runtime_matches_what_inference_services_ask_for(
     command = container["command"] + container["args"]
     assert command == ["python", "-m", "kfp_cicd.serving", "--model-dir", "/mnt/models", "--model-name",
                        "{{.Name}}", "--http-port", "8080", "--grpc-port", "8081"]
+
+
+# --- the rollout's patches produce specs the CRD accepts -------------------------------------------
+
+def _apply_merge_patch(target: Any, patch: Any) -> Any:
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = _apply_merge_patch(result.get(key), value)
+    return result
+
+
+@pytest.mark.parametrize("mode", ["Serverless", "RawDeployment"])
+def test_canary_promote_and_rollback_specs_satisfy_the_crd(isvc_spec_validator: Any, mode: str) -> None:
+    from kfp_cicd.components.deploy import traffic
+
+    stable = render(deployment_mode=mode, annotations={traffic.VERSION_ANNOTATION: "1"})
+    new = render(deployment_mode=mode, storage_uri="s3://models/fraud-detector/4",
+                 annotations={traffic.VERSION_ANNOTATION: "2"})
+    canary = _apply_merge_patch(stable, traffic.canary_patch(stable, new, mode, 10, "2"))
+    rolled_back = _apply_merge_patch(canary, traffic.rollback_patch(canary, mode, "smoke test failed"))
+    promoted = _apply_merge_patch(canary, traffic.promote_patch(canary, mode, "2"))
+    for manifest in (canary, rolled_back, promoted):
+        assert _errors(isvc_spec_validator, manifest["spec"]) == []
+    assert canary["metadata"]["annotations"][traffic.VERSION_ANNOTATION] == "1"
+    assert promoted["metadata"]["annotations"][traffic.VERSION_ANNOTATION] == "2"
+    new_uri = "s3://models/fraud-detector/4"
+    if mode == "RawDeployment":
+        assert canary["spec"]["predictor"] == stable["spec"]["predictor"]
+        assert canary["spec"]["canary"][0]["trafficPercent"] == 10
+        assert rolled_back["spec"]["canary"][0]["trafficPercent"] == 0
+        assert rolled_back["spec"]["predictor"] == stable["spec"]["predictor"]
+        assert "canary" not in promoted["spec"]
+    else:
+        assert canary["spec"]["predictor"]["canaryTrafficPercent"] == 10
+        assert rolled_back["spec"]["predictor"]["canaryTrafficPercent"] == 0
+        assert "canaryTrafficPercent" not in promoted["spec"]["predictor"]
+    assert promoted["spec"]["predictor"]["model"]["storageUri"] == new_uri
+
+
+def test_merge_patch_to_reaches_the_desired_object() -> None:
+    from kfp_cicd.components.deploy.traffic import merge_patch_to
+
+    current = {"a": 1, "b": {"c": 2, "d": 3}, "e": [1]}
+    desired = {"a": 1, "b": {"c": 5}, "f": "new"}
+    patch = merge_patch_to(current, desired)
+    assert patch == {"e": None, "b": {"c": 5, "d": None}, "f": "new"}
+    assert _apply_merge_patch(current, patch) == desired

@@ -14,11 +14,13 @@ import pytest
 import requests
 
 from kfp_cicd.components.deploy import local_target
-from kfp_cicd.components.deploy.deployment import KUBERNETES_NOT_READY, run_deploy_task
+from kfp_cicd.components.deploy.deployment import ClusterOptions, run_deploy_task
+from kfp_cicd.components.deploy.kube_api import ClusterConnection, ClusterUnreachable
 from kfp_cicd.components.deploy.local_target import deploy_locally
 from kfp_cicd.components.register import registry
 from kfp_cicd.data.tables import write_table
 from kfp_cicd.errors import DeploymentError
+from kfp_cicd.model.integrity import write_checksums
 
 MODEL = "fraud-detector"
 
@@ -44,18 +46,21 @@ def tracking_uri(tmp_path: Path) -> str:
 def _broken_copy(model_dir: Path, destination: Path) -> Path:
     broken = shutil.copytree(model_dir, destination)
     (broken / "artifacts" / "network.pt2").write_bytes(b"this is not a torch.export archive")
+    write_checksums(broken)  # consistently broken: it passes the integrity check, then fails to load
     return broken
 
 
 def test_a_good_version_serves_and_becomes_champion(tracking_uri: str, model_dir: Path, tmp_path: Path,
                                                     holdout_rows: list[dict[str, Any]]) -> None:
+    earlier = registry.register_model_version(model_dir, tracking_uri=tracking_uri, model_name=MODEL).version
+    registry.set_alias(tracking_uri, MODEL, registry.CHAMPION, earlier)
     version = registry.register_model_version(model_dir, tracking_uri=tracking_uri, model_name=MODEL).version
-    assert registry.version_for_alias(tracking_uri, MODEL, registry.CHAMPION) is None
 
     deployment = deploy_locally(tracking_uri=tracking_uri, model_name=MODEL, version=version,
                                 smoke_rows=holdout_rows, work_dir=tmp_path / "work")
 
     assert registry.version_for_alias(tracking_uri, MODEL, registry.CHAMPION) == version
+    assert registry.version_for_alias(tracking_uri, MODEL, registry.PREVIOUS) == earlier  # kept for rollback
     assert deployment.version == version and deployment.promoted_alias == registry.CHAMPION
     assert deployment.served_name == MODEL
     assert len(deployment.smoke.v1_predictions) == len(holdout_rows)
@@ -90,6 +95,7 @@ def test_a_server_that_dies_at_startup_reports_its_log(tracking_uri: str, model_
     empty.mkdir()
     monkeypatch.setattr(local_target.registry, "download_version", lambda *args: empty)
     monkeypatch.setattr(local_target, "check_model_loads", lambda _: {"label": "is_fraud"})
+    monkeypatch.setattr(local_target, "verify_model", lambda *args: "sha256:skipped")
 
     with pytest.raises(DeploymentError) as failure:
         deploy_locally(tracking_uri=tracking_uri, model_name=MODEL, version=version,
@@ -101,7 +107,25 @@ def test_a_server_that_dies_at_startup_reports_its_log(tracking_uri: str, model_
     assert registry.version_for_alias(tracking_uri, MODEL, registry.CHAMPION) is None
 
 
-def test_kubernetes_target_writes_the_manifest_then_says_it_is_not_there_yet(
+def test_a_swapped_artifact_is_refused_and_champion_stays(tracking_uri: str, model_dir: Path,
+                                                           tmp_path: Path,
+                                                           holdout_rows: list[dict[str, Any]]) -> None:
+    """The stored files no longer match the digest the registry recorded: nothing is served."""
+    good = registry.register_model_version(model_dir, tracking_uri=tracking_uri, model_name=MODEL).version
+    registry.set_alias(tracking_uri, MODEL, registry.CHAMPION, good)
+    swapped = registry.register_model_version(model_dir, tracking_uri=tracking_uri, model_name=MODEL).version
+    stored = Path(registry.storage_location(tracking_uri, MODEL, swapped).removeprefix("file://"))
+    config = stored / "artifacts" / "config.json"
+    config.write_text(config.read_text().replace('"decision_threshold": 0.5', '"decision_threshold": 0.01'))
+    write_checksums(stored)  # even re-checksummed, the digest differs from the registered one
+
+    with pytest.raises(DeploymentError, match=r"failed its integrity check.*was swapped"):
+        deploy_locally(tracking_uri=tracking_uri, model_name=MODEL, version=swapped,
+                       smoke_rows=holdout_rows, work_dir=tmp_path / "work")
+    assert registry.version_for_alias(tracking_uri, MODEL, registry.CHAMPION) == good
+
+
+def test_kubernetes_target_writes_the_manifest_then_names_an_unreachable_cluster(
         tracking_uri: str, model_dir: Path, tmp_path: Path, holdout_rows: list[dict[str, Any]]) -> None:
     import pandas as pd
     import yaml
@@ -110,20 +134,22 @@ def test_kubernetes_target_writes_the_manifest_then_says_it_is_not_there_yet(
     eval_data = tmp_path / "holdout.csv"
     write_table(pd.DataFrame(holdout_rows), str(eval_data))
     manifest_path = tmp_path / "out" / "isvc.yaml"
+    host = f"http://127.0.0.1:{local_target.free_port()}"
 
-    with pytest.raises(DeploymentError, match="cluster deployment arrives with the deploy issue"):
+    with pytest.raises(ClusterUnreachable, match="is unreachable"):
         run_deploy_task(tracking_uri=tracking_uri, model_name=MODEL, version=version, target="kubernetes",
                         namespace="kfp-cicd", runtime_image="ghcr.io/kfp-cicd/kfp-cicd-runtime:9.9.9",
                         eval_data=str(eval_data), inference_service_path=str(manifest_path),
-                        deployment_mode="RawDeployment")
+                        deployment_mode="RawDeployment",
+                        cluster=ClusterOptions(connection=ClusterConnection(host=host)))
 
     manifest = yaml.safe_load(manifest_path.read_text())
     model = manifest["spec"]["predictor"]["model"]
     assert model["storageUri"] == registry.storage_location(tracking_uri, MODEL, version)
     assert model["storageUri"].startswith("file://")
     assert model["image"] == "ghcr.io/kfp-cicd/kfp-cicd-runtime:9.9.9"
+    assert model["env"][0]["name"] == "MODEL_DIGEST" and model["env"][0]["value"].startswith("sha256:")
     assert manifest["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "RawDeployment"
-    assert KUBERNETES_NOT_READY.startswith("cluster deployment")
     assert registry.version_for_alias(tracking_uri, MODEL, registry.CHAMPION) is None
 
 

@@ -341,3 +341,57 @@ def test_smoke_test_failure_carries_the_server_body(server: dict[str, Any],
         smoke_test(server["base_url"], MODEL_NAME, [{**rows[0], "amount": "lots"}], timeout=10)
     with pytest.raises(DeploymentError, match="did not become ready"):
         smoke_test(server["base_url"], "no-such-model", rows, timeout=0.5)
+
+
+def _metric(server: dict[str, Any], name: str, **labels: str) -> float:
+    """One sample of the predictor's /metrics (0 when the series does not exist yet)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = requests.get(f"{server['base_url']}/metrics", timeout=10).text
+    return sum(sample.value for family in text_string_to_metric_families(text)
+               for sample in family.samples
+               if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()))
+
+
+def test_metrics_count_rows_errors_scores_and_out_of_domain_inputs(
+        server: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    model = {"model_name": MODEL_NAME}
+    before = {name: _metric(server, name, **model) for name in (
+        "kfp_cicd_predictions_total", "kfp_cicd_prediction_score_count",
+        "kfp_cicd_out_of_domain_inputs_total")}
+    errors_before = _metric(server, "kfp_cicd_prediction_errors_total", kind="invalid_input", **model)
+    latency_before = _metric(server, "kfp_cicd_request_latency_seconds_count", protocol="v1", **model)
+    strange = [dict(rows[0], country="Atlantis"), dict(rows[1], amount=1e12), rows[2]]
+    assert requests.post(v1_url(server), json={"instances": strange}, timeout=10).status_code == 200
+    refused = requests.post(v1_url(server), json={"instances": [{"amount": 1}]}, timeout=10)
+    assert refused.status_code == 400
+    assert _metric(server, "kfp_cicd_predictions_total", protocol="v1", **model) >= 3
+    assert _metric(server, "kfp_cicd_predictions_total", **model) - before["kfp_cicd_predictions_total"] == 3
+    assert _metric(server, "kfp_cicd_prediction_score_count", **model) - \
+        before["kfp_cicd_prediction_score_count"] == 3
+    assert _metric(server, "kfp_cicd_out_of_domain_inputs_total", **model) - \
+        before["kfp_cicd_out_of_domain_inputs_total"] == 2, "an unseen country and a huge amount"
+    assert _metric(server, "kfp_cicd_prediction_errors_total", kind="invalid_input", **model) == \
+        errors_before + 1
+    assert _metric(server, "kfp_cicd_request_latency_seconds_count", protocol="v1", **model) == \
+        latency_before + 2
+
+
+def test_monitoring_manifests_use_only_metrics_the_predictor_exports(
+        server: dict[str, Any], rows: list[dict[str, Any]], repo_root: Path) -> None:
+    """Every kfp_cicd_* series the alerts and the dashboard query exists on the real /metrics."""
+    import re
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    assert requests.post(v1_url(server), json={"instances": rows[:2]}, timeout=10).status_code == 200
+    requests.post(v1_url(server), json={"instances": [{"amount": 1}]}, timeout=10)  # an error series
+    text = requests.get(f"{server['base_url']}/metrics", timeout=10).text
+    exported = {sample.name for family in text_string_to_metric_families(text) for sample in family.samples}
+    monitoring = repo_root / "manifests" / "monitoring"
+    queried = set()
+    for path in [monitoring / "prometheus_rules.yaml", *monitoring.glob("*.json")]:
+        queried |= set(re.findall(r"kfp_cicd_[a-z0-9_]+", path.read_text()))
+    assert queried, "the manifests must query the predictor's metrics"
+    missing = sorted(name for name in queried if name not in exported)
+    assert not missing, f"queried but not exported by the predictor: {missing}"

@@ -1,0 +1,29 @@
+"""The model digest the registry recorded for a version, which every deployment must match.
+
+``register_model_version`` tags each version with ``model_digest`` (the checksums.json digest of
+the files it uploaded). Deployments verify downloaded files against it (local target) or hand it to
+the predictor, which verifies ``/mnt/models`` at load (cluster target, ``MODEL_DIGEST`` env var).
+"""
+
+from __future__ import annotations
+
+from mlflow.exceptions import MlflowException
+
+from kfp_cicd.components.register import registry
+from kfp_cicd.errors import DeploymentError
+
+DIGEST_ENV = "MODEL_DIGEST"
+
+
+def registered_digest(tracking_uri: str, model_name: str, version: str) -> str:
+    """The ``model_digest`` tag of the version; DeploymentError when the version or the tag is missing."""
+    try:
+        tags = registry.client_for(tracking_uri).get_model_version(model_name, str(version)).tags or {}
+    except MlflowException as exc:
+        raise DeploymentError(f"{model_name} version {version} not found at {tracking_uri}: {exc}") from exc
+    digest = tags.get(registry.MODEL_DIGEST_TAG)
+    if not digest:
+        raise DeploymentError(f"{model_name} version {version} has no {registry.MODEL_DIGEST_TAG!r} tag, so "
+                              "its files cannot be verified; register it again with register_model, "
+                              "which records it")
+    return str(digest)

@@ -1,0 +1,305 @@
+"""The kubernetes target end to end: the real kubernetes client, a fake API server, real predictors.
+
+``FakeKubernetesApiServer`` (conftest.py) stores InferenceServices and moves their status like
+KServe; its ingress forwards to a REAL ``python -m kfp_cicd.serving`` process serving the model, so
+every smoke request is a real inference. The MLflow registry is real (SQLite per test).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import yaml
+
+from kfp_cicd.components.deploy.cluster_target import PROMOTED, ROLLED_BACK, RolloutFailed, RolloutSettings
+from kfp_cicd.components.deploy.deployment import ClusterOptions, DeployOutcome, run_deploy_task
+from kfp_cicd.components.deploy.kube_api import (
+    ClusterConnection,
+    ClusterUnreachable,
+    ForbiddenByRbac,
+    InferenceServiceCrdMissing,
+)
+from kfp_cicd.components.deploy.local_target import free_port, start_server, stop_server, wait_until_ready
+from kfp_cicd.components.deploy.service_check import CheckPolicy
+from kfp_cicd.components.register import registry
+from kfp_cicd.data.tables import write_table
+from kfp_cicd.errors import DeploymentError
+
+MODEL = "fraud-detector"
+NAMESPACE = "risk"
+
+
+@pytest.fixture(scope="module")
+def predictor_url(untrained_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real predictor serving the model as the InferenceService name (what KServe's pod does)."""
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("predictor") / "predictor.log"
+    process = start_server(untrained_model_dir, MODEL, port, log_path)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_ready(url, MODEL, 180, still_running=lambda: process.poll() is None)
+        yield url
+    finally:
+        stop_server(process)
+
+
+@pytest.fixture
+def fake(fake_kubernetes: Any) -> Any:
+    fake_kubernetes.reset()
+    return fake_kubernetes
+
+
+@pytest.fixture(scope="module")
+def shared_registry(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One SQLite registry per module (creating its tables costs seconds)."""
+    return f"sqlite:///{tmp_path_factory.mktemp('registry')}/mlflow.db"
+
+
+@pytest.fixture
+def tracking_uri(shared_registry: str) -> str:
+    """The registry with no versions and no aliases of MODEL (each test starts from nothing)."""
+    from mlflow.exceptions import MlflowException
+
+    with contextlib.suppress(MlflowException):
+        registry.client_for(shared_registry).delete_registered_model(MODEL)
+    return shared_registry
+
+
+@pytest.fixture(scope="module")
+def eval_data(tmp_path_factory: pytest.TempPathFactory) -> str:
+    from kfp_cicd.data.synthetic import generate_transactions
+
+    path = tmp_path_factory.mktemp("holdout") / "holdout.csv"
+    write_table(generate_transactions(20, seed=5), path)
+    return str(path)
+
+
+def _register(tracking_uri: str, model_dir: Path) -> str:
+    return registry.register_model_version(model_dir, tracking_uri=tracking_uri, model_name=MODEL).version
+
+
+def _deploy(fake: Any, tracking_uri: str, version: str, eval_data: str, tmp_path: Path, *,
+            mode: str = "Serverless", ready_timeout: float = 20.0, host: str | None = None) -> DeployOutcome:
+    options = ClusterOptions(connection=ClusterConnection(host=host or fake.host),
+                             service_account="models-s3", min_replicas=1, max_replicas=3,
+                             rollout=RolloutSettings(canary_percent=10, ready_timeout=ready_timeout,
+                                                     poll_seconds=0.1,
+                                                     checks=CheckPolicy(requests=10, request_timeout=5.0)))
+    return run_deploy_task(tracking_uri=tracking_uri, model_name=MODEL, version=version, target="kubernetes",
+                           namespace=NAMESPACE, runtime_image="ghcr.io/kfp-cicd/kfp-cicd-runtime:1.0.0",
+                           eval_data=eval_data, inference_service_path=str(tmp_path / f"isvc-{version}.yaml"),
+                           deployment_mode=mode, cluster=options)
+
+
+def _serve(fake: Any, tracking_uri: str, version: str, url: str) -> None:
+    """Tell the fake controller that this version's pods serve at ``url`` (a real predictor)."""
+    fake.backends[registry.storage_location(tracking_uri, MODEL, version)] = url
+
+
+def _dead_url() -> str:
+    """A loopback URL where nothing listens: pods that report Ready and then fail every request."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
+def _splits(fake: Any) -> dict[str, int]:
+    return {fake.revision_for(NAMESPACE, MODEL, name).storage_uri: share
+            for name, share in fake.store[(NAMESPACE, MODEL)].split.items()}
+
+
+def _through_service(fake: Any, rows: int = 10) -> list[dict[str, Any]]:
+    """Send V1 requests through the service URL; return the fake ingress's records of them."""
+    url = fake.get(NAMESPACE, MODEL)["status"]["url"]
+    before = len(fake.proxied)
+    from kfp_cicd.data.synthetic import LABEL_COLUMN, generate_transactions
+
+    instances = generate_transactions(1, seed=3).drop(columns=[LABEL_COLUMN]).to_dict(orient="records")
+    for _ in range(rows):
+        assert requests.post(f"{url}/v1/models/{MODEL}:predict", json={"instances": instances},
+                             timeout=10).status_code == 200
+    return fake.proxied[before:]
+
+
+def test_first_deploy_creates_the_service_checks_it_and_moves_champion(
+        fake: Any, tracking_uri: str, untrained_model_dir: Path, predictor_url: str, eval_data: str,
+        tmp_path: Path) -> None:
+    version = _register(tracking_uri, untrained_model_dir)
+    _serve(fake, tracking_uri, version, predictor_url)
+
+    outcome = _deploy(fake, tracking_uri, version, eval_data, tmp_path)
+
+    report = json.loads(outcome.rollout)
+    assert report["outcome"] == "created" and report["champion"] == version
+    assert registry.version_for_alias(tracking_uri, MODEL, registry.CHAMPION) == version
+    creates = [r for r in fake.requests if r["method"] == "POST"]
+    assert len(creates) == 1
+    created = creates[0]["body"]
+    predictor = created["spec"]["predictor"]
+    assert predictor["serviceAccountName"] == "models-s3"
+    assert (predictor["minReplicas"], predictor["maxReplicas"]) == (1, 3)
+    assert predictor["model"]["resources"] == {"requests": {"cpu": "1", "memory": "2Gi"},
+                                               "limits": {"cpu": "1", "memory": "2Gi"}}
+    assert predictor["model"]["storageUri"] == registry.storage_location(tracking_uri, MODEL, version)
+    digest = registry.client_for(tracking_uri).get_model_version(MODEL, version).tags["model_digest"]
+    assert {"name": "MODEL_DIGEST", "value": digest} in predictor["model"]["env"]
+    assert created["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Serverless"
+    # The checks really reached the predictor through the service URL: smoke (V1 + V2) + 10 requests.
+    answered = [r for r in fake.proxied if r["path"].endswith(":predict") or r["path"].endswith("/infer")]
+    assert len(answered) == 12 and {r["status"] for r in answered} == {200}
+    assert outcome.endpoint == fake.get(NAMESPACE, MODEL)["status"]["url"]
+    assert "V1 and V2 agree" in outcome.smoke_summary
+    assert yaml.safe_load((tmp_path / f"isvc-{version}.yaml").read_text())["spec"] == created["spec"]
+
+
+def test_redeploying_the_stable_version_changes_nothing(fake: Any, tracking_uri: str,
+                                                        untrained_model_dir: Path, predictor_url: str,
+                                                        eval_data: str, tmp_path: Path) -> None:
+    version = _register(tracking_uri, untrained_model_dir)
+    _serve(fake, tracking_uri, version, predictor_url)
+    _deploy(fake, tracking_uri, version, eval_data, tmp_path)
+    generation = fake.get(NAMESPACE, MODEL)["metadata"]["generation"]
+
+    outcome = _deploy(fake, tracking_uri, version, eval_data, tmp_path)
+
+    assert json.loads(outcome.rollout)["outcome"] == "updated-in-place"
+    assert fake.get(NAMESPACE, MODEL)["metadata"]["generation"] == generation
+    assert [r["method"] for r in fake.requests].count("POST") == 1
+
+
+def test_canary_then_promote(fake: Any, tracking_uri: str, untrained_model_dir: Path, predictor_url: str,
+                             eval_data: str, tmp_path: Path) -> None:
+    old = _register(tracking_uri, untrained_model_dir)
+    new = _register(tracking_uri, untrained_model_dir)
+    _serve(fake, tracking_uri, old, predictor_url)
+    _serve(fake, tracking_uri, new, predictor_url)
+    _deploy(fake, tracking_uri, old, eval_data, tmp_path)
+
+    outcome = _deploy(fake, tracking_uri, new, eval_data, tmp_path)
+
+    report = json.loads(outcome.rollout)
+    assert report["outcome"] == PROMOTED and report["previous_version"] == old
+    patches = [r["body"] for r in fake.requests if r["method"] == "PATCH"]
+    assert patches[0]["spec"]["predictor"]["canaryTrafficPercent"] == 10
+    assert patches[0]["metadata"]["resourceVersion"]  # optimistic: never overwrites a concurrent change
+    assert patches[1]["spec"]["predictor"] == {"canaryTrafficPercent": None}
+    assert all(r["content_type"] == "application/merge-patch+json"
+               for r in fake.requests if r["method"] == "PATCH")
+    # The canary was checked on its own revision (tag URL), before promotion.
+    assert report["checks"][0]["what"] == "canary revision" and "/_tag/latest" in report["checks"][0]["url"]
+    assert _splits(fake) == {registry.storage_location(tracking_uri, MODEL, new): 100}
+    assert registry.version_for_alias(tracking_uri, MODEL, registry.CHAMPION) == new
+    assert registry.version_for_alias(tracking_uri, MODEL, registry.PREVIOUS) == old
+    assert fake.get(NAMESPACE, MODEL)["metadata"]["annotations"]["kfp-cicd.io/model-version"] == new
+
+
+def test_failing_canary_is_rolled_back_and_the_stable_version_keeps_serving(
+        fake: Any, tracking_uri: str, untrained_model_dir: Path, predictor_url: str, eval_data: str,
+        tmp_path: Path) -> None:
+    old = _register(tracking_uri, untrained_model_dir)
+    bad = _register(tracking_uri, untrained_model_dir)
+    _serve(fake, tracking_uri, old, predictor_url)
+    _serve(fake, tracking_uri, bad, _dead_url())  # Ready is reported, but every request fails
+    _deploy(fake, tracking_uri, old, eval_data, tmp_path)
+    stable_spec = fake.get(NAMESPACE, MODEL)["spec"]["predictor"]
+
+    with pytest.raises(RolloutFailed, match="ROLLED BACK") as failure:
+        _deploy(fake, tracking_uri, bad, eval_data, tmp_path, ready_timeout=3.0)
+
+    report = failure.value.report
+    assert report.outcome == ROLLED_BACK and "smoke test failed" in report.reason
+    assert "champion alias unchanged" in str(failure.value)
+    assert fake.get(NAMESPACE, MODEL)["spec"]["predictor"]["canaryTrafficPercent"] == 0
+    old_uri = registry.storage_location(tracking_uri, MODEL, old)
+    assert _splits(fake)[old_uri] == 100
+    assert fake.revision_for(NAMESPACE, MODEL, "fraud-detector-predictor-00001").predictor == stable_spec
+    assert registry.version_for_alias(tracking_uri, MODEL, registry.CHAMPION) == old
+    served = _through_service(fake)
+    assert {fake.revision_for(NAMESPACE, MODEL, r["revision"]).storage_uri for r in served} == {old_uri}
+
+
+def test_ready_never_comes_rolls_back_on_timeout(fake: Any, tracking_uri: str, untrained_model_dir: Path,
+                                                 predictor_url: str, eval_data: str, tmp_path: Path) -> None:
+    old = _register(tracking_uri, untrained_model_dir)
+    stuck = _register(tracking_uri, untrained_model_dir)  # no backend: its pods never become ready
+    _serve(fake, tracking_uri, old, predictor_url)
+    _deploy(fake, tracking_uri, old, eval_data, tmp_path)
+
+    with pytest.raises(RolloutFailed, match="canary never became Ready: not Ready within 2 s") as failure:
+        _deploy(fake, tracking_uri, stuck, eval_data, tmp_path, ready_timeout=2.0)
+
+    assert failure.value.report.outcome == ROLLED_BACK
+    assert any("rollback observed" in step for step in failure.value.report.steps)
+    assert _splits(fake)[registry.storage_location(tracking_uri, MODEL, old)] == 100
+    assert registry.version_for_alias(tracking_uri, MODEL, registry.CHAMPION) == old
+
+
+def test_standard_mode_canary_uses_spec_canary_and_keeps_the_stable_predictor(
+        fake: Any, tracking_uri: str, untrained_model_dir: Path, predictor_url: str, eval_data: str,
+        tmp_path: Path) -> None:
+    old = _register(tracking_uri, untrained_model_dir)
+    new = _register(tracking_uri, untrained_model_dir)
+    _serve(fake, tracking_uri, old, predictor_url)
+    _serve(fake, tracking_uri, new, predictor_url)
+    _deploy(fake, tracking_uri, old, eval_data, tmp_path, mode="RawDeployment")
+
+    outcome = _deploy(fake, tracking_uri, new, eval_data, tmp_path, mode="RawDeployment")
+
+    assert json.loads(outcome.rollout)["outcome"] == PROMOTED
+    canary_patch, promote_patch = [r["body"] for r in fake.requests if r["method"] == "PATCH"]
+    assert "predictor" not in canary_patch["spec"]  # the stable predictor is untouched during the canary
+    assert canary_patch["spec"]["canary"][0]["trafficPercent"] == 10
+    assert canary_patch["spec"]["canary"][0]["predictor"]["model"]["storageUri"] == \
+        registry.storage_location(tracking_uri, MODEL, new)
+    assert promote_patch["spec"]["canary"] is None
+    final = fake.get(NAMESPACE, MODEL)
+    assert "canary" not in final["spec"]
+    new_uri = registry.storage_location(tracking_uri, MODEL, new)
+    assert final["spec"]["predictor"]["model"]["storageUri"] == new_uri
+    assert registry.version_for_alias(tracking_uri, MODEL, registry.CHAMPION) == new
+
+
+def test_switching_deployment_mode_in_place_is_refused(fake: Any, tracking_uri: str,
+                                                       untrained_model_dir: Path, predictor_url: str,
+                                                       eval_data: str, tmp_path: Path) -> None:
+    version = _register(tracking_uri, untrained_model_dir)
+    _serve(fake, tracking_uri, version, predictor_url)
+    _deploy(fake, tracking_uri, version, eval_data, tmp_path)
+    with pytest.raises(DeploymentError, match="cannot switch it to 'RawDeployment' in place"):
+        _deploy(fake, tracking_uri, version, eval_data, tmp_path, mode="RawDeployment")
+
+
+def test_403_names_the_missing_rbac_verb_and_resource(fake: Any, tracking_uri: str, untrained_model_dir: Path,
+                                                      eval_data: str, tmp_path: Path) -> None:
+    version = _register(tracking_uri, untrained_model_dir)
+    fake.forbidden = {"create"}
+    with pytest.raises(ForbiddenByRbac) as failure:
+        _deploy(fake, tracking_uri, version, eval_data, tmp_path)
+    message = str(failure.value)
+    assert "may not 'create' resource 'inferenceservices' in API group 'serving.kserve.io'" in message
+    assert "namespace 'risk'" in message and "manifests/base/rbac.yaml" in message
+    assert registry.version_for_alias(tracking_uri, MODEL, registry.CHAMPION) is None
+
+
+def test_missing_crd_is_named(fake: Any, tracking_uri: str, untrained_model_dir: Path, eval_data: str,
+                              tmp_path: Path) -> None:
+    version = _register(tracking_uri, untrained_model_dir)
+    fake.crd_installed = False
+    with pytest.raises(InferenceServiceCrdMissing, match="InferenceService CRD is not installed"):
+        _deploy(fake, tracking_uri, version, eval_data, tmp_path)
+
+
+def test_unreachable_cluster_is_named(fake: Any, tracking_uri: str, untrained_model_dir: Path, eval_data: str,
+                                      tmp_path: Path) -> None:
+    version = _register(tracking_uri, untrained_model_dir)
+    host = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(ClusterUnreachable, match=f"API server at {host} is unreachable"):
+        _deploy(fake, tracking_uri, version, eval_data, tmp_path, host=host)
+    assert registry.version_for_alias(tracking_uri, MODEL, registry.CHAMPION) is None
