@@ -1,0 +1,114 @@
+"""Type ``--param key=value`` strings as the compiled spec declares each parameter.
+
+The kfp CLI sends recurring-run parameters as strings, which the backend then rejects or
+mis-reads for integer, float and boolean inputs. Here every value is converted to the JSON type
+of its ``parameterType`` before it reaches the API, and mistakes are reported all at once.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from kfp_cicd.orchestration.errors import ParameterError
+from kfp_cicd.orchestration.spec import CompiledPipeline, ParameterDefinition
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+def parse_assignments(assignments: Iterable[str]) -> dict[str, str]:
+    """Split ``key=value`` strings; a repeated key or a missing ``=`` is an error."""
+    values: dict[str, str] = {}
+    for item in assignments:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ParameterError(f"--param {item!r} is not key=value (example: --param epochs=5)")
+        if key in values:
+            raise ParameterError(f"--param {key} is given twice; pass each parameter once")
+        values[key] = value
+    return values
+
+
+def typed_parameters(
+    pipeline: CompiledPipeline, assignments: Iterable[str], require_all: bool = True
+) -> dict[str, Any]:
+    """Parameter values converted to the types the spec declares.
+
+    Args:
+        pipeline: The compiled spec whose ``root.inputDefinitions.parameters`` define names and types.
+        assignments: ``key=value`` strings from the command line.
+        require_all: Also fail when a parameter without default is not given (runs need them all).
+
+    Raises:
+        ParameterError: Listing every unknown name, unparsable value and missing required parameter.
+    """
+    raw = parse_assignments(assignments)
+    problems: list[str] = []
+    typed: dict[str, Any] = {}
+    for key, text in raw.items():
+        definition = pipeline.parameters.get(key)
+        if definition is None:
+            known = ", ".join(sorted(pipeline.parameters)) or "(none)"
+            problems.append(f"unknown parameter {key!r}; {pipeline.name} takes: {known}")
+            continue
+        try:
+            typed[key] = convert(definition, text)
+        except ValueError as exc:
+            problems.append(str(exc))
+    if require_all:
+        missing = [name for name in pipeline.required_parameters() if name not in typed]
+        problems.extend(
+            f"missing required parameter {name!r} ({pipeline.parameters[name].description}); "
+            f"pass --param {name}=…"
+            for name in missing
+        )
+    if problems:
+        raise ParameterError("invalid pipeline parameters:\n  " + "\n  ".join(problems))
+    return typed
+
+
+def convert(definition: ParameterDefinition, text: str) -> Any:
+    """One value as the JSON type of ``definition.parameter_type`` (ValueError naming the parameter)."""
+    kind = definition.parameter_type
+    name = definition.name
+    if kind == "STRING":
+        return text
+    if kind == "NUMBER_INTEGER":
+        try:
+            return int(text.strip())
+        except ValueError:
+            raise ValueError(f"{name} is an integer parameter; got {text!r}") from None
+    if kind == "NUMBER_DOUBLE":
+        try:
+            value = float(text.strip())
+        except ValueError:
+            raise ValueError(f"{name} is a float parameter; got {text!r}") from None
+        if not math.isfinite(value):
+            raise ValueError(f"{name} must be a finite number; got {text!r}")
+        return value
+    if kind == "BOOLEAN":
+        lowered = text.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ValueError(f"{name} is a boolean parameter; got {text!r} (use true or false)")
+    return _json_value(name, kind, text)
+
+
+def _json_value(name: str, kind: str, text: str) -> Any:
+    expected = list if kind == "LIST" else dict
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = None
+    if not isinstance(value, expected):
+        example = '\'["a", "b"]\'' if kind == "LIST" else "'{\"key\": 1}'"
+        raise ValueError(
+            f"{name} is a {kind} parameter; give JSON, e.g. --param {name}={example}; got {text!r}"
+        )
+    return value
