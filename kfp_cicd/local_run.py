@@ -14,10 +14,14 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kfp_cicd.data.synthetic import LABEL_COLUMN, generate_dataset, split_train_holdout
 from kfp_cicd.data.tables import read_table, write_table
 from kfp_cicd.errors import KfpCicdError
+
+if TYPE_CHECKING:
+    from kfp.dsl.graph_component import GraphComponent
 
 log = logging.getLogger(__name__)
 HOME_VARIABLE = "KFP_CICD_HOME"
@@ -99,36 +103,66 @@ def read_task_records(pipeline_root: Path) -> dict[str, TaskRecord]:
     return records
 
 
-def run_locally(request: LocalRunRequest) -> LocalRunResult:
-    """Run the whole training pipeline through ``kfp.local`` and collect what each task produced."""
-    from kfp import local
-
-    from kfp_cicd.components.validate_data.tfdv_environment import TFDV_PYTHON_ENV_VAR, find_tfdv_python
-    from kfp_cicd.pipelines.training_pipeline import Target, build_training_pipeline
-
-    os.environ[TFDV_PYTHON_ENV_VAR] = find_tfdv_python()  # fail before anything runs
-    run_dir = request.home / "runs" / time.strftime("%Y%m%d-%H%M%S")
+def new_run_dir(home: Path) -> Path:
+    """A fresh ``<home>/runs/<timestamp>[.<n>]`` directory for one local run."""
+    run_dir = home / "runs" / time.strftime("%Y%m%d-%H%M%S")
     suffix = 1
     while run_dir.exists():
         run_dir = run_dir.with_name(f"{run_dir.name.split('.')[0]}.{suffix}")
         suffix += 1
     run_dir.mkdir(parents=True)
-    train_data, eval_data = prepare_data(request, run_dir / "data")
-    tracking_uri = request.tracking_uri or f"sqlite:///{request.home / 'mlflow.db'}"
-    pipeline_root = run_dir / "pipeline_root"
+    return run_dir
+
+
+def tracking_uri_for(request: LocalRunRequest) -> str:
+    """The request's MLflow tracking URI, else the SQLite store in its home."""
+    return request.tracking_uri or f"sqlite:///{request.home / 'mlflow.db'}"
+
+
+def execute_pipeline(pipeline: GraphComponent, arguments: dict, pipeline_root: Path) -> str | None:
+    """Run ``pipeline`` through ``kfp.local`` with ``arguments``; the error text, None on success.
+
+    The TFDV interpreter is looked up first, so a missing validation environment fails before
+    anything runs.
+    """
+    from kfp import local
+
+    from kfp_cicd.components.validate_data.tfdv_environment import TFDV_PYTHON_ENV_VAR, find_tfdv_python
+
+    os.environ[TFDV_PYTHON_ENV_VAR] = find_tfdv_python()  # fail before anything runs
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root),
                raise_on_error=True)
-    pipeline = build_training_pipeline(target=Target.LOCAL)
-    arguments = {"train_data": train_data, "eval_data": eval_data,
-                 "mlflow_tracking_uri": tracking_uri, "deploy_target": "local",
-                 **request.pipeline_arguments}
-    error = None
     with warnings.catch_warnings():
         # The images are ours and hold Python; kfp.local warns on any image name without "python".
         warnings.filterwarnings("ignore", message=".*non-Python base image.*")
         try:
             pipeline(**arguments)
         except RuntimeError as exc:
-            error = str(exc)
+            return str(exc)
+    return None
+
+
+def run_locally(request: LocalRunRequest, pipeline: GraphComponent | None = None,
+                arguments: dict | None = None) -> LocalRunResult:
+    """Run a pipeline through ``kfp.local`` and collect what each task produced.
+
+    By default the training pipeline, on the request's data. ``pipeline`` runs another pipeline
+    (e.g. the monitoring pipeline) with the same data preparation; ``arguments`` are its inputs
+    beyond the prepared ``train_data``/``eval_data``/``mlflow_tracking_uri`` and the request's
+    ``pipeline_arguments``.
+    """
+    from kfp_cicd.components.validate_data.tfdv_environment import find_tfdv_python
+    from kfp_cicd.pipelines.training_pipeline import Target, build_training_pipeline
+
+    find_tfdv_python()  # fail before anything is written
+    run_dir = new_run_dir(request.home)
+    train_data, eval_data = prepare_data(request, run_dir / "data")
+    tracking_uri = tracking_uri_for(request)
+    pipeline_root = run_dir / "pipeline_root"
+    pipeline = pipeline or build_training_pipeline(target=Target.LOCAL)
+    all_arguments = {"train_data": train_data, "eval_data": eval_data,
+                     "mlflow_tracking_uri": tracking_uri, "deploy_target": "local",
+                     **(arguments or {}), **request.pipeline_arguments}
+    error = execute_pipeline(pipeline, all_arguments, pipeline_root)
     return LocalRunResult(run_dir, pipeline_root, tracking_uri, train_data, eval_data,
                           read_task_records(pipeline_root), error)

@@ -8,11 +8,17 @@ night hours, failed logins, risky merchants, bursts of activity) plus unobserved
 model therefore reaches a ROC AUC of roughly 0.9 while no single column gives the answer away,
 which makes evaluation gates meaningful. Everything is drawn from ``numpy.random.default_rng(seed)``
 in vectorised form: the same seed gives the same frame, and a million rows take a few seconds.
+
+For continuous-training demonstrations a :class:`DriftSpec` shifts later "days" of production data
+in a controlled way: larger amounts, more online transactions, a higher fraud rate, growing with
+the day index. The shift changes only the distributions' parameters, never the number or order of
+random draws, so no drift (the default) gives exactly the frame it always gave for a seed.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,6 +126,68 @@ _CALIBRATION_SAMPLE = 200_000
 
 
 @dataclass(frozen=True)
+class DriftSpec:
+    """A controlled shift of the production data, growing linearly with the day index.
+
+    On day ``d`` (``d = 0`` is the training data's own distribution):
+
+    * amounts are multiplied by ``1 + amount_shift * d`` (the card's 30-day average is not, so the
+      amount-to-average ratio grows too: spending habits change);
+    * the weight of the online channel is multiplied by ``1 + online_shift * d`` (the channel mix
+      moves towards card-not-present transactions, and devices with it);
+    * the expected fraud rate is multiplied by ``1 + fraud_rate_shift * d`` (capped below 0.5).
+
+    Attributes:
+        amount_shift: relative amount increase per day.
+        online_shift: relative increase of the online channel's weight per day.
+        fraud_rate_shift: relative increase of the fraud rate per day.
+        day: the day index ``d`` (non-negative).
+    """
+
+    amount_shift: float = 0.0
+    online_shift: float = 0.0
+    fraud_rate_shift: float = 0.0
+    day: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("amount_shift", "online_shift", "fraud_rate_shift"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                    or value < 0:
+                raise DataError(f"DriftSpec.{name} must be a finite non-negative number, got {value!r}")
+        if isinstance(self.day, bool) or not isinstance(self.day, (int, np.integer)) or self.day < 0:
+            raise DataError(f"DriftSpec.day must be a non-negative integer, got {self.day!r}")
+
+    @classmethod
+    def uniform(cls, strength: float, day: int) -> DriftSpec:
+        """The same relative shift per day for amounts, the online share and the fraud rate."""
+        return cls(amount_shift=strength, online_shift=strength, fraud_rate_shift=strength, day=day)
+
+    @property
+    def is_active(self) -> bool:
+        """Whether this spec changes anything at all."""
+        return self.day > 0 and (self.amount_shift > 0 or self.online_shift > 0
+                                 or self.fraud_rate_shift > 0)
+
+    @property
+    def amount_factor(self) -> float:
+        return 1.0 + self.amount_shift * self.day
+
+    def channel_weights(self) -> np.ndarray:
+        """The channel weights of this day (unnormalised, like :data:`CHANNEL_WEIGHTS`)."""
+        weights = CHANNEL_WEIGHTS.copy()
+        weights[ONLINE] *= 1.0 + self.online_shift * self.day
+        return weights
+
+    def fraud_rate(self, base_rate: float) -> float:
+        """The expected fraud rate of this day, kept below 0.5."""
+        return min(base_rate * (1.0 + self.fraud_rate_shift * self.day), _MAX_DRIFTED_FRAUD_RATE)
+
+
+_MAX_DRIFTED_FRAUD_RATE = 0.45
+
+
+@dataclass(frozen=True)
 class DatasetFiles:
     """Where :func:`generate_dataset` wrote the training and the holdout table."""
 
@@ -127,16 +195,24 @@ class DatasetFiles:
     holdout: Path
 
 
-def generate_transactions(n_rows: int, *, seed: int = 0, fraud_rate: float = 0.02) -> pd.DataFrame:
+def generate_transactions(n_rows: int, *, seed: int = 0, fraud_rate: float = 0.02,
+                          drift: DriftSpec | None = None) -> pd.DataFrame:
     """Draw ``n_rows`` card transactions with an ``is_fraud`` label, reproducibly from ``seed``.
 
     ``fraud_rate`` is the expected share of positives (the realised share varies binomially).
-    Integer columns are int64, real columns float64, categorical columns strings; no nulls.
+    ``drift`` shifts amounts, channel mix and fraud rate as a later day of production data (see
+    :class:`DriftSpec`); without it (or with a spec that shifts nothing) the frame is exactly the
+    one this seed always gave. Integer columns are int64, real columns float64, categorical
+    columns strings; no nulls.
     """
     _check_generation_args(n_rows, seed, fraud_rate)
+    if drift is not None and not isinstance(drift, DriftSpec):
+        raise DataError(f"drift must be a DriftSpec (e.g. DriftSpec.uniform(0.1, day=3)), got {drift!r}")
+    drift = drift if drift is not None and drift.is_active else None
     rng = np.random.default_rng(seed)
-    columns = _draw_features(rng, n_rows)
-    columns[LABEL_COLUMN] = _draw_labels(rng, columns, fraud_rate)
+    columns = _draw_features(rng, n_rows, drift)
+    rate = drift.fraud_rate(fraud_rate) if drift else fraud_rate
+    columns[LABEL_COLUMN] = _draw_labels(rng, columns, rate)
     order = (*NUMERIC_FEATURES, *CATEGORICAL_FEATURES, LABEL_COLUMN)
     return pd.DataFrame({name: columns[name] for name in order})
 
@@ -211,6 +287,51 @@ def generate_dataset(
     return files
 
 
+def day_drift(strength: float, day: int) -> DriftSpec:
+    """The shift of production day ``day`` (1-based): day 1 matches the training data, and each
+    later day moves ``strength`` further (day ``d`` is :class:`DriftSpec` day ``d - 1``)."""
+    if isinstance(day, bool) or not isinstance(day, (int, np.integer)) or day < 1:
+        raise DataError(f"production days are numbered from 1, got {day!r}")
+    return DriftSpec.uniform(strength, day=day - 1)
+
+
+def generate_days(
+    out_dir: str | Path,
+    *,
+    days: int,
+    rows_per_day: int,
+    drift: float = 0.0,
+    seed: int = 0,
+    fmt: str = "csv",
+    fraud_rate: float = 0.02,
+) -> list[Path]:
+    """Write ``day1.<fmt>`` … ``day<days>.<fmt>``: later windows of production data, labelled.
+
+    Day ``d`` is an independent draw (seed ``seed + d``) shifted by :func:`day_drift`; with
+    ``drift=0`` every day has the training data's distribution. The label column is kept (the
+    delayed ground truth a retraining run learns from); drift checks ignore it.
+    """
+    if fmt not in FORMATS:
+        raise DataError(f"unknown data format '{fmt}'; use one of {', '.join(FORMATS)}")
+    if isinstance(days, bool) or not isinstance(days, (int, np.integer)) or days < 1:
+        raise DataError(f"days must be a positive integer, got {days!r}")
+    if isinstance(drift, bool) or not isinstance(drift, (int, float)) or not math.isfinite(drift) \
+            or drift < 0:
+        raise DataError(f"drift must be a finite non-negative number (e.g. 0.1), got {drift!r}")
+    directory = Path(out_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for day in range(1, days + 1):
+        spec = day_drift(drift, day)
+        frame = generate_transactions(rows_per_day, seed=seed + day, fraud_rate=fraud_rate, drift=spec)
+        path = directory / f"day{day}.{fmt}"
+        write_table(frame, str(path))
+        logger.info("wrote production day %d (drift %.3g x %d): %d rows, %.2f%% fraud, to %s",
+                    day, drift, spec.day, len(frame), 100 * frame[LABEL_COLUMN].mean(), path)
+        written.append(path)
+    return written
+
+
 def _check_generation_args(n_rows: int, seed: int, fraud_rate: float) -> None:
     """Refuse arguments that would give an empty, degenerate or unreproducible data set."""
     if isinstance(n_rows, bool) or not isinstance(n_rows, (int, np.integer)) or n_rows < 1:
@@ -226,16 +347,21 @@ def _pick(rng: np.random.Generator, weights: np.ndarray, n: int) -> np.ndarray:
     return rng.choice(weights.size, size=n, p=weights / weights.sum())
 
 
-def _draw_features(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
-    """All feature columns; the order of the draws is part of the seed's contract."""
+def _draw_features(rng: np.random.Generator, n: int,
+                   drift: DriftSpec | None = None) -> dict[str, np.ndarray]:
+    """All feature columns; the order of the draws is part of the seed's contract.
+
+    ``drift`` changes distribution parameters only (channel weights, an amount factor), never the
+    number or order of draws.
+    """
     columns: dict[str, np.ndarray] = {}
-    channel = _pick(rng, CHANNEL_WEIGHTS, n)
+    channel = _pick(rng, drift.channel_weights() if drift else CHANNEL_WEIGHTS, n)
     online = channel == ONLINE
     columns.update(_draw_customer(rng, n))
     columns.update(_draw_merchant(rng, channel))
     columns.update(_draw_location(rng, online))
     columns.update(_draw_time(rng, n))
-    columns.update(_draw_amounts(rng, columns, channel))
+    columns.update(_draw_amounts(rng, columns, channel, drift.amount_factor if drift else None))
     columns.update(_draw_activity(rng, columns, online))
     columns["channel"] = CHANNELS[channel]
     columns["card_present"] = (~online).astype(np.int64)
@@ -304,15 +430,21 @@ def _draw_time(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
 
 
 def _draw_amounts(
-    rng: np.random.Generator, columns: dict[str, np.ndarray], channel: np.ndarray
+    rng: np.random.Generator, columns: dict[str, np.ndarray], channel: np.ndarray,
+    amount_factor: float | None = None,
 ) -> dict[str, np.ndarray]:
-    """The card's 30-day average, this amount (category-dependent, sometimes a spike) and ratio."""
+    """The card's 30-day average, this amount (category-dependent, sometimes a spike) and ratio.
+
+    ``amount_factor`` (drift) scales this amount, not the card's history.
+    """
     n = channel.size
     scale = np.log(45.0) + 0.35 * np.log(columns["credit_limit"] / 5000.0)
     average = np.round(np.exp(rng.normal(scale, 0.5, n)), 2)
     average = np.maximum(average, 1.0)
     spike = np.where(rng.random(n) < 0.04, rng.uniform(2.0, 12.0, n), 1.0)
     relative = np.exp(rng.normal(-0.15, 0.7, n)) * spike * _CATEGORY_AMOUNT[columns["_category"]]
+    if amount_factor is not None:
+        relative = relative * amount_factor
     amount = np.maximum(np.round(average * relative, 2), 0.5)
     return {
         "avg_amount_30d": average,

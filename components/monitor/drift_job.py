@@ -1,0 +1,151 @@
+"""Run the drift check (``validate_data/tfdv_drift_job.py``) in the TFDV environment.
+
+TFDV cannot be imported beside kfp 2.17 (see validate_data's README), so, like validate_data, this
+writes a JSON request, runs the job with the TFDV interpreter (its progress lines go straight to
+this task's log) and reads what it wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kfp_cicd.components.validate_data.options import ValidationOptions
+from kfp_cicd.components.validate_data.tfdv_environment import TFDV_PYTHON_ENV_VAR, find_tfdv_python
+from kfp_cicd.errors import DataError, EnvironmentNotReady, KfpCicdError
+
+DRIFT_JOB = Path(__file__).resolve().parents[1] / "validate_data" / "tfdv_drift_job.py"
+NUMERIC_HISTOGRAMS = ("auto", "quantiles", "standard")
+DEFAULT_TIMEOUT_S = 3600.0
+
+
+@dataclass(frozen=True)
+class DriftRequest:
+    """One drift check of a production window against a baseline.
+
+    Attributes:
+        data: the production window (local path, ``file://``, ``gs://``, ``s3://``).
+        label_column: left out of the comparison when the window carries (delayed) labels.
+        baseline_statistics: a local ``train_stats.pb``; or ``""`` with ``baseline_data``.
+        baseline_data: the table to compute the baseline from (the champion's training data).
+        schema_path: a text-format schema; ``""``: inferred from the baseline.
+        options: drift thresholds and statistics settings (validate_data's options).
+        numeric_histogram: buckets of numeric features' divergence: ``"auto"`` (quantiles for
+            float features, standard for integer ones), ``"quantiles"`` or ``"standard"``.
+    """
+
+    data: str
+    label_column: str
+    baseline_statistics: str = ""
+    baseline_data: str = ""
+    schema_path: str = ""
+    options: ValidationOptions = field(default_factory=ValidationOptions)
+    numeric_histogram: str = "auto"
+
+    def __post_init__(self) -> None:
+        if not self.data:
+            raise DataError("no production data given: pass the location of a recent window of "
+                            "production data (CSV or Parquet)")
+        if self.numeric_histogram not in NUMERIC_HISTOGRAMS:
+            raise DataError(f"numeric_histogram must be one of {', '.join(NUMERIC_HISTOGRAMS)}, "
+                            f"not {self.numeric_histogram!r}")
+        if not (self.baseline_statistics or self.baseline_data):
+            raise DataError("a drift check needs a baseline: training statistics or training data")
+
+
+@dataclass(frozen=True)
+class DriftResult:
+    """What the job found, and where its files are.
+
+    Attributes:
+        rows, baseline_rows: rows in the window and behind the baseline.
+        drift: ``[{feature, metric, value, threshold, drifted}]`` per compared feature.
+        anomalies: schema anomalies of the window (SERVING environment), drift excluded.
+        label_dropped: whether the window carried the label (left out of the comparison).
+        output_dir: holds ``production_stats.pb``, ``baseline_stats.pb``, ``stats.html``.
+    """
+
+    rows: int
+    baseline_rows: int
+    drift: list[dict[str, Any]]
+    anomalies: list[dict[str, str]]
+    label_dropped: bool
+    output_dir: Path
+
+    @property
+    def drifted(self) -> list[dict[str, Any]]:
+        return [d for d in self.drift if d["drifted"]]
+
+
+def stage_locally(location: str, staging_dir: Path) -> str:
+    """A local path for ``location``; ``gs://``/``s3://`` objects are downloaded (keeping the name)."""
+    if "://" not in location or location.startswith("file://"):
+        return location.removeprefix("file://")
+    target = staging_dir / location.rstrip("/").rsplit("/", 1)[-1]
+    staging_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        import fsspec
+
+        with fsspec.open(location, "rb") as source, target.open("wb") as sink:
+            shutil.copyfileobj(source, sink, length=1 << 20)
+    except (ImportError, OSError, ValueError) as error:
+        raise DataError(f"cannot download {location}: {error}. Check the URL and the credentials; "
+                        "gs:// needs gcsfs and s3:// needs s3fs installed.") from error
+    return str(target)
+
+
+def job_request(request: DriftRequest, work: Path) -> dict[str, Any]:
+    """The JSON request of tfdv_drift_job.py, with remote tables staged under ``work``."""
+    staging = work / "staged"
+    document: dict[str, Any] = {
+        "data": stage_locally(request.data, staging), "data_name": request.data,
+        "label_column": request.label_column, "output_dir": str(work / "out"),
+        "schema_path": request.schema_path or None, "numeric_histogram": request.numeric_histogram,
+        **request.options.job_fields()}
+    if request.baseline_statistics:
+        document.update(baseline_statistics=request.baseline_statistics,
+                        baseline_name=request.baseline_statistics)
+    else:
+        document.update(baseline_data=stage_locally(request.baseline_data, staging),
+                        baseline_data_name=request.baseline_data)
+    return document
+
+
+def run_drift_job(request: DriftRequest, work: Path, *, tfdv_python: str | None = None,
+                  timeout_s: float = DEFAULT_TIMEOUT_S) -> DriftResult:
+    """Run the drift check in the TFDV environment and read its results.
+
+    Raises:
+        DataError: an input is unusable (missing, empty, not a table, bad baseline...).
+        EnvironmentNotReady: no TFDV interpreter.
+        KfpCicdError: the job crashed or ran past ``timeout_s``.
+    """
+    python = tfdv_python or find_tfdv_python()
+    work.mkdir(parents=True, exist_ok=True)
+    request_path = work / "drift_request.json"
+    request_path.write_text(json.dumps(job_request(request, work), indent=2), encoding="utf-8")
+    try:
+        completed = subprocess.run([python, "-I", "-u", str(DRIFT_JOB), str(request_path)],
+                                   timeout=timeout_s, check=False, stdin=subprocess.DEVNULL)
+    except OSError as error:
+        raise EnvironmentNotReady(f"cannot start the TFDV interpreter {python}: {error}. Run `make "
+                                  f"install`, or set {TFDV_PYTHON_ENV_VAR}.") from error
+    except subprocess.TimeoutExpired as error:
+        raise KfpCicdError(f"the drift check did not finish within {timeout_s:g} s; check a smaller "
+                           "window or sample it (sample_rate)") from error
+    out = work / "out"
+    result_path = out / "result.json"
+    summary = json.loads(result_path.read_text(encoding="utf-8")) if result_path.is_file() else {}
+    if "error" in summary:
+        raise DataError(summary["error"])
+    if completed.returncode != 0 or not summary:
+        raise KfpCicdError(f"the TFDV drift job failed (exit code {completed.returncode}); its "
+                           "output is in the lines above")
+    return DriftResult(rows=summary["rows"], baseline_rows=summary["baseline_rows"],
+                       drift=json.loads((out / "drift.json").read_text(encoding="utf-8")),
+                       anomalies=json.loads((out / "anomalies.json").read_text(encoding="utf-8")),
+                       label_dropped=summary["label_dropped"], output_dir=out)

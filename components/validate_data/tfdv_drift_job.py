@@ -1,0 +1,241 @@
+"""Drift of one window of production data against baseline statistics; the TFDV side.
+
+Run by file path with the TFDV interpreter, like ``tfdv_job.py``::
+
+    .venv-tfdv/bin/python components/validate_data/tfdv_drift_job.py request.json
+
+Production (serving) data usually has no label, so ``tfdv_job.py``'s validate mode (which checks
+training data and requires the label) does not fit. This job computes the window's statistics,
+drops the label's statistics if the window carries delayed labels, and validates them in the
+schema's SERVING environment against the baseline (``previous_statistics``): L-infinity distance
+for categorical features, Jensen-Shannon divergence for numeric ones, with the same threshold
+settings as the validation step (``tfdv_checks.configure_drift``). It reuses the ``tfdv_*.py``
+modules beside it and imports only what the validation environment has.
+
+Request (one JSON object)::
+
+    {"data": "local .csv/.csv.gz/.parquet", "data_name": "how messages name it",
+     "label_column": "is_fraud", "output_dir": "...",
+     "baseline_statistics": train_stats.pb or a statistics directory (or null),
+     "baseline_name": "how messages name it",
+     "baseline_data": a table to compute the baseline from when there are no stored statistics,
+     "baseline_data_name": "...",
+     "schema_path": null or a text-format schema (else inferred from the baseline),
+     "drift": {"default": 0.1, "features": {"amount": 0.05}},
+     "numeric_histogram": "auto" (default) | "quantiles" | "standard",
+     "scale": {...as in tfdv_job.py}}
+
+``numeric_histogram`` picks the histograms the Jensen-Shannon divergence of numeric features is
+computed on. TFDV's default (equal-width "standard" buckets between each data set's min and max)
+is unreliable for heavy-tailed columns: a window with the baseline's distribution but fewer rows
+has a smaller maximum, so the buckets do not line up; on the synthetic data a same-distribution
+window scored 0.77 on ``amount``. Quantile buckets follow the mass of the data and scored 0.09,
+but on integer columns with few distinct values (``day_of_week``) quantile boundaries fall on the
+values themselves and a same-distribution window scored up to 0.16. ``auto`` therefore uses
+quantiles for FLOAT features and standard buckets for INT ones.
+
+Files written into ``output_dir``: ``production_stats.pb`` and ``baseline_stats.pb`` (binary
+``DatasetFeatureStatisticsList``), ``drift.json`` (``[{feature, metric, value, threshold,
+drifted}]``), ``anomalies.json`` (schema anomalies of the window in the SERVING environment, the
+drift comparators' own anomalies left out: they are in drift.json), ``stats.html`` (TFDV's Facets
+view, baseline vs production) and ``result.json``: ``{rows, baseline_rows, anomaly_count,
+features_compared, drifted_features, label_dropped, schema_inferred, seconds}`` or ``{"error"}``.
+Exit codes as ``tfdv_job.py``: 0 done (result.json says whether the inputs were usable), 2 the
+request is unusable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the tfdv_*.py modules beside this one
+
+from tfdv_inputs import InputError, TableInput, inspect_table
+
+EXIT_INPUT_ERROR = 2
+AUTO, QUANTILES, STANDARD = "auto", "quantiles", "standard"
+DRIFT_KINDS = ("COMPARATOR_L_INFTY_HIGH", "COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH")
+_STARTED = time.monotonic()
+
+
+def log(message: str) -> None:
+    """One progress line on stderr, stamped with seconds since start."""
+    print(f"[tfdv_drift_job {time.monotonic() - _STARTED:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def write_json(path: Path, document: Any) -> None:
+    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+
+
+def read_request(path: Path) -> dict[str, Any]:
+    """The request object, checked for the keys this job needs; InputError naming what is wrong."""
+    try:
+        request = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise InputError(f"cannot read the request file {path}: {error}") from error
+    if not isinstance(request, dict):
+        raise InputError(f"request file {path} must hold a JSON object")
+    missing = [key for key in ("data", "label_column", "output_dir")
+               if not isinstance(request.get(key), str) or not request[key]]
+    if missing:
+        raise InputError(f"request file {path} lacks non-empty string(s): {', '.join(missing)}")
+    if not request.get("baseline_statistics") and not request.get("baseline_data"):
+        raise InputError("the request names no baseline: give baseline_statistics (a train_stats.pb) "
+                         "or baseline_data (the table the champion was trained on)")
+    return request
+
+
+def precheck(request: dict[str, Any]) -> tuple[TableInput, TableInput | None]:
+    """Cheap checks of the inputs before TensorFlow's import."""
+    from tfdv_checks import load_schema
+    from tfdv_job import drift_thresholds
+    from tfdv_statistics import ScaleOptions
+
+    production = inspect_table(request["data"], "production", request.get("data_name"))
+    baseline_table = None
+    if not request.get("baseline_statistics"):
+        baseline_table = inspect_table(request["baseline_data"], "baseline",
+                                       request.get("baseline_data_name"))
+    if request.get("schema_path"):
+        load_schema(request["schema_path"])
+    ScaleOptions.from_request(request)
+    drift_thresholds(request)
+    if (request.get("numeric_histogram") or AUTO) not in (AUTO, QUANTILES, STANDARD):
+        raise InputError(f"numeric_histogram must be {AUTO!r}, {QUANTILES!r} or {STANDARD!r}, not "
+                         f"{request['numeric_histogram']!r}")
+    return production, baseline_table
+
+
+def drop_feature(stats: Any, name: str) -> bool:
+    """Remove feature ``name``'s statistics from every data set; whether it was there."""
+    dropped = False
+    for dataset in stats.datasets:
+        keep = [feature for feature in dataset.features if ".".join(feature.path.step) != name
+                and feature.name != name]
+        if len(keep) != len(dataset.features):
+            dropped = True
+            del dataset.features[:]
+            dataset.features.extend(keep)
+    return dropped
+
+
+def use_histogram(schema: Any, histogram: str) -> None:
+    """Compute every numeric feature's Jensen-Shannon divergence on ``histogram`` buckets."""
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    quantiles, standard = schema_pb2.HistogramSelection.QUANTILES, schema_pb2.HistogramSelection.STANDARD
+    for feature in schema.feature:
+        if not feature.drift_comparator.HasField("jensen_shannon_divergence"):
+            continue
+        if histogram == AUTO:
+            kind = quantiles if feature.type == schema_pb2.FLOAT else standard
+        else:
+            kind = quantiles if histogram == QUANTILES else standard
+        feature.drift_comparator.jensen_shannon_divergence.source.type = kind
+
+
+def baseline_statistics(request: dict[str, Any], table: TableInput | None, scale: Any) -> Any:
+    """The stored baseline statistics, or statistics computed from the baseline table."""
+    from tfdv_checks import load_baseline
+    from tfdv_statistics import compute_statistics
+
+    if request.get("baseline_statistics"):
+        return load_baseline(request["baseline_statistics"],
+                             request.get("baseline_name") or request["baseline_statistics"])
+    stats, way = compute_statistics(table, scale, log)
+    log(f"computed the baseline statistics from {table.label} ({way})")
+    return stats
+
+
+def check_drift(request: dict[str, Any], tables: tuple[TableInput, TableInput | None],
+                out: Path) -> dict[str, Any]:
+    """Statistics of the window, drift against the baseline, SERVING anomalies; write the files."""
+    import tensorflow_data_validation as tfdv
+    from tfdv_checks import (
+        SERVING,
+        add_environments,
+        anomaly_records,
+        configure_drift,
+        drift_measurements,
+        load_schema,
+        validate,
+    )
+    from tfdv_job import drift_thresholds
+    from tfdv_reports import statistics_html
+    from tfdv_statistics import ScaleOptions, compute_statistics
+
+    started = time.monotonic()
+    label = request["label_column"]
+    scale = ScaleOptions.from_request(request)
+    production, baseline_table = tables
+    baseline = baseline_statistics(request, baseline_table, scale)
+    stats, way = compute_statistics(production, scale, log)
+    label_dropped = drop_feature(stats, label)
+    log(f"computed {production.label} statistics ({way}): {stats.datasets[0].num_examples} rows"
+        + ("; its label column is left out of the comparison" if label_dropped else ""))
+    if request.get("schema_path"):
+        schema = load_schema(request["schema_path"])
+    else:
+        schema = tfdv.infer_schema(baseline)
+    add_environments(schema, label)
+    thresholds, default = drift_thresholds(request)
+    if label in {feature.name for feature in schema.feature}:
+        thresholds = {**thresholds, label: -1.0}  # labels arrive late, if at all: never compared
+    configured = configure_drift(schema, thresholds, default)
+    use_histogram(schema, request.get("numeric_histogram") or AUTO)
+    anomalies = validate(stats, schema, SERVING, baseline)
+    drift = drift_measurements(anomalies, configured)
+    records = [r for r in anomaly_records(anomalies, "production") if r["kind"] not in DRIFT_KINDS]
+    drifted = sorted(d["feature"] for d in drift if d["drifted"])
+    log(f"compared {len(drift)} features with the baseline: {len(drifted)} drifted"
+        + (f" ({', '.join(drifted)})" if drifted else "") + f"; {len(records)} schema anomalies")
+
+    rows = int(stats.datasets[0].num_examples)
+    baseline_rows = int(baseline.datasets[0].num_examples)
+    (out / "production_stats.pb").write_bytes(stats.SerializeToString())
+    (out / "baseline_stats.pb").write_bytes(baseline.SerializeToString())
+    write_json(out / "drift.json", drift)
+    write_json(out / "anomalies.json", records)
+    view = {"row_counts": {"baseline": baseline_rows, "production": rows}, "processing": way}
+    (out / "stats.html").write_text(
+        statistics_html({"baseline": baseline, "production": stats}, view, records, drift), "utf-8")
+    return {"rows": rows, "baseline_rows": baseline_rows, "anomaly_count": len(records),
+            "features_compared": len(drift), "drifted_features": drifted,
+            "label_dropped": label_dropped, "schema_inferred": not request.get("schema_path"),
+            "seconds": round(time.monotonic() - started, 3)}
+
+
+def main(argv: list[str]) -> int:
+    """Entry point: ``tfdv_drift_job.py request.json``; returns the process exit code."""
+    if len(argv) != 2:
+        print(f"usage: {argv[0]} request.json", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.")
+    try:
+        request = read_request(Path(argv[1]))
+    except InputError as error:
+        log(f"error: {error}")
+        return EXIT_INPUT_ERROR
+    out = Path(request["output_dir"])
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        tables = precheck(request)
+        log("importing TensorFlow Data Validation")
+        summary = check_drift(request, tables, out)
+    except InputError as error:
+        log(f"error: {error}")
+        summary = {"error": str(error)}
+    write_json(out / "result.json", summary)
+    log(f"wrote the results to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
