@@ -36,6 +36,8 @@ setup(
         "kfp>=2.17,<2.18",
         "kfp-kubernetes>=2.17,<2.18",
         "google-cloud-pipeline-components>=2.22,<3",
+        "google-cloud-aiplatform>=1.165,<2",
+        "google-cloud-storage",
         "kubernetes",
         "scikit-learn",
         "mlflow>=3.17,<3.18",

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from kfp_cicd.local_run import LocalRunResult, TaskRecord
 
-SCALARS = ("roc_auc", "pr_auc", "precision", "recall", "f1", "log_loss", "accuracy")
+SCALARS = ("roc_auc", "pr_auc", "precision", "recall", "f1", "log_loss", "ece", "accuracy")
+OPERATING = ("decision_threshold", "expected_cost", "latency_ms_per_1k_rows", "model_size_mb")
 TRAINING = ("train_loss", "train_roc_auc", "train_pr_auc", "world_size", "epochs")
 
 
@@ -45,6 +46,7 @@ def format_summary(result: LocalRunResult) -> str:
     lines.append(f"training:   {_metrics(train, 'metrics', TRAINING)}")
     evaluate = _task(result, "evaluate-model")
     lines.append(f"evaluation: {_metrics(evaluate, 'metrics', SCALARS)}")
+    lines.append(f"operating:  {_metrics(evaluate, 'metrics', OPERATING)}")
     if evaluate:
         verdict = "APPROVED" if evaluate.parameters.get("Output") else "REJECTED"
         lines.append(f"gate:       {verdict}")

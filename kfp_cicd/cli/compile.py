@@ -14,6 +14,16 @@ def register(commands: argparse._SubParsersAction) -> None:
     compile_.add_argument("--output-dir", type=Path, default=Path("compiled"))
     compile_.add_argument("--image-registry", help="registry of the project's images")
     compile_.add_argument("--image-tag", help="tag of the project's images (default: package version)")
+    training = compile_.add_argument_group("training resources")
+    training.add_argument("--gpus", type=int, default=1, help="GPUs per training node/replica (default 1)")
+    training.add_argument("--kubeflow-accelerator", default="nvidia.com/gpu")
+    training.add_argument("--vertex-accelerator", default="NVIDIA_L4")
+    training.add_argument("--vertex-replicas", type=int, default=2,
+                          help="Vertex training replicas; >1 compiles a custom job with worker pools")
+    training.add_argument("--vertex-machine-type", default="g2-standard-8")
+    training.add_argument("--kubeflow-nodes", type=int, default=1,
+                          help="Kubeflow training nodes; >1 trains as a PyTorchJob (needs --shared-pvc)")
+    training.add_argument("--shared-pvc", default="", help="ReadWriteMany PVC for multi-node training")
     compile_.add_argument("--check", action="store_true",
                           help="write nothing; exit 1 naming every stale or missing spec")
     compile_.set_defaults(handler=_compile)
@@ -21,17 +31,27 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def _compile(args: argparse.Namespace) -> int:
     from kfp_cicd.compiler import compile_all, stale_specs
+    from kfp_cicd.errors import KfpCicdError
     from kfp_cicd.images import DEFAULT_REGISTRY, ImageRefs
+    from kfp_cicd.pipelines.training_pipeline import TrainingResources
 
     images = ImageRefs(registry=args.image_registry or DEFAULT_REGISTRY, tag=args.image_tag or __version__)
+    try:
+        resources = TrainingResources(
+            gpus=args.gpus, kubeflow_accelerator=args.kubeflow_accelerator,
+            vertex_accelerator=args.vertex_accelerator, vertex_replica_count=args.vertex_replicas,
+            vertex_machine_type=args.vertex_machine_type, kubeflow_nodes=args.kubeflow_nodes,
+            shared_pvc=args.shared_pvc)
+    except ValueError as exc:
+        raise KfpCicdError(f"bad training resources: {exc}") from exc
     if args.check:
-        stale = stale_specs(args.output_dir, images)
+        stale = stale_specs(args.output_dir, images, resources)
         for path in stale:
             print(f"stale: {path} differs from what the pipeline code compiles to; run `kfp-cicd compile`",
                   file=sys.stderr)
         if not stale:
             print(f"compiled specs under {args.output_dir} are up to date")
         return 1 if stale else 0
-    for path in compile_all(args.output_dir, images):
+    for path in compile_all(args.output_dir, images, resources):
         print(f"wrote {path}")
     return 0

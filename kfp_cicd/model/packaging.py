@@ -48,9 +48,16 @@ def export_network(network: torch.nn.Module, input_dim: int, path: Path) -> None
     torch.export.save(exported, str(path))
 
 
+def numeric_ranges(features: pd.DataFrame, spec: FeatureSpec) -> dict[str, list[float]]:
+    """[min, max] of each numeric feature in the training data: the domain serving compares with."""
+    return {column: [float(features[column].min()), float(features[column].max())]
+            for column in spec.numeric}
+
+
 def save_classifier(path: str | Path, *, preprocessor: ColumnTransformer, network: torch.nn.Module,
                     input_dim: int, spec: FeatureSpec, example: pd.DataFrame,
-                    decision_threshold: float = 0.5, metadata: dict | None = None) -> Path:
+                    decision_threshold: float = 0.5, metadata: dict | None = None,
+                    numeric_ranges: dict[str, list[float]] | None = None) -> Path:
     """Write an MLflow pyfunc model at ``path`` (which must not exist or be an empty directory).
 
     ``example`` is a few rows of raw feature columns; it types the signature and is stored as the
@@ -72,7 +79,8 @@ def save_classifier(path: str | Path, *, preprocessor: ColumnTransformer, networ
         export_network(network, input_dim, artifacts["network"])
         config = {"label": spec.label, "numeric": list(spec.numeric),
                   "categorical": list(spec.categorical),
-                  "decision_threshold": float(decision_threshold)}
+                  "decision_threshold": float(decision_threshold),
+                  "numeric_ranges": numeric_ranges or {}}
         artifacts["config"].write_text(json.dumps(config, indent=2))
         mlflow.pyfunc.save_model(
             path=str(path),

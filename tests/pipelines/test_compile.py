@@ -51,10 +51,40 @@ def test_kubeflow_training_task_requests_a_gpu(compiled: dict) -> None:
 
 def test_vertex_spec_is_a_single_document_without_platform_spec(compiled: dict) -> None:
     assert len(compiled["vertex"]) == 1
-    spec = _strict(compiled["vertex"][0], pipeline_spec_pb2.PipelineSpec)
-    deployment = json_format.MessageToDict(spec.deployment_spec)
-    resources = deployment["executors"]["exec-train-model"]["container"]["resources"]
-    assert resources["accelerator"]["resourceType"] == "NVIDIA_L4"
+    _strict(compiled["vertex"][0], pipeline_spec_pb2.PipelineSpec)
+
+
+def test_vertex_training_is_a_custom_job_with_gpu_worker_pools(compiled: dict) -> None:
+    spec = compiled["vertex"][0]
+    parameters = spec["components"]["comp-train-model"]["inputDefinitions"]["parameters"]
+    pools = parameters["worker_pool_specs"]["defaultValue"]
+    assert len(pools) == 2, "chief pool + worker pool"
+    for pool in pools:
+        assert pool["machine_spec"]["accelerator_type"] == "NVIDIA_L4"
+        assert pool["machine_spec"]["accelerator_count"] == 1
+        assert pool["container_spec"]["image_uri"] == IMAGES.runtime
+    launcher = spec["deploymentSpec"]["executors"]["exec-train-model"]["container"]["image"]
+    assert launcher.startswith("gcr.io/ml-pipeline/google-cloud-pipeline-components:")
+
+
+def test_kubeflow_multi_node_trains_as_a_pytorchjob_on_a_shared_pvc(tmp_path: Path) -> None:
+    from kfp import compiler
+
+    from kfp_cicd.pipelines.training_pipeline import TrainingResources, build_training_pipeline
+
+    resources = TrainingResources(gpus=4, kubeflow_nodes=3, shared_pvc="training-rwx")
+    pipeline = build_training_pipeline(IMAGES, "kubeflow", resources)
+    compiler.Compiler().compile(pipeline, str(tmp_path / "multi.yaml"))
+    pipeline_doc, platform_doc = yaml.safe_load_all((tmp_path / "multi.yaml").read_text())
+    train = pipeline_doc["root"]["dag"]["tasks"]["train-model-pytorchjob"]["inputs"]["parameters"]
+    assert train["workers"]["runtimeValue"]["constant"] == 2
+    assert train["gpus_per_worker"]["runtimeValue"]["constant"] == 4
+    executor = platform_doc["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert executor["exec-train-model-pytorchjob"]["pvcMount"][0]["mountPath"] == "/mnt/shared"
+    container = pipeline_doc["deploymentSpec"]["executors"]["exec-train-model-pytorchjob"]["container"]
+    assert "accelerator" not in container.get("resources", {}), "the launcher itself needs no GPU"
+    with pytest.raises(ValueError, match="needs shared_pvc"):
+        TrainingResources(kubeflow_nodes=2)
 
 
 @pytest.mark.parametrize("target", ["kubeflow", "vertex"])
@@ -62,6 +92,8 @@ def test_every_task_runs_on_the_projects_images_without_pip_installs(compiled: d
     executors = compiled[target][0]["deploymentSpec"]["executors"]
     for name, executor in executors.items():
         container = executor["container"]
+        if target == "vertex" and name == "exec-train-model":
+            continue  # the custom-job launcher; its worker pools run our image (tested above)
         expected = IMAGES.validation if name == "exec-validate-data" else IMAGES.runtime
         assert container["image"] == expected, name
         assert "pip install" not in " ".join(container["command"]), f"{name} would pip-install kfp"
