@@ -8,7 +8,6 @@ this task's log) and reads what it wrote.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 from kfp_cicd.components.validate_data.options import ValidationOptions
 from kfp_cicd.components.validate_data.tfdv_environment import TFDV_PYTHON_ENV_VAR, find_tfdv_python
+from kfp_cicd.components.validate_data.validation import stage
 from kfp_cicd.errors import DataError, EnvironmentNotReady, KfpCicdError
 
 DRIFT_JOB = Path(__file__).resolve().parents[1] / "validate_data" / "tfdv_drift_job.py"
@@ -81,28 +81,11 @@ class DriftResult:
         return [d for d in self.drift if d["drifted"]]
 
 
-def stage_locally(location: str, staging_dir: Path) -> str:
-    """A local path for ``location``; ``gs://``/``s3://`` objects are downloaded (keeping the name)."""
-    if "://" not in location or location.startswith("file://"):
-        return location.removeprefix("file://")
-    target = staging_dir / location.rstrip("/").rsplit("/", 1)[-1]
-    staging_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        import fsspec
-
-        with fsspec.open(location, "rb") as source, target.open("wb") as sink:
-            shutil.copyfileobj(source, sink, length=1 << 20)
-    except (ImportError, OSError, ValueError) as error:
-        raise DataError(f"cannot download {location}: {error}. Check the URL and the credentials; "
-                        "gs:// needs gcsfs and s3:// needs s3fs installed.") from error
-    return str(target)
-
-
 def job_request(request: DriftRequest, work: Path) -> dict[str, Any]:
     """The JSON request of tfdv_drift_job.py, with remote tables staged under ``work``."""
     staging = work / "staged"
     document: dict[str, Any] = {
-        "data": stage_locally(request.data, staging), "data_name": request.data,
+        "data": stage(request.data, staging), "data_name": request.data,
         "label_column": request.label_column, "output_dir": str(work / "out"),
         "schema_path": request.schema_path or None, "numeric_histogram": request.numeric_histogram,
         **request.options.job_fields()}
@@ -110,7 +93,7 @@ def job_request(request: DriftRequest, work: Path) -> dict[str, Any]:
         document.update(baseline_statistics=request.baseline_statistics,
                         baseline_name=request.baseline_statistics)
     else:
-        document.update(baseline_data=stage_locally(request.baseline_data, staging),
+        document.update(baseline_data=stage(request.baseline_data, staging),
                         baseline_data_name=request.baseline_data)
     return document
 

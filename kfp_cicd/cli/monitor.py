@@ -38,21 +38,10 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def parse_params(pairs: list[str]) -> dict:
     """``key=value`` pairs, typed as the monitoring pipeline declares them."""
+    from kfp_cicd.cli.params import parse_pipeline_params
     from kfp_cicd.pipelines.monitoring_pipeline import build_monitoring_pipeline
 
-    declared = {name: spec for name, spec in (build_monitoring_pipeline().component_spec.inputs or {}).items()
-                if name not in MONITOR_ONLY}
-    casts = {"Integer": int, "Float": float, "Boolean": lambda v: v.lower() in ("1", "true", "yes")}
-    parsed = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or key not in declared:
-            raise KfpCicdError(f"bad --param {pair!r}: expected KEY=VALUE with KEY one of {sorted(declared)}")
-        try:
-            parsed[key] = casts.get(declared[key].type, str)(value)
-        except ValueError as exc:
-            raise KfpCicdError(f"bad --param {pair!r}: {key} is {declared[key].type}") from exc
-    return parsed
+    return parse_pipeline_params(pairs, build_monitoring_pipeline(), reserved=MONITOR_ONLY)
 
 
 def _check_window_has_label(data: str, label: str) -> None:

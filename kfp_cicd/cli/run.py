@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from kfp_cicd.errors import KfpCicdError
-
 
 def register(commands: argparse._SubParsersAction) -> None:
     run = commands.add_parser("run", help="run the training pipeline locally through kfp.local")
@@ -25,21 +23,10 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _parse_params(pairs: list[str]) -> dict:
-    """``key=value`` pairs, typed as the pipeline declares them."""
+    from kfp_cicd.cli.params import parse_pipeline_params
     from kfp_cicd.pipelines.training_pipeline import build_training_pipeline
 
-    declared = build_training_pipeline().component_spec.inputs or {}
-    casts = {"Integer": int, "Float": float, "Boolean": lambda v: v.lower() in ("1", "true", "yes")}
-    parsed = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or key not in declared:
-            raise KfpCicdError(f"bad --param {pair!r}: expected KEY=VALUE with KEY one of {sorted(declared)}")
-        try:
-            parsed[key] = casts.get(declared[key].type, str)(value)
-        except ValueError as exc:
-            raise KfpCicdError(f"bad --param {pair!r}: {key} is {declared[key].type}") from exc
-    return parsed
+    return parse_pipeline_params(pairs, build_training_pipeline())
 
 
 def _run(args: argparse.Namespace) -> int:
