@@ -65,7 +65,7 @@ def untrained_model_dir(tmp_path_factory: pytest.TempPathFactory, feature_spec: 
 
     from kfp_cicd.data.synthetic import generate_transactions
     from kfp_cicd.model.network import TabularMLP
-    from kfp_cicd.model.packaging import numeric_ranges, save_classifier
+    from kfp_cicd.model.packaging import save_classifier, training_numeric_ranges
     from kfp_cicd.model.preprocessing import build_preprocessor, feature_frame
 
     features = feature_frame(generate_transactions(2000, seed=11), feature_spec)
@@ -76,4 +76,4 @@ def untrained_model_dir(tmp_path_factory: pytest.TempPathFactory, feature_spec: 
     path = tmp_path_factory.mktemp("untrained-model") / "model"
     return save_classifier(path, preprocessor=preprocessor, network=network, input_dim=input_dim,
                            spec=feature_spec, example=features.head(5),
-                           numeric_ranges=numeric_ranges(features, feature_spec))
+                           numeric_ranges=training_numeric_ranges(features, feature_spec))

@@ -33,7 +33,7 @@ from kfp_cicd.components.train.launch_env import NodeTopology, discover_node
 from kfp_cicd.data.tables import read_table
 from kfp_cicd.errors import KfpCicdError
 from kfp_cicd.model.features import FeatureSpec
-from kfp_cicd.model.packaging import numeric_ranges, save_classifier
+from kfp_cicd.model.packaging import save_classifier, training_numeric_ranges
 from kfp_cicd.model.preprocessing import build_preprocessor, feature_frame, label_vector
 
 log = logging.getLogger(__name__)
@@ -215,7 +215,7 @@ def package_model(prepared: PreparedData, output_dir: Path, model_dir: str | Pat
                     input_dim=prepared.matrix.shape[1], spec=prepared.spec,
                     example=prepared.features.head(5),
                     decision_threshold=config.decision_threshold,
-                    numeric_ranges=numeric_ranges(prepared.features, prepared.spec),
+                    numeric_ranges=training_numeric_ranges(prepared.features, prepared.spec),
                     metadata={"backend": summary["backend"], "device": summary["device"],
                               "world_size": summary["world_size"], "entry_point": entry.module})
     (Path(model_dir) / HISTORY_FILE).write_text(json.dumps(summary["history"], indent=2))

@@ -247,11 +247,11 @@ def validate_many(jobs: Sequence[ValidationJob], *, tfdv_python: str | None = No
 
 def _job_request(job: ValidationJob, staging: Path) -> dict[str, Any]:
     """Stage the job's remote files locally and write its tfdv_job.py request object."""
-    local_train = _stage(str(job.train_data), staging / "train")
+    local_train = stage(str(job.train_data), staging / "train")
     fingerprint = file_fingerprint(local_train)  # also fails fast on a missing training file
     baseline = job.options.baseline_statistics
     return {"train_data": local_train,
-            "eval_data": _stage(str(job.eval_data), staging / "eval"),
+            "eval_data": stage(str(job.eval_data), staging / "eval"),
             "train_name": str(job.train_data), "eval_name": str(job.eval_data),
             "label_column": job.label_column, "schema_path": job.schema_path or None,
             "output_dir": str(Path(job.output_dir).resolve()),
@@ -266,7 +266,7 @@ def _stage_baseline(location: str, staging_dir: Path) -> str:
         return location.removeprefix("file://")
     if not location.endswith(".pb"):
         location = location.rstrip("/") + "/train_stats.pb"
-    return _stage(location, staging_dir)
+    return stage(location, staging_dir)
 
 
 def _outcome(job: ValidationJob, request: dict[str, Any], returncode: int, tail: list[str],
@@ -311,11 +311,6 @@ def run_tfdv_request(jobs: Sequence[dict[str, Any]], python: str, timeout_s: flo
 
 
 def stage(location: str, staging_dir: Path) -> str:
-    """A local path for ``location`` (see :func:`_stage`)."""
-    return _stage(location, staging_dir)
-
-
-def _stage(location: str, staging_dir: Path) -> str:
     """A local path for ``location``: itself, or a downloaded copy of a remote (fsspec URL) file.
 
     The TFDV environment has no object-store clients, so ``gs://``/``s3://`` tables are copied

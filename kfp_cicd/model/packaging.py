@@ -48,7 +48,7 @@ def export_network(network: torch.nn.Module, input_dim: int, path: Path) -> None
     torch.export.save(exported, str(path))
 
 
-def numeric_ranges(features: pd.DataFrame, spec: FeatureSpec) -> dict[str, list[float]]:
+def training_numeric_ranges(features: pd.DataFrame, spec: FeatureSpec) -> dict[str, list[float]]:
     """[min, max] of each numeric feature in the training data: the domain serving compares with."""
     return {column: [float(features[column].min()), float(features[column].max())]
             for column in spec.numeric}
