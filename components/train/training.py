@@ -33,7 +33,6 @@ from kfp_cicd.components.train.launch_env import NodeTopology, discover_node
 from kfp_cicd.data.tables import read_table
 from kfp_cicd.errors import KfpCicdError
 from kfp_cicd.model.features import FeatureSpec
-from kfp_cicd.model.packaging import save_classifier, training_numeric_ranges
 from kfp_cicd.model.preprocessing import build_preprocessor, feature_frame, label_vector
 
 log = logging.getLogger(__name__)
@@ -207,6 +206,10 @@ def training_metrics(prepared: PreparedData, network: torch.nn.Module, summary: 
 def package_model(prepared: PreparedData, output_dir: Path, model_dir: str | Path,
                   config: TrainingConfig, summary: dict) -> TrainingResult:
     """Rebuild the network, load rank 0's weights, save the MLflow pyfunc model and its history."""
+    # Imported here: launching workers (every node of a multi-node job) needs no MLflow, only the
+    # chief packaging the model does.
+    from kfp_cicd.model.packaging import save_classifier, training_numeric_ranges
+
     entry = load_entry_point(config.entry_point)
     network = entry.build_network(prepared.matrix.shape[1], config.worker_params())
     network.load_state_dict(torch.load(output_dir / "state_dict.pt", weights_only=True))

@@ -55,7 +55,7 @@ def train(context: TrainingContext, network: nn.Module) -> None:
     x, y = features.to(context.device), labels.to(context.device)
     smoothing = float(context.params.get("label_smoothing", 0.05))
     batch_size = int(context.params["batch_size"])
-    model = context.wrap(network)  # DistributedDataParallel
+    model = context.wrap(network)  # DistributedDataParallel when world_size > 1
     optimizer = torch.optim.SGD(model.parameters(), lr=float(context.params.get("sgd_lr", 0.05)),
                                 momentum=0.9, nesterov=True)
     loss_fn = nn.BCEWithLogitsLoss()
