@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
+import marshal
+import sys
+from pathlib import Path, PurePosixPath
 
 from kfp_cicd.errors import KfpCicdError
 
 CHECKSUM_FILE = "checksums.json"
 _CHUNK = 1 << 20
+_PYC_HEADER_BYTES = 16  # magic, flags, and mtime+size or source hash (PEP 552)
 
 
 class ModelIntegrityError(KfpCicdError):
@@ -55,9 +58,11 @@ def write_checksums(model_dir: str | Path) -> str:
 def verify_model(model_dir: str | Path, expected_digest: str | None = None) -> str:
     """Check every recorded file; returns the model digest or raises ModelIntegrityError.
 
-    Files added after saving (not recorded) are allowed: they cannot change what loads. A missing
-    or different recorded file, or a digest other than ``expected_digest`` (e.g. the registry's),
-    is refused with the names of the files concerned.
+    Files added after saving (not recorded) are allowed: nothing loads them, except compiled
+    bytecode beside a recorded source, which Python would run instead of the source; such a cache
+    must be exactly that source compiled. A missing or different recorded file, a recorded path
+    that leaves the directory (``..``, absolute, or a symlink pointing outside), or a digest other
+    than ``expected_digest`` (e.g. the registry's) is refused with the names of the files concerned.
     """
     root = Path(model_dir)
     manifest_path = root / CHECKSUM_FILE
@@ -68,13 +73,65 @@ def verify_model(model_dir: str | Path, expected_digest: str | None = None) -> s
         recorded = json.loads(manifest_path.read_text())["files"]
     except (ValueError, KeyError, TypeError) as exc:
         raise ModelIntegrityError(f"{manifest_path} is unreadable: {exc}") from exc
+    if not isinstance(recorded, dict):
+        raise ModelIntegrityError(f"{manifest_path} is unreadable: 'files' is not a mapping")
+    _check_recorded_paths(root, recorded)
     missing = [name for name in recorded if not (root / name).is_file()]
     changed = [name for name in recorded if name not in missing and _sha256(root / name) != recorded[name]]
     if missing or changed:
         raise ModelIntegrityError(f"model at {root} does not match its checksums: "
                                   f"missing {missing}, changed {changed}; refusing to load it")
+    _check_bytecode_caches(root, recorded)
     digest = combined_digest(recorded)
     if expected_digest and digest != expected_digest:
         raise ModelIntegrityError(f"model at {root} has digest {digest} but {expected_digest} was "
                                   "registered: the artifact was swapped; refusing to load it")
     return digest
+
+
+def _check_recorded_paths(root: Path, recorded: dict[str, str]) -> None:
+    """Every recorded file must lie inside ``root``: no absolute paths, ``..`` or escaping symlinks."""
+    inside = root.resolve()
+    escaping = []
+    for name in recorded:
+        path = PurePosixPath(name) if isinstance(name, str) else None
+        lexically_outside = path is None or not path.parts or path.is_absolute() or ".." in path.parts
+        if lexically_outside or ((root / name).exists()
+                                 and not (root / name).resolve().is_relative_to(inside)):
+            escaping.append(name)
+    if escaping:
+        raise ModelIntegrityError(f"model at {root} records files outside its directory {escaping} (absolute "
+                                  "paths, '..' or symlinks leaving it); refusing to load it")
+
+
+def _check_bytecode_caches(root: Path, recorded: dict[str, str]) -> None:
+    """Refuse ``__pycache__`` bytecode this interpreter would run in place of a recorded source,
+    unless it is exactly that source compiled (the cache Python writes when it loads the model).
+
+    ``__pycache__`` is not recorded (loading writes it), and Python trusts a cache whose header
+    matches the source's size and mtime, so a planted one would run code the checksums never saw.
+    """
+    forged = []
+    for cache in sorted(root.rglob("__pycache__/*.pyc")):
+        stem, _, rest = cache.name.partition(".")
+        tag, _, opt = rest.removesuffix(".pyc").partition(".opt-")
+        if tag != sys.implementation.cache_tag:
+            continue  # another interpreter's cache: this one never reads it
+        source = cache.parent.parent / f"{stem}.py"
+        relative = source.relative_to(root).as_posix()
+        if relative not in recorded:
+            continue  # no recorded source: nothing imports it
+        try:
+            cached = marshal.loads(cache.read_bytes()[_PYC_HEADER_BYTES:])
+            expected = compile(source.read_bytes(), str(source), "exec", dont_inherit=True,
+                               optimize=int(opt) if opt else 0)
+        except (ValueError, EOFError, TypeError, SyntaxError) as exc:
+            forged.append(f"{cache.relative_to(root).as_posix()} ({type(exc).__name__})")
+            continue
+        if cached != expected:
+            forged.append(cache.relative_to(root).as_posix())
+    if forged:
+        raise ModelIntegrityError(f"model at {root} holds compiled bytecode {forged} that is not its "
+                                  "recorded source compiled; Python would run it instead of the "
+                                  "verified source. Delete the __pycache__ folder (or copy the model "
+                                  "again from the registry); refusing to load it")

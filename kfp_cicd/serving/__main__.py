@@ -12,6 +12,7 @@ import os
 import sys
 
 from kfp_cicd.errors import KfpCicdError
+from kfp_cicd.serving.limits import add_limit_arguments, request_limits
 from kfp_cicd.serving.server import DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT, DEFAULT_MODEL_DIR, serve
 
 EXIT_USAGE = 2
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "match it (default: $MODEL_DIGEST; the checksums are verified either way)")
     parser.add_argument("--model-version", default=os.environ.get("MODEL_VERSION", ""),
                         help="registry version, a label of the /metrics series (default: $MODEL_VERSION)")
+    add_limit_arguments(parser)
     return parser
 
 
@@ -50,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         serve(args.model_dir, model_name=args.model_name, http_port=args.http_port,
               grpc_port=args.grpc_port, enable_grpc=not args.no_grpc, expected_digest=args.expected_digest,
-              model_version=args.model_version)
+              model_version=args.model_version, limits=request_limits(args))
     except KfpCicdError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -9,12 +9,12 @@ domain (an early sign of drift, before labels arrive). Every series carries ``mo
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-import pandas as pd
 from prometheus_client import Counter, Histogram
 
 MODEL_LABELS = ("model_name", "model_version")
@@ -57,16 +57,21 @@ class TrainingDomain:
                           for column, values in zip(columns, encoder.categories_, strict=True)}
         return cls(ranges, categories)
 
-    def rows_outside(self, frame: pd.DataFrame) -> int:
-        """How many rows have at least one value training never saw."""
-        outside = np.zeros(len(frame), dtype=bool)
+    def rows_outside(self, columns: Mapping[str, Any], rows: int) -> int:
+        """How many of ``rows`` rows have at least one value training never saw.
+
+        ``columns`` maps a column name to its ``rows`` values (numpy arrays or lists, as the predictor
+        checked them; a DataFrame works too): no pandas work per request.
+        """
+        outside = np.zeros(rows, dtype=bool)
         for column, (low, high) in self.numeric_ranges.items():
-            if column in frame:
-                values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
+            if column in columns:
+                values = np.asarray(columns[column], dtype=np.float64)
                 outside |= (values < low) | (values > high)
         for column, known in self.categories.items():
-            if column in frame:
-                outside |= ~frame[column].astype(str).isin(known).to_numpy()
+            if column in columns:
+                outside |= np.fromiter((str(value) not in known for value in columns[column]), dtype=bool,
+                                       count=rows)
         return int(outside.sum())
 
 

@@ -1,4 +1,11 @@
-"""Turn what a user names (``models:/name@alias``, ``models:/name/3``, a directory) into a local model."""
+"""Turn what a user names (``models:/name@alias``, ``models:/name/3``, a directory) into a local model.
+
+Models load only from the MLflow registry the user configured (``--tracking-uri``), verified
+against the digest the registry recorded for the version, or from a local directory (verified
+against its own checksums, and ``--expected-digest`` when given). Other URIs (``s3://``,
+``https://``, ``file://``...) are refused rather than fetched: what is served must come from the
+registry whose digest vouches for it.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,7 @@ from pathlib import Path
 from kfp_cicd.errors import KfpCicdError
 
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
+_URI_SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://")
 
 
 @dataclass(frozen=True)
@@ -23,14 +31,17 @@ class ModelSource:
 
 def resolve_model_source(source: str, *, tracking_uri: str | None) -> ModelSource:
     """A :class:`ModelSource` for a registry URI (downloaded to a temporary directory) or a directory."""
-    from kfp_cicd.components.register.registry import (
-        MODEL_DIGEST_TAG,
-        client_for,
-        download_version,
-        version_for_alias,
-    )
+    from kfp_cicd.components.deploy.registered_digest import registered_digest
+    from kfp_cicd.components.register.registry import download_version, version_for_alias
 
     match = _MODELS_URI.match(source)
+    scheme = _URI_SCHEME.match(source)
+    if match is None and scheme is not None:
+        raise KfpCicdError(f"{source}: kfp-cicd serve loads models only from the MLflow registry you "
+                           "configure (models:/<name>@<alias> or models:/<name>/<version> with "
+                           "--tracking-uri) or from a local directory; it does not fetch "
+                           f"{scheme['scheme']}:// URIs. Register the model, or copy it to a directory "
+                           "with its checksums.json")
     if match is None:
         path = Path(source)
         if not (path / "MLmodel").is_file():
@@ -44,7 +55,6 @@ def resolve_model_source(source: str, *, tracking_uri: str | None) -> ModelSourc
     version = match["version"] or version_for_alias(tracking_uri, name, match["alias"])
     if version is None:
         raise KfpCicdError(f"model {name} has no alias {match['alias']!r} at {tracking_uri}")
-    tags = client_for(tracking_uri).get_model_version(name, version).tags or {}
-    destination = Path(tempfile.mkdtemp(prefix=f"kfp-cicd-serve-{name}-"))
-    return ModelSource(download_version(tracking_uri, name, version, destination), name,
-                       tags.get(MODEL_DIGEST_TAG))
+    digest = registered_digest(tracking_uri, name, version)  # refuses a version without one
+    destination = Path(tempfile.mkdtemp(prefix="kfp-cicd-serve-"))
+    return ModelSource(download_version(tracking_uri, name, version, destination), name, digest)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,9 +141,63 @@ def _check_value(column: Column, value: Any, where: str, *, strict_integers: boo
     return float(value)
 
 
-def _frame(columns: Sequence[Column], values: Mapping[str, list[Any]]) -> pd.DataFrame:
+def _frame(columns: Sequence[Column], values: Mapping[str, Any]) -> pd.DataFrame:
     """A frame with the model's columns in signature order and dtypes the signature accepts."""
     return pd.DataFrame({c.name: pd.Series(values[c.name], dtype=PANDAS_DTYPES[c.kind]) for c in columns})
+
+
+# Column values: float64 (real) or int64 (integer) arrays, or a list of str (text).
+ColumnValues = np.ndarray | list[str]
+# The Python types a whole column may hold to be taken as is, and the numpy kinds an array may have.
+_PLAIN_TYPES: dict[str, frozenset[type]] = {INTEGER: frozenset({int}), REAL: frozenset({int, float}),
+                                            TEXT: frozenset({str})}
+_ARRAY_KINDS: dict[str, str] = {INTEGER: "iu", REAL: "iuf", TEXT: "U"}
+_ARRAY_DTYPES: dict[str, type] = {INTEGER: np.int64, REAL: np.float64}
+
+
+def _plain_column(column: Column, values: Sequence[Any] | np.ndarray) -> ColumnValues | None:
+    """``values`` converted in one numpy step when they are plainly valid, else None.
+
+    Plainly valid: every value already has the column's Python type (or the array its numpy kind),
+    integers fit in 64 bits and numbers are finite. Anything else returns None so the caller checks
+    value by value and names the offending one.
+    """
+    if isinstance(values, np.ndarray):
+        if values.dtype.kind not in _ARRAY_KINDS[column.kind]:
+            return None
+        if column.kind == TEXT:
+            return values.tolist()
+        if column.kind == INTEGER and values.dtype.kind == "u" and values.size and values.max() > INT64_MAX:
+            return None
+        array = values.astype(_ARRAY_DTYPES[column.kind])
+    else:
+        if not set(map(type, values)) <= _PLAIN_TYPES[column.kind]:
+            return None
+        if column.kind == TEXT:
+            return list(values)
+        try:
+            array = np.array(values, dtype=_ARRAY_DTYPES[column.kind])
+        except OverflowError:
+            return None
+    if column.kind == REAL and not np.isfinite(array).all():
+        return None
+    return array
+
+
+def _column_values(column: Column, values: Sequence[Any] | np.ndarray, where: str, *,
+                   strict_integers: bool) -> ColumnValues:
+    """One column's values checked as a whole: an array for numbers, a list of str for text.
+
+    The common case (every value of the right type) takes one numpy pass; otherwise each value goes
+    through :func:`_check_value`, which raises InvalidInput naming the first bad one and where it is
+    (``where`` formats the index, e.g. ``"in row {}"``).
+    """
+    plain = _plain_column(column, values)
+    if plain is not None:
+        return plain
+    checked = [_check_value(column, value, where.format(index), strict_integers=strict_integers)
+               for index, value in enumerate(values)]
+    return checked if column.kind == TEXT else np.array(checked, dtype=_ARRAY_DTYPES[column.kind])
 
 
 def _name_problems(columns: Sequence[Column], given: Iterable[str], where: str) -> None:
@@ -160,8 +215,8 @@ def _name_problems(columns: Sequence[Column], given: Iterable[str], where: str) 
         raise InvalidInput(f"{where}: {'; '.join(problems)}; the model expects exactly {expected}")
 
 
-def frame_from_instances(payload: Any, columns: Sequence[Column]) -> pd.DataFrame:
-    """Check a V1 body (``{"instances": [row, ...]}``, rows as objects) and build the model's frame."""
+def columns_from_instances(payload: Any, columns: Sequence[Column]) -> dict[str, ColumnValues]:
+    """Check a V1 body (``{"instances": [row, ...]}``, rows as objects); the values per column."""
     if not isinstance(payload, dict):
         raise InvalidInput('expected a JSON object {"instances": [{"column": value, ...}, ...]}')
     keys = [key for key in V1_ROW_KEYS if key in payload]
@@ -173,16 +228,16 @@ def frame_from_instances(payload: Any, columns: Sequence[Column]) -> pd.DataFram
         raise InvalidInput(f'"{keys[0]}" must be a list of rows ({{"column": value}} objects)')
     if not rows:
         raise InvalidInput(f'"{keys[0]}" is empty: send at least one row')
-    values: dict[str, list[Any]] = {c.name: [] for c in columns}
+    expected = {column.name for column in columns}
     for index, row in enumerate(rows):
         if not isinstance(row, dict):
             raise InvalidInput(f"row {index} is {type(row).__name__}, expected an object "
                                '{"column": value, ...} with one entry per feature column')
-        _name_problems(columns, row, f"row {index}")
-        for column in columns:
-            values[column.name].append(
-                _check_value(column, row[column.name], f"in row {index}", strict_integers=False))
-    return _frame(columns, values)
+        if row.keys() != expected:
+            _name_problems(columns, row, f"row {index}")
+    return {column.name: _column_values(column, [row[column.name] for row in rows], "in row {}",
+                                        strict_integers=False)
+            for column in columns}
 
 
 def _tensor_length(name: str, shape: Any) -> int:
@@ -196,19 +251,21 @@ def _tensor_length(name: str, shape: Any) -> int:
     return int(shape[0])
 
 
-def _tensor_values(tensor: Any) -> list[Any]:
+def _tensor_values(tensor: Any) -> list[Any] | np.ndarray:
     """The flat values of a V2 input tensor, from JSON data or from binary (raw) contents."""
     if getattr(tensor, "_raw_data", None) is not None:
         try:
-            return list(tensor.as_numpy().reshape(-1))
+            return tensor.as_numpy().reshape(-1)
         except (ValueError, TypeError) as exc:
             raise InvalidInput(f"input {tensor.name!r}: binary data does not match shape "
                                f"{list(tensor.shape)} and datatype {tensor.datatype}") from exc
     data = tensor.data
     if isinstance(data, np.ndarray):
-        return list(data.reshape(-1))
+        return data.reshape(-1)
     if not isinstance(data, list):
         raise InvalidInput(f"input {tensor.name!r} has no data list")
+    if list not in set(map(type, data)):
+        return data  # already flat: one value per row
     flat: list[Any] = []
     for item in data:
         if isinstance(item, list):
@@ -220,8 +277,8 @@ def _tensor_values(tensor: Any) -> list[Any]:
     return flat
 
 
-def frame_from_tensors(request: InferRequest, columns: Sequence[Column]) -> pd.DataFrame:
-    """Check a V2 request (one ``[n]`` tensor per column) and build the model's frame."""
+def columns_from_tensors(request: InferRequest, columns: Sequence[Column]) -> dict[str, ColumnValues]:
+    """Check a V2 request (one ``[n]`` tensor per column); the values per column."""
     names = [tensor.name for tensor in request.inputs]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
@@ -229,7 +286,7 @@ def frame_from_tensors(request: InferRequest, columns: Sequence[Column]) -> pd.D
     _name_problems(columns, names, "inputs")
     tensors = {tensor.name: tensor for tensor in request.inputs}
     lengths: dict[str, int] = {}
-    values: dict[str, list[Any]] = {}
+    values: dict[str, ColumnValues] = {}
     for column in columns:
         tensor = tensors[column.name]
         if tensor.datatype not in ACCEPTED_DATATYPES[column.kind]:
@@ -241,8 +298,7 @@ def frame_from_tensors(request: InferRequest, columns: Sequence[Column]) -> pd.D
             raise InvalidInput(f"input {column.name!r} declares shape {list(tensor.shape)} but holds "
                                f"{len(flat)} values")
         strict = tensor.datatype in INTEGER_DATATYPES
-        values[column.name] = [_check_value(column, value, f"at index {index}", strict_integers=strict)
-                               for index, value in enumerate(flat)]
+        values[column.name] = _column_values(column, flat, "at index {}", strict_integers=strict)
     first, rows = next(iter(lengths.items()))
     ragged = [name for name, count in lengths.items() if count != rows]
     if ragged:
@@ -250,7 +306,33 @@ def frame_from_tensors(request: InferRequest, columns: Sequence[Column]) -> pd.D
                            f"{lengths[ragged[0]]}; every tensor needs one value per row")
     if rows == 0:
         raise InvalidInput("the inputs hold no rows: send at least one value per column")
-    return _frame(columns, values)
+    return values
+
+
+def check_scores(probabilities: np.ndarray) -> None:
+    """InvalidInput naming the rows the model could not score (a NaN/inf probability).
+
+    A finite but enormous value (``1e200`` in ``amount``) passes the type checks, then overflows the
+    network; without this the client would get HTTP 200 with ``"probability": null``.
+    """
+    unscored = np.flatnonzero(~np.isfinite(np.asarray(probabilities, dtype=np.float64)))
+    if unscored.size:
+        raise InvalidInput(f"row(s) {unscored[:10].tolist()} could not be scored: a value is so far outside "
+                           "the training range that the model overflows; check the values' units and "
+                           "magnitude")
+
+
+def limit_scoring_threads() -> None:
+    """One torch intra-op thread unless ``$OMP_NUM_THREADS`` says otherwise.
+
+    The server scores one request at a time on its event loop, on batches of one to a few hundred
+    rows: a parallel matmul that small costs more in thread hand-offs than it saves (and on a busy
+    node the second thread waits for a core), so throughput comes from replicas, not threads.
+    """
+    import torch
+
+    if "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(1)
 
 
 class PyfuncPredictor(Model):
@@ -292,13 +374,24 @@ class PyfuncPredictor(Model):
                                   f"{type(exc).__name__}: {exc}") from exc
         self.columns = columns_from_signature(self.model)
         # Requests are checked against the signature by this class (with 4xx errors naming the
-        # column), so scoring calls the model's own predict and skips MLflow's per-request schema
-        # enforcement, which re-validates and copies the frame (most of the per-request cost).
+        # column), so scoring calls the model's own code and skips MLflow's per-request schema
+        # enforcement, which re-validates and copies a DataFrame.
         self._python_model = self.model.unwrap_python_model()
         self.domain = TrainingDomain.from_model(self._python_model)
+        limit_scoring_threads()
         self.ready = True
-        log.info("loaded %s from %s with %d input columns", self.name, self.model_dir, len(self.columns))
+        log.info("loaded %s from %s with %d input columns; %s", self.name, self.model_dir, len(self.columns),
+                 self._scoring_path())
         return self.ready
+
+    def _scoring_path(self) -> str:
+        """How requests are scored, for the startup log (a slow path is worth a line in the log)."""
+        if not hasattr(self._python_model, "score_columns"):
+            return "scoring through a DataFrame (the model predates column scoring)"
+        problem = getattr(self._python_model, "vector_problem", None)
+        if problem:
+            return f"scoring through the ColumnTransformer ({problem})"
+        return "scoring column arrays with the vectorised preprocessor"
 
     def get_input_types(self) -> list[dict[str, Any]]:
         """V2 model metadata: one tensor per feature column, any number of rows."""
@@ -323,22 +416,29 @@ class PyfuncPredictor(Model):
                                    'with {"instances": [{"column": value, ...}, ...]}')
             return self._predict_v1(payload)
 
-    def _score(self, frame: pd.DataFrame, protocol: str) -> pd.DataFrame:
-        """Run the pyfunc model; the inputs are already checked, so a failure here is the model's."""
-        result = pd.DataFrame(self._python_model.predict(None, frame)).loc[:, [PROBABILITY, PREDICTION]]
-        self.metrics.scored(protocol, result[PROBABILITY].to_numpy(), self.domain.rows_outside(frame))
-        return result
+    def _score(self, values: Mapping[str, ColumnValues], protocol: str) -> dict[str, np.ndarray]:
+        """Run the model on checked column values: probability (float64) and prediction (int64) arrays.
+
+        The inputs are already checked, so a failure here is the model's. Models saved before
+        ``score_columns`` existed (an older registered version being rolled back to) get a DataFrame.
+        """
+        if hasattr(self._python_model, "score_columns"):
+            probability, prediction = self._python_model.score_columns(values)
+        else:
+            result = pd.DataFrame(self._python_model.predict(None, _frame(self.columns, values)))
+            probability = result[PROBABILITY].to_numpy(dtype=np.float64)
+            prediction = result[PREDICTION].to_numpy(dtype=np.int64)
+        check_scores(probability)
+        self.metrics.scored(protocol, probability, self.domain.rows_outside(values, len(probability)))
+        return {PROBABILITY: probability, PREDICTION: prediction}
 
     def _predict_v1(self, payload: Any) -> dict[str, Any]:
-        scored = self._score(frame_from_instances(payload, self.columns), "v1")
-        predictions = [{PROBABILITY: float(p), PREDICTION: int(y)}
-                       for p, y in zip(scored[PROBABILITY], scored[PREDICTION], strict=True)]
-        return {"predictions": predictions}
+        scored = self._score(columns_from_instances(payload, self.columns), "v1")
+        pairs = zip(scored[PROBABILITY].tolist(), scored[PREDICTION].tolist(), strict=True)
+        return {"predictions": [{PROBABILITY: p, PREDICTION: y} for p, y in pairs]}
 
     def _predict_v2(self, request: InferRequest, protocol: str) -> InferResponse:
-        scored = self._score(frame_from_tensors(request, self.columns), protocol)
-        arrays = {PROBABILITY: scored[PROBABILITY].to_numpy(dtype=np.float64),
-                  PREDICTION: scored[PREDICTION].to_numpy(dtype=np.int64)}
+        arrays = self._score(columns_from_tensors(request, self.columns), protocol)
         outputs = []
         for spec in OUTPUT_TYPES:
             array = arrays[spec["name"]]

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from kfp_cicd.errors import DeploymentError
+from kfp_cicd.serving.limits import RequestLimits
 
 log = logging.getLogger(__name__)
 DEFAULT_MODEL_DIR = "/mnt/models"  # where KServe's storage initializer puts the model
@@ -69,20 +70,25 @@ def check_serve_args(model_dir: str | Path, model_name: str, http_port: int, grp
 
 def serve(model_dir: str, *, model_name: str, http_port: int = DEFAULT_HTTP_PORT,
           grpc_port: int = DEFAULT_GRPC_PORT, enable_grpc: bool = True,
-          expected_digest: str | None = None, model_version: str = "") -> None:
+          expected_digest: str | None = None, model_version: str = "",
+          limits: RequestLimits | None = None) -> None:
     """Load the model at ``model_dir`` and serve it as ``model_name`` until SIGTERM/SIGINT.
 
     REST (V1 and V2) listens on ``http_port`` on all interfaces (kserve hard-codes 0.0.0.0), the V2
     gRPC service on ``grpc_port`` unless ``enable_grpc`` is false. The model's files are verified
     against their checksums (and ``expected_digest``, the registry's, when given) before loading.
-    ``model_version`` labels the Prometheus metrics on ``/metrics``.
+    ``model_version`` labels the Prometheus metrics on ``/metrics``. ``limits`` (default: from
+    ``$KFP_CICD_MAX_REQUEST_BYTES`` / ``$KFP_CICD_MAX_ROWS``) bound each request's body and rows;
+    see :mod:`kfp_cicd.serving.hardening` for what else the server refuses.
     Raises DeploymentError when the arguments are wrong, the files do not verify or the model does
     not load; blocks otherwise.
     """
     path = check_serve_args(model_dir, model_name, http_port, grpc_port, enable_grpc)
+    limits = limits or RequestLimits.from_env()
     with _argv_hidden_from_kserve():
         from kserve import ModelServer
 
+        from kfp_cicd.serving.hardening import harden
         from kfp_cicd.serving.predictor import PyfuncPredictor
     predictor = PyfuncPredictor(model_name, path, expected_digest=expected_digest,
                                 model_version=model_version)
@@ -90,9 +96,11 @@ def serve(model_dir: str, *, model_name: str, http_port: int = DEFAULT_HTTP_PORT
     # Everything loaded so far (torch, mlflow, the model) lives as long as the process: keep the
     # cyclic GC from rescanning it in every full collection, and at exit (seconds otherwise).
     gc.freeze()
-    log.info("serving %s on HTTP port %d%s", model_name, http_port,
-             f" and gRPC port {grpc_port}" if enable_grpc else " (gRPC disabled)")
+    log.info("serving %s on HTTP port %d%s; at most %d bytes and %d rows per request", model_name,
+             http_port, f" and gRPC port {grpc_port}" if enable_grpc else " (gRPC disabled)",
+             limits.max_request_bytes, limits.max_rows)
     quiet_request_logging()
     server = ModelServer(http_port=http_port, grpc_port=grpc_port, enable_grpc=enable_grpc, workers=1,
                          enable_latency_logging=False)
+    harden(server, limits)
     server.start([predictor])

@@ -395,3 +395,54 @@ def test_monitoring_manifests_use_only_metrics_the_predictor_exports(
     assert queried, "the manifests must query the predictor's metrics"
     missing = sorted(name for name in queried if name not in exported)
     assert not missing, f"queried but not exported by the predictor: {missing}"
+
+
+# --- column checks of the scoring path (no server: the functions the server calls) -----------------
+
+@pytest.fixture(scope="module")
+def signature_columns(model_dir: Path) -> list[Any]:
+    from kfp_cicd.serving.predictor import columns_from_signature
+
+    return columns_from_signature(mlflow.pyfunc.load_model(str(model_dir)))
+
+
+def test_v1_columns_are_typed_arrays_and_the_first_bad_value_is_named(
+        signature_columns: list[Any], rows: list[dict[str, Any]]) -> None:
+    from kserve.errors import InvalidInput
+
+    from kfp_cicd.serving.predictor import columns_from_instances
+
+    values = columns_from_instances({"instances": [{**rows[0], "hour": 3.0}, rows[1]]}, signature_columns)
+    assert values["hour"].dtype == np.int64 and values["hour"].tolist() == [3, rows[1]["hour"]]
+    assert values["amount"].dtype == np.float64
+    assert values["country"] == [rows[0]["country"], rows[1]["country"]]
+    for column, bad in (("amount", True), ("hour", False), ("amount", float("nan")), ("hour", 2**63),
+                        ("country", 7)):
+        with pytest.raises(InvalidInput, match=rf"column '{column}'.* in row 1"):
+            columns_from_instances({"instances": [rows[0], {**rows[1], column: bad}]}, signature_columns)
+
+
+def test_v2_numpy_tensors_are_checked_as_arrays(signature_columns: list[Any],
+                                                rows: list[dict[str, Any]]) -> None:
+    from kserve import InferInput, InferRequest
+    from kserve.errors import InvalidInput
+
+    from kfp_cicd.serving.predictor import columns_from_tensors
+
+    def request(overrides: dict[str, np.ndarray]) -> InferRequest:
+        inputs = []
+        for column in signature_columns:
+            data = overrides.get(column.name, np.array([row[column.name] for row in rows[:2]],
+                                                       dtype=object if column.kind == "text" else None))
+            datatype = {"i": "INT64", "u": "UINT64", "f": "FP32" if data.dtype == np.float32 else "FP64",
+                        "b": "BOOL"}.get(data.dtype.kind, "BYTES")
+            inputs.append(InferInput(column.name, [2], datatype, data=data))
+        return InferRequest("m", inputs)
+
+    fp32 = request({"amount": np.array([1.5, 2.0], dtype=np.float32)})
+    values = columns_from_tensors(fp32, signature_columns)
+    assert values["amount"].dtype == np.float64 and values["amount"].tolist() == [1.5, 2.0]
+    with pytest.raises(InvalidInput, match=r"'hour'.*at index 1 does not fit in a 64-bit integer"):
+        columns_from_tensors(request({"hour": np.array([1, 2**63], dtype=np.uint64)}), signature_columns)
+    with pytest.raises(InvalidInput, match=r"'amount' expects a finite number, got inf at index 0"):
+        columns_from_tensors(request({"amount": np.array([np.inf, 1.0])}), signature_columns)
