@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from kfp_cicd.local_run import LocalRunResult, TaskRecord
+from kfp_cicd.security.secret_scan import redact_url_credentials
 
 SCALARS = ("roc_auc", "pr_auc", "precision", "recall", "f1", "log_loss", "ece", "accuracy")
 OPERATING = ("decision_threshold", "expected_cost", "latency_ms_per_1k_rows", "model_size_mb")
@@ -36,7 +37,7 @@ def format_summary(result: LocalRunResult) -> str:
              f"  run directory:   {result.run_dir}",
              f"  training data:   {result.train_data}",
              f"  holdout data:    {result.eval_data}",
-             f"  MLflow store:    {result.tracking_uri}"]
+             f"  MLflow store:    {redact_url_credentials(result.tracking_uri)}"]
     validate = _task(result, "validate-data")
     if validate:
         p = validate.parameters

@@ -12,8 +12,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from kfp_cicd.components.validate_data.options import ValidationOptions
 from kfp_cicd.components.validate_data.tfdv_environment import find_tfdv_python
-from kfp_cicd.components.validate_data.validation import DEFAULT_TIMEOUT_S, run_tfdv_request, stage
+from kfp_cicd.components.validate_data.validation import (
+    DEFAULT_TIMEOUT_S,
+    check_hostile_input,
+    run_tfdv_request,
+    stage,
+)
 from kfp_cicd.errors import DataError
 
 
@@ -27,6 +33,7 @@ def infer_schema(data: str, out: Path | str, *, label_column: str,
     python = tfdv_python or find_tfdv_python()
     with tempfile.TemporaryDirectory(prefix="schema-infer-") as work:
         local = stage(data, Path(work) / "data")
+        check_hostile_input(local, data, "schema", ValidationOptions())
         job = {"mode": "infer_schema", "data": local, "data_name": data,
                "label_column": label_column, "output_dir": str(Path(work) / "out")}
         run_tfdv_request([job], python, timeout_s)

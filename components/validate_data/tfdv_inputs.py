@@ -122,6 +122,10 @@ def _csv_header(path: Path, subject: str) -> tuple[str, ...]:
         raise InputError(f"{subject} is not UTF-8 text (byte {error.start}: {error.reason}). "
                          "Re-save the file as UTF-8 CSV.") from error
     lines = text.splitlines(keepends=True)
+    if not complete and len(lines) == 1:
+        raise InputError(f"{subject}: its first line is longer than {_HEAD_BYTES >> 20} MiB, so it is "
+                         "not a CSV header (a huge field, or no line breaks). Check that the file "
+                         "really is CSV with a header row.")
     if not complete and len(lines) > 1:
         lines = lines[:-1]  # the last line may be cut in the middle
     rows = [row for row in csv.reader(io.StringIO("".join(lines[:_ROWS_CHECKED + 1]))) if row]
@@ -168,6 +172,10 @@ def _parquet_columns(path: Path, subject: str) -> tuple[str, ...]:
         metadata = pq.read_metadata(path)
     except (pa.ArrowException, OSError) as error:
         raise InputError(f"{subject} is not a valid Parquet file: {error}") from error
+    group_rows = sum(metadata.row_group(i).num_rows for i in range(metadata.num_row_groups))
+    if metadata.num_rows != group_rows:
+        raise InputError(f"{subject} has a corrupted Parquet footer: it claims {metadata.num_rows:,} "
+                         f"rows but its row groups hold {group_rows:,}. Re-export the file.")
     if metadata.num_rows == 0:
         raise InputError(f"{subject} has no data rows. Write at least one row.")
     return tuple(metadata.schema.to_arrow_schema().names)

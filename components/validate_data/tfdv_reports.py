@@ -14,8 +14,12 @@ if TYPE_CHECKING:
 
 
 def _cell(text: Any) -> str:
-    """A Markdown table cell: pipes and newlines escaped."""
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """Text from the data (column names, values in TFDV's descriptions) for a Markdown page.
+
+    HTML-escaped, because the KFP UI's Markdown viewer renders inline HTML (a column named
+    ``<img src=x onerror=...>`` must stay text); pipes and newlines escaped for table cells.
+    """
+    return html.escape(str(text), quote=False).replace("|", "\\|").replace("\n", " ")
 
 
 def _value(value: float | None) -> str:
@@ -79,11 +83,11 @@ def summary_markdown(summary: dict[str, Any], records: list[dict[str, str]],
     if records:
         lines += [f"## {len(records)} anomalies", "", "| data set | feature | kind | meaning |",
                   "| --- | --- | --- | --- |"]
-        lines += [f"| {r['dataset']} | {_cell(r['feature'] or '(data set)')} | {r['kind']} | "
+        lines += [f"| {r['dataset']} | {_cell(r['feature'] or '(data set)')} | {_cell(r['kind'])} | "
                   f"{_cell(r['explanation'])}: {_cell(r['description'])} |" for r in records]
     else:
         lines.append("No anomalies: every data set matches the schema.")
-    drifted = [d["feature"] for d in drift if d["drifted"]]
+    drifted = [_cell(d["feature"]) for d in drift if d["drifted"]]
     if drift:
         lines += ["", f"Drift: {len(drifted)} of {len(drift)} features past their threshold"
                   + (f" ({', '.join(drifted)})." if drifted else ".")]
@@ -95,7 +99,7 @@ def drift_markdown(drift: list[dict[str, Any]], baseline: str | None) -> str:
     if baseline is None:
         return ("# Drift\n\nNo baseline statistics were given (baseline_statistics is empty), so "
                 "drift was not checked.\n")
-    lines = ["# Drift against the baseline", "", f"Baseline: `{baseline}`", "",
+    lines = ["# Drift against the baseline", "", f"Baseline: {_cell(baseline)}", "",
              "| feature | metric | value | threshold | status |", "| --- | --- | ---: | ---: | --- |"]
     lines += [f"| {_cell(d['feature'])} | {d['metric']} | {_value(d['value'])} | "
               f"{d['threshold']:g} | {'**DRIFT**' if d['drifted'] else 'ok'} |" for d in drift]

@@ -27,7 +27,7 @@ from typing import Any
 
 from kfp_cicd.components.validate_data.options import ValidationOptions
 from kfp_cicd.components.validate_data.tfdv_environment import TFDV_PYTHON_ENV_VAR, find_tfdv_python
-from kfp_cicd.data.tables import file_fingerprint
+from kfp_cicd.data.tables import check_table_file, file_fingerprint
 from kfp_cicd.errors import DataError, EnvironmentNotReady, KfpCicdError
 
 #: The script run in the validation environment.
@@ -249,15 +249,37 @@ def _job_request(job: ValidationJob, staging: Path) -> dict[str, Any]:
     """Stage the job's remote files locally and write its tfdv_job.py request object."""
     local_train = stage(str(job.train_data), staging / "train")
     fingerprint = file_fingerprint(local_train)  # also fails fast on a missing training file
+    local_eval = stage(str(job.eval_data), staging / "eval")
+    for local, shown, role in ((local_train, job.train_data, "training"),
+                               (local_eval, job.eval_data, "evaluation")):
+        check_hostile_input(local, str(shown), role, job.options)
     baseline = job.options.baseline_statistics
     return {"train_data": local_train,
-            "eval_data": stage(str(job.eval_data), staging / "eval"),
+            "eval_data": local_eval,
             "train_name": str(job.train_data), "eval_name": str(job.eval_data),
             "label_column": job.label_column, "schema_path": job.schema_path or None,
             "output_dir": str(Path(job.output_dir).resolve()),
             "baseline_statistics": _stage_baseline(baseline, staging / "baseline") or None,
             "baseline_name": baseline or None, "fingerprint": fingerprint,
             **job.options.job_fields()}
+
+
+def check_hostile_input(local: str, shown: str, role: str, options: ValidationOptions) -> None:
+    """Refuse a hostile table before the TFDV job reads it (:func:`check_table_file`).
+
+    Encoding, NUL bytes, over-long lines, unnamed or duplicate columns, corrupted Parquet footers;
+    and, when the statistics are computed in memory, a Parquet table too big for memory. The
+    message names the ``role`` (``"training"``...) and ``shown`` (the URL a local copy was staged
+    from).
+    """
+    in_memory = options.processing == "in_memory" or (options.processing == "auto"
+                                                      and not options.beam_options)
+    try:
+        check_table_file(local, memory_check=in_memory)
+    except DataError as error:
+        message = str(error).replace(local, shown)
+        joint = " " if message.startswith(shown) else ": "  # "training data <file> is ..."
+        raise DataError(f"{role} data{joint}{message}") from error
 
 
 def _stage_baseline(location: str, staging_dir: Path) -> str:

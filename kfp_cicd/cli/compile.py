@@ -33,9 +33,14 @@ def _compile(args: argparse.Namespace) -> int:
     from kfp_cicd.compiler import compile_all, stale_specs
     from kfp_cicd.errors import KfpCicdError
     from kfp_cicd.images import DEFAULT_REGISTRY, ImageRefs
+    from kfp_cicd.parameter_validation import check_dns_subdomain, check_image_registry, check_image_tag
     from kfp_cicd.pipelines.training_pipeline import TrainingResources
 
-    images = ImageRefs(registry=args.image_registry or DEFAULT_REGISTRY, tag=args.image_tag or __version__)
+    registry = DEFAULT_REGISTRY if args.image_registry is None else check_image_registry(args.image_registry)
+    tag = check_image_tag(args.image_tag) if args.image_tag is not None else __version__
+    if args.shared_pvc:
+        check_dns_subdomain(args.shared_pvc, "--shared-pvc")
+    images = ImageRefs(registry=registry, tag=tag)
     try:
         resources = TrainingResources(
             gpus=args.gpus, kubeflow_accelerator=args.kubeflow_accelerator,

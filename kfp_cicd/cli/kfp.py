@@ -128,20 +128,14 @@ def _register_submit(commands: argparse._SubParsersAction) -> None:
     )
     _add_run_options(parser)
     parser.add_argument("--run-name", help="run name (default: pipeline, version and time)")
-    caching = parser.add_mutually_exclusive_group()
-    caching.add_argument(
-        "--cache",
-        dest="enable_caching",
-        action="store_const",
-        const=True,
-        help="force caching on for every task",
-    )
-    caching.add_argument(
+    # No --cache: forcing caching on for every task would let a re-run skip register and deploy,
+    # which the pipelines mark uncacheable on purpose (each task's caching is set in the pipeline).
+    parser.add_argument(
         "--no-cache",
         dest="enable_caching",
         action="store_const",
         const=False,
-        help="force caching off for every task",
+        help="force caching off for every task (e.g. new data at the same path)",
     )
     parser.add_argument("--wait", action="store_true", help="follow the run; exit 1 if it fails")
     parser.add_argument("--timeout", type=float, help="with --wait: give up after this many seconds (exit 6)")
@@ -188,10 +182,44 @@ def _register_schedule(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_schedule)
 
 
+def _check_connection(args: argparse.Namespace) -> None:
+    """Refuse a malformed host, UI host or namespace before anything is contacted."""
+    from kfp_cicd.parameter_validation import check_dns_label, check_server_url, require_text
+
+    if args.host:
+        check_server_url(args.host, "--host")
+    if args.ui_host:
+        check_server_url(args.ui_host, "--ui-host")
+    if args.namespace:
+        check_dns_label(args.namespace, "--namespace")
+    if args.kube_context:
+        require_text(args.kube_context, "--kube-context")
+
+
+def _check_run_options(args: argparse.Namespace) -> None:
+    """The run/schedule options that name things or places, checked before connecting."""
+    from kfp_cicd.orchestration.parameters import precheck_assignments
+    from kfp_cicd.parameter_validation import check_dns_subdomain, check_pipeline_root, require_text
+
+    precheck_assignments(args.param)
+    if args.pipeline:
+        require_text(args.pipeline, "--pipeline", max_length=256)
+    names = (("--version", args.version), ("--experiment", args.experiment),
+             ("--run-name", getattr(args, "run_name", None)), ("--name", getattr(args, "name", None)))
+    for flag, value in names:
+        if value is not None:
+            require_text(value, flag, max_length=256)
+    if args.pipeline_root:
+        check_pipeline_root(args.pipeline_root)
+    if args.service_account:
+        check_dns_subdomain(args.service_account, "--service-account")
+
+
 def _connect(args: argparse.Namespace) -> Any:
     from kfp_cicd.orchestration.auth import resolve_auth
     from kfp_cicd.orchestration.kfp_connection import KfpConnection
 
+    _check_connection(args)
     auth = resolve_auth(
         args.host, token=args.token, token_file=args.token_file, kube_context=args.kube_context
     )
@@ -210,6 +238,7 @@ def _upload(args: argparse.Namespace) -> int:
         from kfp_cicd.orchestration import kfp_pipelines
         from kfp_cicd.orchestration.errors import ParameterError
         from kfp_cicd.orchestration.spec import load_compiled_pipeline
+        from kfp_cicd.parameter_validation import require_text
         from kfp_cicd.provenance import code_revision
 
         specs = args.spec or sorted((args.compiled_dir / "kubeflow").glob("*.yaml"))
@@ -220,6 +249,8 @@ def _upload(args: argparse.Namespace) -> int:
         if args.pipeline_name and len(specs) > 1:
             raise ParameterError("--pipeline-name needs exactly one --spec")
         pipelines = [load_compiled_pipeline(path) for path in specs]
+        if args.pipeline_name:
+            require_text(args.pipeline_name, "--pipeline-name", max_length=256)
         revision = args.revision or os.environ.get("KFP_CICD_CODE_REVISION") or code_revision()
         conn = _connect(args)
         report = _progress(args)
@@ -237,6 +268,7 @@ def _submit(args: argparse.Namespace) -> int:
     def action() -> Any:
         from kfp_cicd.orchestration import kfp_pipelines
 
+        _check_run_options(args)
         conn = _connect(args)
         report = _progress(args)
         run = kfp_pipelines.submit(
@@ -265,6 +297,7 @@ def _schedule(args: argparse.Namespace) -> int:
         from kfp_cicd.orchestration import kfp_pipelines
         from kfp_cicd.orchestration.cadence import interval_seconds, kfp_cron
         from kfp_cicd.orchestration.errors import ParameterError
+        from kfp_cicd.parameter_validation import check_timestamp, require_text
 
         if args.action in ("enable", "disable", "delete") and not args.recurring_run_id:
             raise ParameterError(f"`schedule {args.action}` needs the recurring run id (see `schedule list`)")
@@ -273,6 +306,12 @@ def _schedule(args: argparse.Namespace) -> int:
                 raise ParameterError("creating a schedule needs --pipeline and --cron or --every")
             cron = kfp_cron(args.cron) if args.cron else None
             interval = interval_seconds(args.every) if args.every else None
+            _check_run_options(args)
+            for flag, value in (("--start", args.start), ("--end", args.end)):
+                if value:
+                    check_timestamp(value, flag)
+        elif args.recurring_run_id:
+            require_text(args.recurring_run_id, "recurring run id", max_length=256)
         conn = _connect(args)
         if args.action == "list":
             return kfp_pipelines.list_schedules(conn, args.experiment)

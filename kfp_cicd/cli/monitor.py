@@ -54,10 +54,12 @@ def _check_window_has_label(data: str, label: str) -> None:
 
 
 def _monitor(args: argparse.Namespace) -> int:
+    from kfp_cicd.cli.params import check_data_options
     from kfp_cicd.local_run import LocalRunRequest, default_home, run_locally
     from kfp_cicd.pipelines.monitoring_pipeline import build_monitoring_pipeline
     from kfp_cicd.pipelines.training_pipeline import Target
 
+    check_data_options(args)
     if bool(args.train_data) != bool(args.eval_data):
         raise KfpCicdError("give both --train-data and --eval-data, or neither (to split --data)")
     params = parse_params(args.param)

@@ -34,10 +34,18 @@ def register(commands: argparse._SubParsersAction) -> None:
     show.set_defaults(handler=_show)
 
 
+def _checked_target(args: argparse.Namespace) -> str:
+    """The tracking URI, after checking it and ``--model`` (before the registry is contacted)."""
+    from kfp_cicd.parameter_validation import check_model_name, check_tracking_uri
+
+    check_model_name(args.model, "--model")
+    return check_tracking_uri(args.tracking_uri or default_tracking_uri(), "--tracking-uri")
+
+
 def _rollback(args: argparse.Namespace) -> int:
+    uri = _checked_target(args)  # before importing MLflow: a bad value fails at once
     from kfp_cicd.components.register.registry import rollback
 
-    uri = args.tracking_uri or default_tracking_uri()
     done = rollback(uri, args.model)
     print(f"{done.model_name}: champion is version {done.restored} again; version {done.demoted} "
           "is now 'previous' (run rollback again to undo)")
@@ -45,9 +53,9 @@ def _rollback(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    uri = _checked_target(args)  # before importing MLflow: a bad value fails at once
     from kfp_cicd.components.register.registry import list_versions
 
-    uri = args.tracking_uri or default_tracking_uri()
     versions = list_versions(uri, args.model)
     print(f"{args.model} at {uri}: {len(versions)} version(s)")
     for v in versions:

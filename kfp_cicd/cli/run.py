@@ -30,9 +30,14 @@ def _parse_params(pairs: list[str]) -> dict:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from kfp_cicd.cli.params import check_data_options
+    from kfp_cicd.errors import KfpCicdError
     from kfp_cicd.local_run import LocalRunRequest, default_home, run_locally
     from kfp_cicd.run_summary import format_summary
 
+    check_data_options(args)
+    if args.rows < 1:
+        raise KfpCicdError(f"--rows must be at least 1, got {args.rows}")
     request = LocalRunRequest(home=(args.home or default_home()).resolve(), data=args.data,
                               train_data=args.train_data, eval_data=args.eval_data, rows=args.rows,
                               seed=args.seed, tracking_uri=args.tracking_uri,

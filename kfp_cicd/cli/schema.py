@@ -22,7 +22,10 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def _infer(args: argparse.Namespace) -> int:
     from kfp_cicd.components.validate_data.schema_lifecycle import infer_schema
+    from kfp_cicd.parameter_validation import check_table_location, require_text
 
+    check_table_location(args.data, "--data")
+    require_text(args.label_column, "--label-column")
     path = infer_schema(args.data, args.out, label_column=args.label_column)
     print(f"schema: {path}")
     return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from kfp_cicd.serving.limits import add_limit_arguments, request_limits
+
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add ``kfp-cicd serve``: the same ``serve()`` the serving image's entrypoint runs."""
@@ -18,15 +20,26 @@ def register(commands: argparse._SubParsersAction) -> None:
     serve.add_argument("--expected-digest",
                        help="refuse to load unless the model's digest is this (default: the registry's "
                             "model_digest tag for models:/ URIs); checksums are verified either way")
+    add_limit_arguments(serve)
     serve.set_defaults(handler=_serve)
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from kfp_cicd.serving.model_source import resolve_model_source
+    from kfp_cicd.parameter_validation import check_port, check_tracking_uri, require_text
+
+    require_text(args.model, "--model")
+    if args.tracking_uri is not None:
+        check_tracking_uri(args.tracking_uri, "--tracking-uri")
+    if args.model_name is not None:
+        require_text(args.model_name, "--model-name", max_length=253)
+    check_port(args.http_port, "--http-port")
+    check_port(args.grpc_port, "--grpc-port")
+    limits = request_limits(args)
+    from kfp_cicd.serving.model_source import resolve_model_source  # heavy: after the checks
     from kfp_cicd.serving.server import serve
 
     source = resolve_model_source(args.model, tracking_uri=args.tracking_uri)
     serve(str(source.model_dir), model_name=args.model_name or source.name, http_port=args.http_port,
           grpc_port=args.grpc_port, enable_grpc=not args.no_grpc,
-          expected_digest=args.expected_digest or source.expected_digest)
+          expected_digest=args.expected_digest or source.expected_digest, limits=limits)
     return 0

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from pathlib import Path
 from typing import Any
 
+from kfp_cicd.orchestration.errors import ParameterError
 from kfp_cicd.orchestration.outcome import EXIT_CODES_HELP, run_command
 
 DEFAULT_SPEC = Path("compiled/vertex/training_pipeline.yaml")
+_NETWORK = re.compile(r"^projects/[0-9]+/global/networks/[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 SUBMIT_EXAMPLES = """examples:
   kfp-cicd vertex submit --project my-proj --region europe-west4 --pipeline-root gs://my-bucket/runs \\
@@ -47,9 +50,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     _add_job_options(submit)
     submit.add_argument("--job-id", help="PipelineJob id (default: <pipeline>-<commit>-<UTC time>)")
     submit.add_argument("--display-name", help="display name (default: the pipeline name)")
-    caching = submit.add_mutually_exclusive_group()
-    caching.add_argument("--cache", dest="enable_caching", action="store_const", const=True)
-    caching.add_argument("--no-cache", dest="enable_caching", action="store_const", const=False)
+    # No --cache: it would override the pipeline's per-task caching and could skip register/deploy.
+    submit.add_argument("--no-cache", dest="enable_caching", action="store_const", const=False,
+                        help="force caching off for every task (e.g. new data at the same path)")
     submit.add_argument("--wait", action="store_true", help="follow the job; exit 1 if it fails")
     submit.add_argument("--timeout", type=float, help="with --wait: give up after this many seconds (exit 6)")
     submit.add_argument("--poll-interval", type=float, default=15.0)
@@ -137,13 +140,18 @@ def _add_job_options(parser: argparse.ArgumentParser, required: bool = True) -> 
 
 
 def _target(args: argparse.Namespace) -> Any:
-    from kfp_cicd.orchestration.errors import ParameterError
     from kfp_cicd.orchestration.vertex import VertexTarget
+    from kfp_cicd.parameter_validation import check_gcp_project, check_gcp_region, check_server_url
 
     if not args.project or not args.region:
         raise ParameterError(
             "--project and --region are required (or $GOOGLE_CLOUD_PROJECT/$GOOGLE_CLOUD_REGION)"
         )
+    check_gcp_project(args.project)
+    check_gcp_region(args.region)
+    if args.api_endpoint:
+        endpoint = args.api_endpoint if "://" in args.api_endpoint else f"https://{args.api_endpoint}"
+        check_server_url(endpoint, "--api-endpoint")
     credentials = None
     if args.anonymous:
         from google.auth.credentials import AnonymousCredentials
@@ -158,6 +166,26 @@ def _target(args: argparse.Namespace) -> Any:
     )
     target.init()
     return target
+
+
+def _check_job_options(args: argparse.Namespace) -> None:
+    """The job options that name things or places, checked before Vertex is contacted."""
+    from kfp_cicd.orchestration.parameters import precheck_assignments
+    from kfp_cicd.orchestration.vertex import bucket_of
+    from kfp_cicd.parameter_validation import check_service_account_email, check_vertex_job_id, require_text
+
+    precheck_assignments(args.param)
+    if args.pipeline_root:
+        bucket_of(args.pipeline_root)
+    if args.service_account:
+        check_service_account_email(args.service_account)
+    if args.network and not _NETWORK.match(args.network):
+        raise ParameterError(f"--network {args.network!r} is not projects/NUMBER/global/networks/NAME")
+    if getattr(args, "job_id", None):
+        check_vertex_job_id(args.job_id)
+    for flag in ("display_name", "name"):
+        if getattr(args, flag, None) is not None:
+            require_text(getattr(args, flag), f"--{flag.replace('_', '-')}", max_length=128)
 
 
 def _context(args: argparse.Namespace) -> tuple[Any, Any, str]:
@@ -175,6 +203,7 @@ def _submit(args: argparse.Namespace) -> int:
     def action() -> Any:
         from kfp_cicd.orchestration import vertex
 
+        _check_job_options(args)
         pipeline, report, revision = _context(args)
         labels = vertex.parse_labels(args.labels)
         target = _target(args)
@@ -204,7 +233,7 @@ def _schedule(args: argparse.Namespace) -> int:
     def action() -> Any:
         from kfp_cicd.orchestration import vertex
         from kfp_cicd.orchestration.cadence import vertex_cron
-        from kfp_cicd.orchestration.errors import ParameterError
+        from kfp_cicd.parameter_validation import check_timestamp
 
         if args.action in ("pause", "resume", "delete"):
             if not args.schedule_id:
@@ -216,6 +245,10 @@ def _schedule(args: argparse.Namespace) -> int:
         if not args.cron or not args.pipeline_root:
             raise ParameterError("creating a Vertex schedule needs --cron and --pipeline-root")
         cron = vertex_cron(args.cron)
+        _check_job_options(args)
+        for flag, value in (("--start", args.start), ("--end", args.end)):
+            if value:
+                check_timestamp(value, flag)
         pipeline, report, revision = _context(args)
         labels = vertex.parse_labels(args.labels)
         return vertex.create_schedule(

@@ -3,6 +3,8 @@
 KFP's scheduler uses robfig/cron with a leading seconds field, so a familiar 5-field expression
 ``0 3 * * *`` is given a ``0`` seconds field. Vertex takes 5 fields with an optional
 ``TZ=Area/City`` or ``CRON_TZ=…`` prefix. ``--every`` takes ``90s``, ``15m``, ``6h``, ``1d``.
+Every field is checked (:func:`kfp_cicd.parameter_validation.check_cron`) before a schedule is
+created: a server may store an expression it can never fire on.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from kfp_cicd.orchestration.errors import ParameterError
+from kfp_cicd.parameter_validation import InvalidParameter, check_cron
 
 _INTERVAL = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -35,13 +38,15 @@ def kfp_cron(expression: str) -> str:
             "KFP cron schedules run in the cluster's time zone; drop the TZ= prefix (it is a Vertex feature)"
         )
     fields = expression.split()
-    if len(fields) == 5:
-        return " ".join(["0", *fields])
-    if len(fields) == 6:
-        return " ".join(fields)
-    raise ParameterError(
-        f"--cron {expression!r} needs 5 fields (min hour day month weekday), or 6 with leading seconds"
-    )
+    if len(fields) not in (5, 6):
+        raise ParameterError(
+            f"--cron {expression!r} needs 5 fields (min hour day month weekday), or 6 with leading seconds"
+        )
+    cron = " ".join(["0", *fields] if len(fields) == 5 else fields)
+    try:
+        return check_cron(cron, seconds=True, question_mark=True)
+    except InvalidParameter as exc:
+        raise ParameterError(f"{exc} (KFP runs it as '{cron}', seconds first)") from None
 
 
 def vertex_cron(expression: str) -> str:
@@ -62,4 +67,8 @@ def vertex_cron(expression: str) -> str:
             f"--cron {expression!r} needs 5 fields (min hour day month weekday), "
             "optionally after TZ=Area/City"
         )
+    try:
+        check_cron(body, sunday_seven=True)
+    except InvalidParameter as exc:
+        raise ParameterError(str(exc)) from None
     return expression

@@ -2,7 +2,8 @@
 
 The kfp CLI sends recurring-run parameters as strings, which the backend then rejects or
 mis-reads for integer, float and boolean inputs. Here every value is converted to the JSON type
-of its ``parameterType`` before it reaches the API, and mistakes are reported all at once.
+of its ``parameterType`` and checked against its rule (:mod:`kfp_cicd.parameter_validation`) before
+it reaches the API, and mistakes are reported all at once.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from kfp_cicd.orchestration.errors import ParameterError
 from kfp_cicd.orchestration.spec import CompiledPipeline, ParameterDefinition
+from kfp_cicd.parameter_validation import parameter_problems
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
@@ -44,7 +46,9 @@ def typed_parameters(
         require_all: Also fail when a parameter without default is not given (runs need them all).
 
     Raises:
-        ParameterError: Listing every unknown name, unparsable value and missing required parameter.
+        ParameterError: Listing every unknown name, unparsable value, value that breaks its rule
+            (URIs, names, percentages: :func:`kfp_cicd.parameter_validation.parameter_problems`)
+            and missing required parameter.
     """
     raw = parse_assignments(assignments)
     problems: list[str] = []
@@ -59,6 +63,7 @@ def typed_parameters(
             typed[key] = convert(definition, text)
         except ValueError as exc:
             problems.append(str(exc))
+    problems.extend(parameter_problems(typed))
     if require_all:
         missing = [name for name in pipeline.required_parameters() if name not in typed]
         problems.extend(
@@ -69,6 +74,17 @@ def typed_parameters(
     if problems:
         raise ParameterError("invalid pipeline parameters:\n  " + "\n  ".join(problems))
     return typed
+
+
+def precheck_assignments(assignments: Iterable[str]) -> None:
+    """Check ``key=value`` strings that have a rule before any service is contacted.
+
+    Typing needs the spec (which for KFP lives on the server), but a bad URI, name or percentage
+    is wrong whatever the spec says: refuse it before connecting.
+    """
+    problems = parameter_problems(parse_assignments(assignments))
+    if problems:
+        raise ParameterError("invalid pipeline parameters:\n  " + "\n  ".join(problems))
 
 
 def convert(definition: ParameterDefinition, text: str) -> Any:

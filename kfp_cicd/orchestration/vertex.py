@@ -271,13 +271,13 @@ def create_schedule(
     if max_runs is not None and max_runs < 1:
         raise ParameterError("--max-runs must be at least 1")
     name = name or f"{pipeline.name} schedule"
+    job = _pipeline_job(target, pipeline, params, pipeline_root, revision, labels, None, None, None)
     existing = [s for s in _schedules(target) if s.display_name == name]
     if existing and not replace:
         raise OrchestrationError(
             f"a Vertex schedule named {name!r} already exists ({existing[0].resource_name}); "
             "pass --replace to swap it for this spec, or --name for a second schedule"
         )
-    job = _pipeline_job(target, pipeline, params, pipeline_root, revision, labels, None, None, None)
     ensure_pipeline_root(target, pipeline_root, report, create_bucket)
     report(
         f"creating Vertex schedule {name!r}: {cron}, max concurrent {max_concurrent}"

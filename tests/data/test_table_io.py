@@ -146,7 +146,7 @@ def test_csv_that_is_not_utf8(tmp_path: Path) -> None:
 def test_parquet_bytes_named_csv(tmp_path: Path, table: pd.DataFrame) -> None:
     path = tmp_path / "really.csv"
     table.to_parquet(path)
-    _raises_naming(path, "not UTF-8", read_table, str(path))
+    _raises_naming(path, "is a Parquet file, not CSV text; name it .parquet", read_table, str(path))
 
 
 def test_csv_gz_that_is_not_gzip(tmp_path: Path) -> None:

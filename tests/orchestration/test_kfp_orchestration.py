@@ -147,7 +147,7 @@ def test_bad_parameters_are_all_reported_before_anything_is_created(kfp_api, cap
         "--param",
         "nonsense=1",
         "--param",
-        "train_data=x",
+        "train_data=s3://data/x.csv",
     )
     assert code == 2
     assert "epochs is an integer parameter" in err and "unknown parameter 'nonsense'" in err

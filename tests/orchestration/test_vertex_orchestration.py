@@ -139,7 +139,7 @@ def test_kubeflow_two_document_spec_is_refused(vertex_api, capsys) -> None:
         "vertex",
         "submit",
         "--project",
-        "p",
+        "my-proj",
         "--region",
         "europe-west4",
         "--api-endpoint",
@@ -148,7 +148,7 @@ def test_kubeflow_two_document_spec_is_refused(vertex_api, capsys) -> None:
         "--spec",
         str(KUBEFLOW_SPEC),
         "--pipeline-root",
-        "gs://b/r",
+        "gs://my-bucket/r",
         *PARAMS,
     )
     assert code == 2 and "2 YAML documents" in err and "compiled/vertex" in err

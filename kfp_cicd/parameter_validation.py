@@ -1,0 +1,450 @@
+"""Checks of the values users pass to the CLI and the pipelines, before anything is created.
+
+A bad URI, cron expression, percentage or Kubernetes name otherwise surfaces late and far away: a
+run that fails an hour in, a schedule the server stores but never fires, an InferenceService the
+API server rejects after the model was registered. Each function here checks one kind of value,
+returns it (normalised where that is unambiguous) and raises :class:`InvalidParameter` naming the
+parameter, the value, the rule and an example. The CLI calls them before it contacts any service;
+components can call the same functions on their inputs.
+
+:func:`check_pipeline_arguments` applies the right check to each pipeline parameter by name
+(:data:`PIPELINE_PARAMETER_CHECKS`) and reports every problem at once.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Mapping
+from contextlib import suppress
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from kfp_cicd.data.tables import FILESYSTEM_PACKAGES, SUFFIXES
+from kfp_cicd.errors import KfpCicdError
+from kfp_cicd.security.secret_scan import redact_url_credentials
+
+#: Longest text value accepted anywhere (paths, URLs, names): longer is garbage or an attack.
+MAX_TEXT_LENGTH = 2048
+#: Object stores a table, schema or statistics file may live on (fsspec protocols), plus file://.
+OBJECT_STORE_SCHEMES = frozenset({*FILESYSTEM_PACKAGES, "file"})
+#: MLflow tracking URI schemes: a server, or a store the client opens itself.
+TRACKING_SCHEMES = frozenset({"http", "https", "databricks", "sqlite", "file", "postgresql", "mysql",
+                              "mssql"})
+#: Kubernetes label and name limits.
+MAX_DNS_LABEL = 63
+MAX_DNS_SUBDOMAIN = 253
+#: A new version's share of traffic while it is checked: all of it (100) skips the split.
+CANARY_PERCENT_RANGE = (1, 100)
+
+_URI_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+_WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
+_URL_USERINFO = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@\s]*:[^/@\s]*@")  # user:password@
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_DNS_1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_DNS_1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
+_HOST = re.compile(r"^[A-Za-z0-9_]([-A-Za-z0-9_]*[A-Za-z0-9])?(\.[A-Za-z0-9_]([-A-Za-z0-9_]*[A-Za-z0-9])?)*$")
+# Docker: a registry host[:port] with optional path components; a tag of at most 128 characters.
+_REGISTRY = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
+_IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+# Kubernetes resource quantities: 500m, 1, 1.5, 2Gi, 512Mi, 1e3.
+_QUANTITY = re.compile(r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+|m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+
+
+_GCP_PROJECT = re.compile(r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")
+_GCP_REGION = re.compile(r"^[a-z]+(-[a-z]+)+[0-9]+$")
+_SA_EMAIL = re.compile(r"^[a-z0-9][-a-z0-9._]{0,99}@[a-z0-9][-a-z0-9.]*[a-z0-9]$")
+_VERTEX_JOB_ID = re.compile(r"^[a-z][-a-z0-9]{0,127}$")
+
+
+class InvalidParameter(KfpCicdError, ValueError):
+    """A CLI option or pipeline parameter has a value that cannot work; nothing was created."""
+
+
+def _fail(name: str, value: Any, rule: str) -> InvalidParameter:
+    shown = repr(redact_url_credentials(value) if isinstance(value, str) else value)
+    shown = shown if len(shown) <= 120 else shown[:117] + "...'"
+    return InvalidParameter(f"{name} {shown} is not valid: {rule}")
+
+
+def require_text(value: Any, name: str, *, max_length: int = MAX_TEXT_LENGTH) -> str:
+    """A non-empty string without control characters (NUL, newlines...) and not absurdly long."""
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(name, value, "give a non-empty value")
+    if _CONTROL.search(value):
+        raise _fail(name, value, "it contains a control character (NUL, tab, line break...); remove it")
+    if len(value) > max_length:
+        raise _fail(name, value, f"it is {len(value)} characters long; at most {max_length} are allowed")
+    if value != value.strip():
+        raise _fail(name, value, "it has leading or trailing spaces; remove them")
+    return value
+
+
+def _scheme(value: str) -> str:
+    return value.split("://", 1)[0].lower() if "://" in value else ""
+
+
+def check_location(value: Any, name: str, *, suffixes: tuple[str, ...] = (),
+                   schemes: frozenset[str] = OBJECT_STORE_SCHEMES, local: bool = True) -> str:
+    """A local path or an object-store URL (``gs://bucket/key``, ``s3://bucket/key``, ``file://``).
+
+    ``suffixes``: the name must end with one of them (case-insensitive); ``local``: plain paths
+    are allowed (a pipeline on a cluster cannot read the submitting machine's disk).
+    """
+    text = require_text(value, name)
+    scheme = _scheme(text)
+    examples = "gs://bucket/path, s3://bucket/path" + (" or a local path" if local else "")
+    if not scheme:
+        if ":" in text.split("/", 1)[0] and not _WINDOWS_DRIVE.match(text):
+            raise _fail(name, value, f"it looks like a URL without '//'; use {examples}")
+        if not local:
+            raise _fail(name, value, f"a cluster cannot read a local path; use {examples}")
+    elif scheme not in schemes:
+        allowed = ", ".join(sorted(f"{s}://" for s in schemes)) + (" or a local path" if local else "")
+        raise _fail(name, value, f"unsupported scheme '{scheme}://'; use one of {allowed}")
+    elif scheme != "file":
+        bucket, _, key = text.split("://", 1)[1].partition("/")
+        if not _BUCKET.match(bucket):
+            raise _fail(name, value, f"'{bucket}' is not a bucket name (3-222 lower-case letters, digits, "
+                        "'.', '-', '_'); write it as scheme://bucket/path")
+        if suffixes and not key:
+            raise _fail(name, value, "it names a bucket, not a file in it")
+    if suffixes and not text.lower().endswith(suffixes):
+        raise _fail(name, value, f"the file must end with one of {', '.join(suffixes)}")
+    return text
+
+
+def check_table_location(value: Any, name: str) -> str:
+    """A data table: ``.csv``, ``.csv.gz`` or ``.parquet``, local or on an object store."""
+    return check_location(value, name, suffixes=tuple(suffix for suffix, _, _ in SUFFIXES))
+
+
+def check_pipeline_root(value: Any, name: str = "--pipeline-root", *,
+                        schemes: tuple[str, ...] = ("gs", "s3", "minio")) -> str:
+    """Where runs keep their artifacts: an object-store prefix (``gs://bucket/runs``)."""
+    return check_location(value, name, schemes=frozenset(schemes), local=False)
+
+
+def check_server_url(value: Any, name: str) -> str:
+    """An ``http(s)://host[:port][/path]`` URL of a server (KFP API, MLflow, KServe)."""
+    text = require_text(value, name)
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        raise _fail(name, value, f"it is not a URL ({exc}); write http(s)://host[:port]") from None
+    if parts.scheme not in ("http", "https"):
+        raise _fail(name, value, "a server URL starts with http:// or https:// (e.g. http://localhost:8080)")
+    if not parts.hostname or not (_HOST.match(parts.hostname) or _is_ip(parts.hostname)):
+        raise _fail(name, value, "it has no valid host name (e.g. http://ml-pipeline.kubeflow:8888)")
+    if port == 0:
+        raise _fail(name, value, "port 0 cannot be connected to")
+    if parts.username or parts.password:
+        raise _fail(name, value, "put credentials in a token or secret, not in the URL")
+    if " " in text:
+        raise _fail(name, value, "a URL cannot contain spaces")
+    return text.rstrip("/")
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def check_tracking_uri(value: Any, name: str = "mlflow_tracking_uri") -> str:
+    """An MLflow tracking URI: ``http(s)://`` server, ``sqlite:///file.db``, ``databricks``, a path."""
+    text = require_text(value, name)
+    match = _URI_SCHEME.match(text)
+    if text == "databricks" or match is None or _WINDOWS_DRIVE.match(text):
+        return text  # Databricks, or a local directory (MLflow's file store)
+    scheme = match.group(1).lower().split("+", 1)[0]  # postgresql+psycopg2 -> postgresql
+    if scheme not in TRACKING_SCHEMES:
+        raise _fail(name, value, f"unsupported scheme '{scheme}:'; use http(s)://host:port, "
+                    "sqlite:///path.db, databricks, postgresql://..., or a local directory")
+    if scheme in ("http", "https"):
+        return check_server_url(text, name)
+    if _URL_USERINFO.match(text):
+        raise _fail(name, value, "credentials in the URI would be stored with the run's parameters and "
+                    "printed in logs; give the database password through PGPASSWORD or a .pgpass file "
+                    "(for an MLflow server: MLFLOW_TRACKING_USERNAME/PASSWORD from the mlflow-credentials "
+                    "Secret)")
+    return text
+
+
+def check_percent(value: Any, name: str, low: int = 0, high: int = 100) -> int:
+    """An integer percentage in ``[low, high]`` (booleans and fractions refused)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, str) and value.strip().lstrip("+").isdigit():
+            value = int(value)
+        else:
+            raise _fail(name, value, f"give a whole number of percent in {low}..{high}")
+    if not low <= value <= high:
+        raise _fail(name, value, f"it must be in {low}..{high} percent")
+    return value
+
+
+def check_canary_percent(value: Any, name: str = "canary_traffic_percent") -> int:
+    """The traffic share of a new version during its checks: 1..100 (100: no split)."""
+    return check_percent(value, name, *CANARY_PERCENT_RANGE)
+
+
+def check_dns_label(value: Any, name: str, *, start_with_letter: bool = False,
+                    max_length: int = MAX_DNS_LABEL) -> str:
+    """A Kubernetes RFC 1123 label (namespaces, most names); RFC 1035 with ``start_with_letter``
+    (Service and InferenceService names, which become DNS host names)."""
+    text = require_text(value, name)
+    pattern = _DNS_1035_LABEL if start_with_letter else _DNS_1123_LABEL
+    if len(text) > max_length or not pattern.match(text):
+        first = "a letter" if start_with_letter else "a letter or digit"
+        raise _fail(name, value, f"use at most {max_length} lower-case letters, digits and '-', starting "
+                    f"with {first} and ending with a letter or digit (e.g. 'fraud-detector')")
+    return text
+
+
+def check_dns_subdomain(value: Any, name: str) -> str:
+    """A Kubernetes RFC 1123 subdomain (Secret and ServiceAccount names): labels joined by '.'."""
+    text = require_text(value, name)
+    if len(text) > MAX_DNS_SUBDOMAIN or not _DNS_1123_SUBDOMAIN.match(text):
+        raise _fail(name, value, f"use at most {MAX_DNS_SUBDOMAIN} lower-case letters, digits, '-' and '.', "
+                    "starting and ending with a letter or digit (e.g. 'mlflow-credentials')")
+    return text
+
+
+def check_model_name(value: Any, name: str = "model_name") -> str:
+    """An MLflow registered model name that also yields an InferenceService name.
+
+    MLflow refuses '/' and ':' and path tricks; the InferenceService name is derived from it
+    (lower case, other characters as '-'), so it must contain a letter or digit.
+    """
+    text = require_text(value, name, max_length=256)
+    if any(ch in text for ch in "/:\\") or text in (".", "..") or text.startswith(".."):
+        raise _fail(name, value, "MLflow model names cannot contain '/', ':' or '\\' or be a path "
+                    "(e.g. 'fraud-detector')")
+    if not re.search(r"[A-Za-z0-9]", text):
+        raise _fail(name, value, "it needs at least one letter or digit")
+    return text
+
+
+def check_image_registry(value: Any, name: str = "--image-registry") -> str:
+    """A container registry and path, e.g. ``ghcr.io/org`` or ``registry.local:5000/team``."""
+    text = require_text(value, name, max_length=255).rstrip("/")
+    if "://" in text or not _REGISTRY.match(text):
+        raise _fail(name, value, "write host[:port][/path] in lower case without a scheme "
+                    "(e.g. ghcr.io/your-org or europe-docker.pkg.dev/project/repo)")
+    return text
+
+
+def check_image_tag(value: Any, name: str = "--image-tag") -> str:
+    """A container image tag: at most 128 of letters, digits, '_', '.', '-', not starting with '.'/'-'."""
+    text = require_text(value, name, max_length=128)
+    if not _IMAGE_TAG.match(text):
+        raise _fail(name, value, "a tag is at most 128 letters, digits, '_', '.' and '-', not starting "
+                    "with '.' or '-' (e.g. 0.1.0 or sha-0123abc)")
+    return text
+
+
+def check_quantity(value: Any, name: str) -> str:
+    """A Kubernetes resource quantity, e.g. ``500m``, ``1``, ``2Gi``."""
+    text = require_text(value, name, max_length=64)
+    if not _QUANTITY.match(text):
+        raise _fail(name, value, "write a Kubernetes quantity such as 500m or 2 (CPU), 512Mi or 2Gi (memory)")
+    return text
+
+
+def check_port(value: Any, name: str) -> int:
+    """A TCP port: 1..65535 (0 picks a free one where the caller allows it)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
+        raise _fail(name, value, "a port is a whole number in 1..65535")
+    return value
+
+
+def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices`` exactly."""
+    if value not in choices:
+        raise _fail(name, value, f"use one of {', '.join(choices)}")
+    return value
+
+
+def check_non_negative(value: Any, name: str) -> int | float:
+    """A number >= 0 (or its text, as ``--param`` gives it)."""
+    number = value
+    if isinstance(value, str):
+        with suppress(ValueError):
+            number = float(value)
+    if isinstance(number, bool) or not isinstance(number, int | float) or not number >= 0:
+        raise _fail(name, value, "give a number of 0 or more")
+    return value
+
+
+def check_timestamp(value: Any, name: str) -> str:
+    """An RFC 3339 time such as ``2026-01-31T03:00:00Z`` (schedule start and end)."""
+    text = require_text(value, name, max_length=64)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise _fail(name, value, "write an RFC 3339 time such as 2026-01-31T03:00:00Z") from None
+    if moment.tzinfo is None:
+        raise _fail(name, value, "give the time zone too (e.g. a trailing Z for UTC, or +01:00)")
+    return text
+
+
+def check_gcp_project(value: Any, name: str = "--project") -> str:
+    """A Google Cloud project id: 6-30 lower-case letters, digits and '-', starting with a letter."""
+    text = require_text(value, name, max_length=64)
+    if not _GCP_PROJECT.match(text):
+        raise _fail(name, value, "a project id is 6-30 lower-case letters, digits and '-', starting with a "
+                    "letter (the id, not the display name or number; see `gcloud projects list`)")
+    return text
+
+
+def check_gcp_region(value: Any, name: str = "--region") -> str:
+    """A Google Cloud region such as ``europe-west4`` or ``us-central1``."""
+    text = require_text(value, name, max_length=64)
+    if not _GCP_REGION.match(text):
+        raise _fail(name, value, "a region looks like europe-west4 or us-central1 (not a zone like "
+                    "us-central1-a)")
+    return text
+
+
+def check_service_account_email(value: Any, name: str = "--service-account") -> str:
+    """A Google service account e-mail (``name@project.iam.gserviceaccount.com``)."""
+    text = require_text(value, name, max_length=254)
+    if not _SA_EMAIL.match(text):
+        raise _fail(name, value, "give the service account's e-mail, e.g. "
+                    "pipelines@my-project.iam.gserviceaccount.com")
+    return text
+
+
+def check_vertex_job_id(value: Any, name: str = "--job-id") -> str:
+    """A Vertex AI PipelineJob id: ``[a-z][-a-z0-9]{0,127}``."""
+    text = require_text(value, name, max_length=128)
+    if not _VERTEX_JOB_ID.match(text):
+        raise _fail(name, value, "a job id is at most 128 lower-case letters, digits and '-', starting "
+                    "with a letter")
+    return text
+
+
+# --- cron ----------------------------------------------------------------------------------------
+
+_MONTHS = {m: i for i, m in enumerate(("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP",
+                                         "OCT", "NOV", "DEC"), start=1)}
+_DAYS = {d: i for i, d in enumerate(("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"))}
+_CRON_FIELDS = {  # name -> (low, high, names)
+    "second": (0, 59, {}), "minute": (0, 59, {}), "hour": (0, 23, {}), "day of month": (1, 31, {}),
+    "month": (1, 12, _MONTHS), "day of week": (0, 6, _DAYS),
+}
+
+
+def check_cron(expression: Any, name: str = "--cron", *, seconds: bool = False,
+               question_mark: bool = False, sunday_seven: bool = False) -> str:
+    """A cron expression: 5 fields (minute hour day month weekday), 6 with ``seconds`` first.
+
+    Each field is ``*``, a value, a range ``a-b``, a step ``*/n`` or ``a-b/n``, or a list of those;
+    months and weekdays may be names (JAN, MON). ``question_mark``: ``?`` in the day fields
+    (KFP's robfig/cron); ``sunday_seven``: 7 is Sunday too (unix cron, Vertex).
+    """
+    text = require_text(expression, name, max_length=256)
+    fields = text.split()
+    names = list(_CRON_FIELDS)[0 if seconds else 1:]
+    if len(fields) != len(names):
+        raise _fail(name, expression, f"it has {len(fields)} fields; write {len(names)}: "
+                    f"{' '.join(n.replace(' ', '-') for n in names)} (e.g. "
+                    f"'{'0 ' if seconds else ''}0 3 * * *' for 03:00 daily)")
+    for field, field_name in zip(fields, names, strict=True):
+        low, high, aliases = _CRON_FIELDS[field_name]
+        if field_name == "day of week" and sunday_seven:
+            high = 7
+        problem = _cron_field_problem(field, low, high, aliases,
+                                      question_mark and field_name in ("day of month", "day of week"))
+        if problem:
+            raise _fail(name, expression, f"{field_name} field {field!r}: {problem}")
+    return text
+
+
+def _cron_field_problem(field: str, low: int, high: int, aliases: dict[str, int], question: bool) -> str:
+    """Why one cron field is invalid, or ``""``."""
+    if field == "?" and question:
+        return ""
+    for part in field.split(","):
+        base, slash, step = part.partition("/")
+        if slash and (not step.isdigit() or not 1 <= int(step) <= high):
+            return f"step {step!r} must be a number in 1..{high}"
+        if base == "*":
+            continue
+        start, dash, end = base.partition("-")
+        values = [_cron_value(start, aliases)] + ([_cron_value(end, aliases)] if dash else [])
+        if any(v is None for v in values):
+            kind = "a number or name" if aliases else "a number"
+            return f"{base!r} is not {kind} (allowed: *, a, a-b, */n, a-b/n, and lists of them)"
+        if any(not low <= v <= high for v in values):
+            return f"values must be in {low}..{high}"
+        if dash and values[0] > values[1]:
+            return f"range {base!r} runs backwards"
+    return ""
+
+
+def _cron_value(text: str, aliases: dict[str, int]) -> int | None:
+    if text.isdigit():
+        return int(text)
+    return aliases.get(text.upper())
+
+
+# --- pipeline parameters -------------------------------------------------------------------------
+
+#: Which check applies to which pipeline parameter (training and monitoring pipelines).
+PIPELINE_PARAMETER_CHECKS: dict[str, Callable[[Any, str], Any]] = {
+    "train_data": check_table_location,
+    "eval_data": check_table_location,
+    "production_data": check_table_location,
+    "mlflow_tracking_uri": check_tracking_uri,
+    "schema_path": lambda v, n: v if v == "" else check_location(v, n, suffixes=(".pbtxt", ".txt")),
+    "baseline_statistics": lambda v, n: v if v == "" else check_location(v, n),
+    "model_name": check_model_name,
+    "namespace": check_dns_label,
+    "service_account": lambda v, n: v if v == "" else check_dns_subdomain(v, n),
+    "canary_traffic_percent": check_canary_percent,
+    "serving_cpu": check_quantity,
+    "serving_memory": check_quantity,
+    "deploy_target": lambda v, n: check_choice(v, n, ("kubernetes", "local")),
+    "deployment_mode": lambda v, n: check_choice(v, n, ("Serverless", "Knative", "RawDeployment",
+                                                        "Standard")),
+    "min_replicas": check_non_negative,
+    "max_replicas": check_non_negative,
+    "label_column": require_text,
+}
+
+
+def parameter_problems(values: Mapping[str, Any]) -> list[str]:
+    """What is wrong with each pipeline parameter in ``values`` that has a rule, as sentences.
+
+    Values may be typed or the raw ``--param`` strings; parameters without a rule (numbers the
+    spec types already, thresholds the components check) pass.
+    """
+    problems = []
+    for key, value in values.items():
+        check = PIPELINE_PARAMETER_CHECKS.get(key)
+        if check is None:
+            continue
+        try:
+            check(value, key)
+        except InvalidParameter as exc:
+            problems.append(str(exc))
+    minimum, maximum = values.get("min_replicas"), values.get("max_replicas")
+    with suppress(TypeError, ValueError):
+        if float(maximum) < float(minimum):
+            problems.append(f"max_replicas {maximum} is below min_replicas {minimum}")
+    return problems
+
+
+def check_pipeline_arguments(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Check every pipeline parameter in ``values`` that has a rule; one error listing all problems."""
+    problems = parameter_problems(values)
+    if problems:
+        raise InvalidParameter("invalid parameters:\n  " + "\n  ".join(problems))
+    return dict(values)
