@@ -22,6 +22,7 @@ from kfp_cicd.pipelines.training_pipeline import (
     Target,
     TrainingResources,
     build_training_pipeline,
+    run_as_image_user,
     use_mlflow_credentials,
 )
 
@@ -132,8 +133,10 @@ def build_monitoring_pipeline(images: ImageRefs | None = None, target: Target | 
                 pipeline_job_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
             ).set_display_name("record retraining trigger").after(retrain)
             use_mlflow_credentials(record, target)
-        # Each run reads the registry's current champion and changes the registry: never cache.
+        # Each run reads the registry's current champion and changes the registry: never cache. The
+        # nested training pipeline keeps its own per-task settings (validate/train cached, the rest not).
         for task in (check, verdict, record):
             task.set_caching_options(False)
+            run_as_image_user(task, target)
 
     return monitoring_pipeline

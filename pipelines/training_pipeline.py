@@ -102,6 +102,21 @@ def use_mlflow_credentials(task: dsl.PipelineTask, target: Target) -> None:
                            "AWS_SECRET_ACCESS_KEY": "AWS_SECRET_ACCESS_KEY"})
 
 
+IMAGE_USER = 1000  # the non-root user of the project's images (images/*/Dockerfile)
+
+
+def run_as_image_user(task: dsl.PipelineTask, target: Target) -> None:
+    """On Kubeflow, the task's container runs as the images' non-root user, never as root.
+
+    kfp-kubernetes sets runAsUser/runAsGroup/runAsNonRoot (the KFP backend adds no privilege
+    escalation, drop ALL and RuntimeDefault seccomp); the read-only root filesystem is left to the
+    namespace's Pod Security Admission (manifests/namespace/). Vertex rejects the platform spec.
+    """
+    if target is Target.KUBEFLOW:
+        kubernetes.set_security_context(task, run_as_user=IMAGE_USER, run_as_group=IMAGE_USER,
+                                        run_as_non_root=True)
+
+
 def build_training_pipeline(images: ImageRefs | None = None, target: Target | str = Target.LOCAL,
                             resources: TrainingResources | None = None) -> GraphComponent:
     """The training pipeline with components on ``images``, configured for ``target``."""
@@ -306,8 +321,17 @@ def build_training_pipeline(images: ImageRefs | None = None, target: Target | st
                 smoke_requests=smoke_requests, max_error_rate=max_error_rate,
                 max_p95_latency_ms=max_p95_latency_ms).set_display_name("deploy (KServe)")
             use_mlflow_credentials(deploy, target)
-        # evaluate depends on the registry's champion; register and deploy change registry/serving.
+        # Caching, task by task (KFP reuses a cached task's outputs when its inputs are the same):
+        # validate and train are pure functions of their inputs, so a re-run after a failure (a
+        # lost training pod, a failed deploy) reuses them instead of redoing them. This assumes a
+        # data location's contents do not change: give new data a new path, or submit with
+        # --no-cache. evaluate reads the registry's current champion; register and deploy move
+        # aliases and serving traffic: these must run every time, never be skipped.
+        for task in (validate, train):
+            task.set_caching_options(True)
         for task in (evaluate, register, deploy):
             task.set_caching_options(False)
+        for task in (validate, train, evaluate, register, deploy):
+            run_as_image_user(task, target)
 
     return training_pipeline

@@ -26,6 +26,7 @@ from kfp_cicd.components.deploy.kube_api import ClusterConnection, InferenceServ
 from kfp_cicd.components.deploy.local_target import deploy_locally
 from kfp_cicd.components.deploy.registered_digest import DIGEST_ENV, registered_digest
 from kfp_cicd.components.register import registry
+from kfp_cicd.components.register.retries import RegistryUnavailable, call_with_retries
 from kfp_cicd.data.tables import read_table
 from kfp_cicd.errors import DeploymentError
 
@@ -84,7 +85,11 @@ def model_input_columns(tracking_uri: str, model_name: str, version: str) -> lis
 
     mlflow.set_tracking_uri(tracking_uri)
     try:
-        info = mlflow.models.get_model_info(f"models:/{model_name}/{version}")
+        info = call_with_retries(f"read the signature of {model_name} version {version}",
+                                 lambda: mlflow.models.get_model_info(f"models:/{model_name}/{version}"),
+                                 tracking_uri=tracking_uri)
+    except RegistryUnavailable:
+        raise
     except Exception as exc:  # mlflow raises various errors for unreachable stores
         raise DeploymentError(f"could not read the signature of {model_name} version {version}: "
                               f"{exc}") from exc

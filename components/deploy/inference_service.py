@@ -5,10 +5,19 @@ The manifest points KServe at the model's real storage location and at our Clust
 runtime image. KServe's storage initializer copies ``storageUri`` to ``/mnt/models`` before the
 predictor starts, so the URI must be one it can read: MLflow's own ``models:/`` and
 ``mlflow-artifacts:/`` URIs are refused here rather than failing later inside the cluster.
+
+The predictor pod is locked down to the Pod Security Standard "restricted" in the manifest itself,
+whatever the ClusterServingRuntime says: non-root (the images' user 1000), no privilege
+escalation, every capability dropped, the RuntimeDefault seccomp profile and a read-only root
+filesystem. The predictor writes only to ``/tmp`` (``HOME`` too: MLflow and torch caches), an
+``emptyDir`` the manifest mounts; ``/mnt/models`` is KServe's own volume. Secrets never appear
+in it as values: environment variables named like credentials are refused (use the service
+account, or a Secret the runtime references).
 """
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any
 
@@ -32,6 +41,22 @@ _DNS_1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _DNS_1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 _MAX_LABEL = 63
+RUN_AS_USER = 1000  # the user of images/runtime/Dockerfile
+SCRATCH_VOLUME = "tmp"
+SCRATCH_MOUNT = "/tmp"
+SCRATCH_SIZE = "1Gi"
+# Pod level: the fields only a pod can set (and the defaults for every container in it).
+POD_SECURITY_CONTEXT: dict[str, Any] = {
+    "runAsNonRoot": True, "runAsUser": RUN_AS_USER, "runAsGroup": RUN_AS_USER, "fsGroup": RUN_AS_USER,
+    "seccompProfile": {"type": "RuntimeDefault"}}
+# Container level: the restricted profile's container fields, repeated so the model container is
+# locked down even where a mutating webhook rewrites the pod's.
+CONTAINER_SECURITY_CONTEXT: dict[str, Any] = {
+    "allowPrivilegeEscalation": False, "privileged": False, "readOnlyRootFilesystem": True,
+    "runAsNonRoot": True, "runAsUser": RUN_AS_USER, "runAsGroup": RUN_AS_USER,
+    "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
+# Environment variable names that hold credentials: their values must never be in a manifest.
+_SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|CREDENTIAL|ACCESS_KEY|API_KEY|PRIVATE_KEY", re.IGNORECASE)
 
 
 def check_name(name: str) -> str:
@@ -110,6 +135,16 @@ def _check_labels(labels: dict | None) -> dict[str, str]:
     return labels
 
 
+def _check_no_secret_values(env: dict[str, str]) -> None:
+    """Refuse credentials as plain values: a manifest is written to the pipeline's artifacts."""
+    secret = sorted(name for name in env if _SECRET_NAME.search(name))
+    if secret:
+        raise DeploymentError(f"environment variable(s) {secret} look like credentials and would be written "
+                              "into the InferenceService manifest in plain text; give the predictor its "
+                              "credentials through its service account (service_account) or a Secret "
+                              "reference, never as a value")
+
+
 def render_inference_service(*, name: str, namespace: str, storage_uri: str,
                              runtime_image: str | None = None, model_format: str = MODEL_FORMAT,
                              service_account: str | None = None, min_replicas: int = 1,
@@ -146,11 +181,15 @@ def render_inference_service(*, name: str, namespace: str, storage_uri: str,
     if resources:
         model["resources"] = dict(resources)
     env = _check_string_map("env", env)
-    if env:
-        model["env"] = [{"name": key, "value": value} for key, value in env.items()]
+    _check_no_secret_values(env)
+    model["env"] = [{"name": key, "value": value} for key, value in {"HOME": SCRATCH_MOUNT, **env}.items()]
+    model["securityContext"] = copy.deepcopy(CONTAINER_SECURITY_CONTEXT)
+    model["volumeMounts"] = [{"name": SCRATCH_VOLUME, "mountPath": SCRATCH_MOUNT}]
     predictor: dict[str, Any] = {"minReplicas": min_replicas, "maxReplicas": max_replicas}
     if service_account:
         predictor["serviceAccountName"] = service_account
+    predictor["securityContext"] = copy.deepcopy(POD_SECURITY_CONTEXT)
+    predictor["volumes"] = [{"name": SCRATCH_VOLUME, "emptyDir": {"sizeLimit": SCRATCH_SIZE}}]
     predictor["model"] = model
     metadata: dict[str, Any] = {"name": name, "namespace": namespace}
     labels = _check_labels(labels)

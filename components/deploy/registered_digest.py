@@ -7,10 +7,9 @@ the predictor, which verifies ``/mnt/models`` at load (cluster target, ``MODEL_D
 
 from __future__ import annotations
 
-from mlflow.exceptions import MlflowException
-
 from kfp_cicd.components.register import registry
-from kfp_cicd.errors import DeploymentError
+from kfp_cicd.components.register.retries import RegistryUnavailable
+from kfp_cicd.errors import DeploymentError, RegistryError
 
 DIGEST_ENV = "MODEL_DIGEST"
 
@@ -18,8 +17,10 @@ DIGEST_ENV = "MODEL_DIGEST"
 def registered_digest(tracking_uri: str, model_name: str, version: str) -> str:
     """The ``model_digest`` tag of the version; DeploymentError when the version or the tag is missing."""
     try:
-        tags = registry.client_for(tracking_uri).get_model_version(model_name, str(version)).tags or {}
-    except MlflowException as exc:
+        tags = registry.version_tags(tracking_uri, model_name, str(version))
+    except RegistryUnavailable:
+        raise  # the server did not answer: say so, not "not found"
+    except RegistryError as exc:
         raise DeploymentError(f"{model_name} version {version} not found at {tracking_uri}: {exc}") from exc
     digest = tags.get(registry.MODEL_DIGEST_TAG)
     if not digest:

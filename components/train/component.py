@@ -58,7 +58,8 @@ def train_model(
                             seed=seed, max_restarts=max_restarts, checkpoint_dir=checkpoint_dir,
                             entry_point=entry_point, entry_point_params=entry_point_params)
     results = run_training_task(train_data=train_data, schema_dir=schema.path, model_dir=model.path,
-                                config=config, log_metric=metrics.log_metric)
+                                config=config, log_metric=metrics.log_metric,
+                                metrics_path=metrics.path)
     if results is None:  # a worker replica of a multi-replica Vertex job: only the chief has outputs
         from kfp_cicd.components.train.vertex import leave_as_worker_replica
 

@@ -250,10 +250,14 @@ def train_classifier(train_data: str, feature_spec: FeatureSpec, model_dir: str 
 
 
 def run_training_task(*, train_data: str, schema_dir: str, model_dir: str, config: TrainingConfig,
-                      log_metric: Callable[[str, float], None]) -> dict[str, float] | None:
+                      log_metric: Callable[[str, float], None],
+                      metrics_path: str | None = None) -> dict[str, float] | None:
     """The KFP task body: read the schema's feature spec, train, report metrics.
 
-    Returns None on a non-chief replica of a multi-replica (Vertex) job.
+    The metrics are also written as JSON to ``metrics_path`` (the Metrics artifact's file): an
+    output artifact without a file counts as missing for kfp.local's task cache, which would then
+    train again on a re-run with the same inputs. Returns None on a non-chief replica of a
+    multi-replica (Vertex) job.
     """
     spec = FeatureSpec.load(schema_dir)
     topology = discover_node()
@@ -262,4 +266,7 @@ def run_training_task(*, train_data: str, schema_dir: str, model_dir: str, confi
         return None
     for name, value in result.metrics.items():
         log_metric(name, value)
+    if metrics_path:
+        Path(metrics_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(metrics_path).write_text(json.dumps(result.metrics, indent=2, sort_keys=True))
     return result.metrics

@@ -303,3 +303,177 @@ def test_unreachable_cluster_is_named(fake: Any, tracking_uri: str, untrained_mo
     with pytest.raises(ClusterUnreachable, match=f"API server at {host} is unreachable"):
         _deploy(fake, tracking_uri, version, eval_data, tmp_path, host=host)
     assert registry.version_for_alias(tracking_uri, MODEL, registry.CHAMPION) is None
+
+
+# --- a deploy killed mid-rollout, then run again ---------------------------------------------------
+
+_KILLED_DEPLOY = """
+import json, sys
+from kfp_cicd.components.deploy.cluster_target import RolloutSettings
+from kfp_cicd.components.deploy.deployment import ClusterOptions, run_deploy_task
+from kfp_cicd.components.deploy.kube_api import ClusterConnection
+from kfp_cicd.components.deploy.service_check import CheckPolicy
+
+a = json.loads(sys.argv[1])
+options = ClusterOptions(connection=ClusterConnection(host=a["host"]), service_account="models-s3",
+                         min_replicas=1, max_replicas=3,
+                         rollout=RolloutSettings(canary_percent=10, ready_timeout=20.0, poll_seconds=0.1,
+                                                 checks=CheckPolicy(requests=10, request_timeout=5.0)))
+run_deploy_task(tracking_uri=a["tracking_uri"], model_name=a["model"], version=a["version"],
+                target="kubernetes", namespace=a["namespace"],
+                runtime_image="ghcr.io/kfp-cicd/kfp-cicd-runtime:1.0.0", eval_data=a["eval_data"],
+                inference_service_path=a["path"], deployment_mode=a["mode"], cluster=options)
+print("THE DEPLOY WAS NOT KILLED")
+"""
+
+
+def _rollout_step(body: dict) -> str:
+    """The step a patch takes (the deploy step names it in the kfp-cicd.io/rollout annotation)."""
+    return ((body.get("metadata") or {}).get("annotations") or {}).get("kfp-cicd.io/rollout") or ""
+
+
+def _is_canary_patch(body: dict) -> bool:
+    return _rollout_step(body).startswith("canary")
+
+
+def _is_promote_patch(body: dict) -> bool:
+    return _rollout_step(body) == "promoted"
+
+
+def _deploy_killed_at(fake: Any, when: Any, tracking_uri: str, version: str, eval_data: str,
+                      tmp_path: Path, mode: str) -> None:
+    """Deploy ``version`` in a separate process, SIGKILLed as soon as the patch ``when`` matches was
+    applied (the API server stored it; the process never sees the answer), like a lost node."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    arguments = {"host": fake.host, "tracking_uri": tracking_uri, "model": MODEL, "version": version,
+                 "namespace": NAMESPACE, "eval_data": eval_data, "path": str(tmp_path / "killed.yaml"),
+                 "mode": mode}
+    process = subprocess.Popen([sys.executable, "-c", _KILLED_DEPLOY, json.dumps(arguments)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def kill(body: dict) -> None:
+        if when(body):
+            os.kill(process.pid, signal.SIGKILL)
+
+    fake.after_patch = kill
+    try:
+        output, _ = process.communicate(timeout=240)
+    finally:
+        fake.after_patch = None
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == -signal.SIGKILL, f"the deploy was not killed:\n{output[-3000:]}"
+
+
+def _stage(fake: Any, tracking_uri: str) -> dict[str, Any]:
+    """What the InferenceService and the registry look like now (traffic by version, aliases)."""
+    versions = {registry.storage_location(tracking_uri, MODEL, v): v
+                for v in (str(n) for n in range(1, 4))
+                if _exists(tracking_uri, v)}
+    obj = fake.get(NAMESPACE, MODEL)
+    return {"traffic": {versions[uri]: share for uri, share in _splits(fake).items()},
+            "rollout": obj["metadata"]["annotations"].get("kfp-cicd.io/rollout"),
+            "pending_canary": "canaryTrafficPercent" in obj["spec"]["predictor"] or "canary" in obj["spec"],
+            "champion": registry.version_for_alias(tracking_uri, MODEL, registry.CHAMPION)}
+
+
+def _exists(tracking_uri: str, version: str) -> bool:
+    try:
+        registry.require_version(tracking_uri, MODEL, version)
+    except Exception:
+        return False
+    return True
+
+
+def _wait_reconciled(fake: Any) -> None:
+    import time
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        obj = fake.get(NAMESPACE, MODEL)
+        if (obj.get("status") or {}).get("observedGeneration") == obj["metadata"]["generation"]:
+            return
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("healthy", [True, False], ids=["new-version-healthy", "new-version-failing"])
+def test_deploy_killed_between_canary_and_promotion_converges_when_run_again(
+        fake: Any, tracking_uri: str, untrained_model_dir: Path, predictor_url: str, eval_data: str,
+        tmp_path: Path, healthy: bool) -> None:
+    old = _register(tracking_uri, untrained_model_dir)
+    new = _register(tracking_uri, untrained_model_dir)
+    _serve(fake, tracking_uri, old, predictor_url)
+    _serve(fake, tracking_uri, new, predictor_url if healthy else _dead_url())
+    _deploy(fake, tracking_uri, old, eval_data, tmp_path)
+
+    _deploy_killed_at(fake, _is_canary_patch, tracking_uri, new, eval_data, tmp_path, "Serverless")
+    _wait_reconciled(fake)
+    killed = _stage(fake, tracking_uri)
+    assert killed == {"traffic": {old: 90, new: 10}, "rollout": "canary 10%", "pending_canary": True,
+                      "champion": old}, "killed right after the canary split was applied"
+
+    if healthy:
+        outcome = _deploy(fake, tracking_uri, new, eval_data, tmp_path)
+        assert json.loads(outcome.rollout)["outcome"] == PROMOTED
+        assert _stage(fake, tracking_uri) == {"traffic": {new: 100}, "rollout": "promoted",
+                                              "pending_canary": False, "champion": new}
+        assert registry.version_for_alias(tracking_uri, MODEL, registry.PREVIOUS) == old
+    else:
+        with pytest.raises(RolloutFailed, match="ROLLED BACK"):
+            _deploy(fake, tracking_uri, new, eval_data, tmp_path, ready_timeout=3.0)
+        final = _stage(fake, tracking_uri)
+        assert {v: share for v, share in final["traffic"].items() if share} == {old: 100}
+        assert final["champion"] == old
+        assert final["rollout"].startswith("rolled back")
+        assert fake.get(NAMESPACE, MODEL)["spec"]["predictor"]["canaryTrafficPercent"] == 0, \
+            "the canary is pinned at 0 %: no traffic split is left behind"
+
+
+@pytest.mark.slow
+def test_deploy_killed_after_promotion_before_the_champion_alias_moved_converges(
+        fake: Any, tracking_uri: str, untrained_model_dir: Path, predictor_url: str, eval_data: str,
+        tmp_path: Path) -> None:
+    old = _register(tracking_uri, untrained_model_dir)
+    new = _register(tracking_uri, untrained_model_dir)
+    _serve(fake, tracking_uri, old, predictor_url)
+    _serve(fake, tracking_uri, new, predictor_url)
+    _deploy(fake, tracking_uri, old, eval_data, tmp_path, mode="RawDeployment")
+
+    _deploy_killed_at(fake, _is_promote_patch, tracking_uri, new, eval_data, tmp_path, "RawDeployment")
+    _wait_reconciled(fake)
+    assert _stage(fake, tracking_uri) == {"traffic": {new: 100}, "rollout": "promoted",
+                                          "pending_canary": False, "champion": old}, \
+        "all traffic on the new version, but the registry's champion is still the old one"
+
+    outcome = _deploy(fake, tracking_uri, new, eval_data, tmp_path, mode="RawDeployment")
+
+    assert json.loads(outcome.rollout)["outcome"] == "updated-in-place"
+    assert _stage(fake, tracking_uri) == {"traffic": {new: 100}, "rollout": "stable",
+                                          "pending_canary": False, "champion": new}
+    assert registry.version_for_alias(tracking_uri, MODEL, registry.PREVIOUS) == old
+
+
+def test_credentials_in_the_task_environment_never_reach_the_manifest(
+        fake: Any, tracking_uri: str, untrained_model_dir: Path, predictor_url: str, eval_data: str,
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # What the deploy task gets from the optional Secret mlflow-credentials (pipelines/*.py).
+    secrets = {"MLFLOW_TRACKING_PASSWORD": "canary-pw-7f3a", "MLFLOW_TRACKING_TOKEN": "canary-tok-91c2",
+               "AWS_SECRET_ACCESS_KEY": "canary-aws-55e0"}
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    version = _register(tracking_uri, untrained_model_dir)
+    _serve(fake, tracking_uri, version, predictor_url)
+
+    outcome = _deploy(fake, tracking_uri, version, eval_data, tmp_path)
+
+    written = (tmp_path / f"isvc-{version}.yaml").read_text()
+    sent = json.dumps([r["body"] for r in fake.requests]) + json.dumps(fake.get(NAMESPACE, MODEL))
+    for value in secrets.values():
+        assert value not in written and value not in sent and value not in outcome.rollout
+    predictor = yaml.safe_load(written)["spec"]["predictor"]
+    assert {e["name"] for e in predictor["model"]["env"]} == {"HOME", "MODEL_DIGEST", "MODEL_VERSION"}

@@ -40,9 +40,35 @@ def test_render_points_kserve_at_our_runtime_and_the_real_storage() -> None:
     assert manifest["kind"] == "InferenceService"
     assert manifest["metadata"] == {"name": "fraud-detector", "namespace": "kfp-cicd",
                                     "annotations": {DEPLOYMENT_MODE_ANNOTATION: "Serverless"}}
-    assert manifest["spec"] == {"predictor": {
-        "minReplicas": 1, "maxReplicas": 1,
-        "model": {"modelFormat": {"name": MODEL_FORMAT}, "runtime": RUNTIME_NAME, "storageUri": STORAGE}}}
+    predictor = manifest["spec"]["predictor"]
+    assert (predictor["minReplicas"], predictor["maxReplicas"]) == (1, 1)
+    model = predictor["model"]
+    assert {k: model[k] for k in ("modelFormat", "runtime", "storageUri")} == {
+        "modelFormat": {"name": MODEL_FORMAT}, "runtime": RUNTIME_NAME, "storageUri": STORAGE}
+    assert set(predictor) == {"minReplicas", "maxReplicas", "securityContext", "volumes", "model"}
+    assert set(model) == {"modelFormat", "runtime", "storageUri", "env", "securityContext", "volumeMounts"}
+
+
+def test_the_predictor_pod_is_locked_down_to_the_restricted_profile() -> None:
+    predictor = render()["spec"]["predictor"]
+    pod, container = predictor["securityContext"], predictor["model"]["securityContext"]
+    assert pod["runAsNonRoot"] is True and pod["runAsUser"] == 1000
+    assert pod["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert container["allowPrivilegeEscalation"] is False and container["privileged"] is False
+    assert container["readOnlyRootFilesystem"] is True and container["runAsNonRoot"] is True
+    assert container["capabilities"] == {"drop": ["ALL"]}
+    assert container["seccompProfile"] == {"type": "RuntimeDefault"}
+    # The only writable place: /tmp on an emptyDir, and HOME points there (MLflow and torch caches).
+    assert predictor["volumes"] == [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}]
+    assert predictor["model"]["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
+    assert {"name": "HOME", "value": "/tmp"} in predictor["model"]["env"]
+
+
+@pytest.mark.parametrize("variable", ["AWS_SECRET_ACCESS_KEY", "MLFLOW_TRACKING_PASSWORD",
+                                      "MLFLOW_TRACKING_TOKEN", "api_key"])
+def test_credentials_are_never_rendered_as_plain_values(variable: str) -> None:
+    with pytest.raises(DeploymentError, match=r"look like credentials .* never as a value"):
+        render(env={variable: "s3cr3t-value"})
 
 
 def test_render_with_every_option() -> None:

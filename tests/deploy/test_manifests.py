@@ -109,7 +109,7 @@ def test_rbac_grants_exactly_the_deploy_steps_verbs_in_one_namespace() -> None:
     docs = _by_kind("overlays/example")
     role, binding = docs["Role"], docs["RoleBinding"]
     assert role["rules"] == [{"apiGroups": ["serving.kserve.io"], "resources": ["inferenceservices"],
-                              "verbs": ["get", "list", "watch", "create", "patch"]}]
+                              "verbs": ["get", "create", "patch"]}]
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
                                   "name": role["metadata"]["name"]}
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "default-editor", "namespace": "risk"}]

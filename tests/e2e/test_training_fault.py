@@ -1,0 +1,71 @@
+"""A training worker killed mid-epoch inside a real kfp.local pipeline run, then the run repeated.
+
+Run 1 goes through ``kfp_cicd.local_run.run_locally`` (what ``kfp-cicd run`` does) with the
+TEST-ONLY kill hook set: torchrun rank 1 SIGKILLs itself in the middle of epoch 2; torchrun
+restarts the worker group, the workers resume from the epoch-1 checkpoint and the run completes
+(registered, deployed on loopback, champion moved).
+
+Run 2 repeats it with the same inputs and kfp.local's task cache on (kfp 2.17 ``local.init
+(enable_caching=True, cache_root=…)``; ``kfp-cicd run`` has no switch for it, so the test turns it
+on around the same code path): validate and train are reused, not redone, while evaluate runs again, as the
+pipeline's per-task caching options say. On Kubeflow/Vertex
+the same options drive the server-side cache, which cannot run here;
+``tests/pipelines/test_caching.py`` checks them in the compiled specs.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import pytest
+
+from kfp_cicd.components.register.registry import CHAMPION, version_for_alias
+from kfp_cicd.components.train.fault_injection import TEST_ONLY_KILL_ENV
+from kfp_cicd.data.synthetic import generate_dataset
+from kfp_cicd.local_run import LocalRunRequest, run_locally
+
+pytestmark = pytest.mark.slow
+MODEL = "fraud-detector"
+# Small and short: the fault matters here, not the model's quality.
+TRAINING = {"epochs": 3, "batch_size": 256, "num_processes": 2, "min_roc_auc": -1.0, "min_pr_auc": -1.0,
+            "champion_metrics": "", "smoke_requests": 2}
+
+
+def test_a_killed_training_worker_resumes_and_a_cached_rerun_does_not_redo_finished_steps(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
+    from kfp import local
+
+    data = generate_dataset(tmp_path / "data", rows=3000, seed=21)
+    monkeypatch.setattr(local, "init", functools.partial(local.init, enable_caching=True,
+                                                         cache_root=str(tmp_path / "kfp-cache")))
+    marker = tmp_path / "killed-once"
+    monkeypatch.setenv(TEST_ONLY_KILL_ENV, f"1:1:2:{marker}")  # rank 1, epoch 2 of 3, after step 2
+    request = LocalRunRequest(home=tmp_path / "home", train_data=str(data.train), eval_data=str(data.holdout),
+                              pipeline_arguments=dict(TRAINING))
+
+    first = run_locally(request)
+
+    output = capfd.readouterr().out
+    assert first.succeeded, first.error
+    assert marker.exists() and "TEST-ONLY: rank 1 sends itself SIGKILL at epoch 1 step 2" in output
+    assert "resuming from" in output and "after epoch 1" in output, "the restarted workers resumed"
+    assert set(first.tasks) == {"validate-data", "train-model", "evaluate-model", "register-model",
+                                "deploy-model"}
+    assert first.tasks["train-model"].artifacts["metrics"]["metadata"]["world_size"] == 2
+    version = first.tasks["register-model"].parameters["version"]
+    assert version_for_alias(first.tracking_uri, MODEL, CHAMPION) == version == "1"
+
+    monkeypatch.delenv(TEST_ONLY_KILL_ENV)
+    # Same data and training inputs; a stricter gate, so only evaluate's inputs differ.
+    second = run_locally(LocalRunRequest(home=request.home, train_data=request.train_data,
+                                         eval_data=request.eval_data,
+                                         pipeline_arguments={**TRAINING, "min_roc_auc": 0.9999}))
+
+    output = capfd.readouterr().out
+    assert second.succeeded, second.error
+    assert "validate-data" not in second.tasks, "validate ran again instead of being reused from the cache"
+    assert "train-model" not in second.tasks, "train ran again instead of being reused from the cache"
+    assert "evaluate-model" in second.tasks, "evaluate reads the registry's champion: never cached"
+    assert second.tasks["evaluate-model"].parameters["Output"] is False  # the stricter gate rejected
+    assert version_for_alias(second.tracking_uri, MODEL, CHAMPION) == "1", "nothing moved"
