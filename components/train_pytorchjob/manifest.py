@@ -12,6 +12,7 @@ free, so :func:`check_pytorchjob` checks what a cluster would reject or silently
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass, field
 
@@ -23,6 +24,15 @@ PORT_NAME, DEFAULT_PORT = "pytorchjob-port", 23456
 REPLICA_TYPES = ("Master", "Worker")
 RESTART_POLICIES = ("Always", "OnFailure", "Never", "ExitCode")
 CLEAN_POD_POLICIES = ("All", "Running", "None")
+# The images' user (images/runtime/Dockerfile); pods meet the Pod Security Standard "restricted".
+RUN_AS_USER = 1000
+POD_SECURITY_CONTEXT = {"runAsNonRoot": True, "runAsUser": RUN_AS_USER, "runAsGroup": RUN_AS_USER,
+                        "fsGroup": RUN_AS_USER,  # the shared volume stays writable for that user
+                        "fsGroupChangePolicy": "OnRootMismatch",  # no recursive chown of a large volume
+                        "seccompProfile": {"type": "RuntimeDefault"}}
+CONTAINER_SECURITY_CONTEXT = {"allowPrivilegeEscalation": False, "privileged": False,
+                              "readOnlyRootFilesystem": True, "runAsNonRoot": True,
+                              "capabilities": {"drop": ["ALL"]}}
 NAME_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 SPEC_FIELDS = {"elasticPolicy", "nprocPerNode", "pytorchReplicaSpecs", "runPolicy"}
 REPLICA_FIELDS = {"replicas", "restartPolicy", "template"}
@@ -92,11 +102,17 @@ def _pod_template(request: PyTorchJobRequest) -> dict:
             "ports": [{"name": PORT_NAME, "containerPort": DEFAULT_PORT, "protocol": "TCP"}],
             "resources": resources,
             "volumeMounts": [{"name": "shared", "mountPath": request.shared_mount_path},
-                             {"name": "dshm", "mountPath": "/dev/shm"}],
-            "env": [{"name": "PYTHONUNBUFFERED", "value": "1"}],
+                             {"name": "dshm", "mountPath": "/dev/shm"},
+                             {"name": "tmp", "mountPath": "/tmp"}],
+            # The root filesystem is read-only: temporary files and caches ($HOME) go to /tmp.
+            "env": [{"name": "PYTHONUNBUFFERED", "value": "1"}, {"name": "HOME", "value": "/tmp"}],
+            "securityContext": copy.deepcopy(CONTAINER_SECURITY_CONTEXT),
         }],
         "volumes": [{"name": "shared", "persistentVolumeClaim": {"claimName": request.shared_pvc}},
-                    {"name": "dshm", "emptyDir": {"medium": "Memory"}}],  # NCCL needs a large /dev/shm
+                    {"name": "dshm", "emptyDir": {"medium": "Memory"}},  # NCCL needs a large /dev/shm
+                    {"name": "tmp", "emptyDir": {}}],
+        "securityContext": copy.deepcopy(POD_SECURITY_CONTEXT),
+        "automountServiceAccountToken": False,  # training pods never call the Kubernetes API
     }
     if request.gpus_per_worker:
         for kind in ("requests", "limits"):

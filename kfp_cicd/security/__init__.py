@@ -1,0 +1,1 @@
+"""Security checks of the project's outputs and dependencies: secret scanning, dependency audit."""
