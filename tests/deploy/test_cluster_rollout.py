@@ -1,8 +1,8 @@
 """The kubernetes target end to end: the real kubernetes client, a fake API server, real predictors.
 
-``FakeKubernetesApiServer`` (conftest.py) stores InferenceServices and moves their status like
-KServe; its ingress forwards to a REAL ``python -m kfp_cicd.serving`` process serving the model, so
-every smoke request is a real inference. The MLflow registry is real (SQLite per test).
+``FakeKubernetesApiServer`` (tests/support/fake_kubernetes_api.py) stores InferenceServices and moves
+their status like KServe; its ingress forwards to a REAL ``python -m kfp_cicd.serving`` process
+serving the model, so every smoke request is a real inference. The MLflow registry is real (SQLite per test).
 """
 
 from __future__ import annotations

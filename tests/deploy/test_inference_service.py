@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
+from fake_kubernetes_resource import merge_patch
 
 from kfp_cicd.components.deploy.inference_service import (
     DEPLOYMENT_MODE_ANNOTATION,
@@ -223,18 +224,6 @@ def test_cluster_serving_runtime_matches_what_inference_services_ask_for(
 
 # --- the rollout's patches produce specs the CRD accepts -------------------------------------------
 
-def _apply_merge_patch(target: Any, patch: Any) -> Any:
-    if not isinstance(patch, dict):
-        return patch
-    result = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = _apply_merge_patch(result.get(key), value)
-    return result
-
-
 @pytest.mark.parametrize("mode", ["Serverless", "RawDeployment"])
 def test_canary_promote_and_rollback_specs_satisfy_the_crd(isvc_spec_validator: Any, mode: str) -> None:
     from kfp_cicd.components.deploy import traffic
@@ -242,9 +231,9 @@ def test_canary_promote_and_rollback_specs_satisfy_the_crd(isvc_spec_validator: 
     stable = render(deployment_mode=mode, annotations={traffic.VERSION_ANNOTATION: "1"})
     new = render(deployment_mode=mode, storage_uri="s3://models/fraud-detector/4",
                  annotations={traffic.VERSION_ANNOTATION: "2"})
-    canary = _apply_merge_patch(stable, traffic.canary_patch(stable, new, mode, 10, "2"))
-    rolled_back = _apply_merge_patch(canary, traffic.rollback_patch(canary, mode, "smoke test failed"))
-    promoted = _apply_merge_patch(canary, traffic.promote_patch(canary, mode, "2"))
+    canary = merge_patch(stable, traffic.canary_patch(stable, new, mode, 10, "2"))
+    rolled_back = merge_patch(canary, traffic.rollback_patch(canary, mode, "smoke test failed"))
+    promoted = merge_patch(canary, traffic.promote_patch(canary, mode, "2"))
     for manifest in (canary, rolled_back, promoted):
         assert _errors(isvc_spec_validator, manifest["spec"]) == []
     assert canary["metadata"]["annotations"][traffic.VERSION_ANNOTATION] == "1"
@@ -270,4 +259,4 @@ def test_merge_patch_to_reaches_the_desired_object() -> None:
     desired = {"a": 1, "b": {"c": 5}, "f": "new"}
     patch = merge_patch_to(current, desired)
     assert patch == {"e": None, "b": {"c": 5, "d": None}, "f": "new"}
-    assert _apply_merge_patch(current, patch) == desired
+    assert merge_patch(current, patch) == desired

@@ -148,7 +148,8 @@ def test_kubernetes_target_writes_the_manifest_then_names_an_unreachable_cluster
     assert model["storageUri"] == registry.storage_location(tracking_uri, MODEL, version)
     assert model["storageUri"].startswith("file://")
     assert model["image"] == "ghcr.io/kfp-cicd/kfp-cicd-runtime:9.9.9"
-    assert model["env"][0]["name"] == "MODEL_DIGEST" and model["env"][0]["value"].startswith("sha256:")
+    env = {entry["name"]: entry.get("value") for entry in model["env"]}
+    assert env["MODEL_DIGEST"].startswith("sha256:")
     assert manifest["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "RawDeployment"
     assert registry.version_for_alias(tracking_uri, MODEL, registry.CHAMPION) is None
 
