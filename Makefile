@@ -8,7 +8,7 @@ MAIN_STAMP := $(VENV)/.installed
 TFDV_STAMP := $(TFDV_VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint compile compile-check lock clean
+.PHONY: install run test lint compile compile-check lock clean images
 
 install: $(MAIN_STAMP) $(TFDV_STAMP)
 
@@ -48,6 +48,14 @@ compile-check: $(MAIN_STAMP)
 lock: $(MAIN_STAMP)
 	$(VENV)/bin/uv pip compile --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
 		requirements/tfdv.in -o requirements/tfdv.lock
+
+# Container images (docker, podman or buildah; see docs/images.md), tagged as `kfp-cicd compile` references
+# them: make images IMAGE_REGISTRY=ghcr.io/you IMAGE_TAG=0.1.0 [IMAGE_BUILD_ARGS='--gpu --push …']
+IMAGE_REGISTRY ?= ghcr.io/kfp-cicd
+IMAGE_TAG ?=
+IMAGE_BUILD_ARGS ?=
+images:
+	python3 images/build.py --registry $(IMAGE_REGISTRY) $(if $(IMAGE_TAG),--tag $(IMAGE_TAG)) $(IMAGE_BUILD_ARGS)
 
 clean:
 	rm -rf $(VENV) $(TFDV_VENV) build *.egg-info

@@ -314,7 +314,7 @@ def build_training_pipeline(images: ImageRefs | None = None, target: Target | st
             deploy = deploy_op(
                 tracking_uri=mlflow_tracking_uri, model_name=model_name,
                 version=register.outputs["version"], target=deploy_target, namespace=namespace,
-                runtime_image=images.runtime, eval_data=eval_data, deployment_mode=deployment_mode,
+                runtime_image=images.predictor, eval_data=eval_data, deployment_mode=deployment_mode,
                 canary_traffic_percent=canary_traffic_percent, service_account=service_account,
                 min_replicas=min_replicas, max_replicas=max_replicas, cpu=serving_cpu,
                 memory=serving_memory, ready_timeout_seconds=ready_timeout_seconds,

@@ -216,7 +216,7 @@ def test_cluster_serving_runtime_matches_what_inference_services_ask_for(
     assert spec["protocolVersions"] == ["v1", "v2"]
     (container,) = spec["containers"]
     assert container["name"] == "kserve-container"
-    assert container["image"] == ImageRefs().runtime
+    assert container["image"] == ImageRefs().predictor
     command = container["command"] + container["args"]
     assert command == ["python", "-m", "kfp_cicd.serving", "--model-dir", "/mnt/models", "--model-name",
                        "{{.Name}}", "--http-port", "8080", "--grpc-port", "8081"]

@@ -1,0 +1,125 @@
+"""Fast checks of the image definitions (no container tool needed): references, Dockerfile hygiene,
+lock files, and the build script's errors."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kfp_cicd.images import DOCKERFILES, ImageRefs
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+OCI_LABELS = ("org.opencontainers.image.source", "org.opencontainers.image.revision",
+              "org.opencontainers.image.version")
+
+
+def stages(dockerfile: str) -> list[str]:
+    """The Dockerfile's text split at each FROM (index 0: what precedes the first FROM)."""
+    return re.split(r"(?m)^FROM ", (REPO_ROOT / dockerfile).read_text())
+
+
+def pins(path: Path) -> dict[str, str]:
+    lines = [line.strip() for line in path.read_text().splitlines()]
+    return {name.lower().replace("_", "-"): version for name, _, version in
+            (line.partition("==") for line in lines if "==" in line and not line.startswith("#"))}
+
+
+def test_make_images_builds_what_compile_references(tmp_path: Path, build_module) -> None:
+    """`kfp-cicd compile --image-registry R --image-tag T` names images `make images` builds as R/…:T."""
+    from kfp_cicd.cli import main
+
+    assert main(["compile", "--image-registry", "registry.example/ml", "--image-tag", "9.9.9",
+                 "--output-dir", str(tmp_path)]) == 0
+    spec = next(yaml.safe_load_all((tmp_path / "kubeflow" / "training_pipeline.yaml").read_text()))
+    compiled = {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()}
+    refs = ImageRefs("registry.example/ml", "9.9.9")
+    builder = build_module.Builder("/usr/bin/buildah")
+    built = set()
+    for name, dockerfile in DOCKERFILES.items():
+        command = builder.build_command(dockerfile, refs.ref(name), {}, {}, [])
+        built.add(command[command.index("-t") + 1])
+    assert compiled == {refs.runtime, refs.validation} and compiled <= built
+
+
+def test_unknown_image_name_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"unknown image 'gpu'.*runtime, validation, predictor"):
+        ImageRefs().ref("gpu")
+
+
+def test_missing_image_tool_says_how_to_install(build_module, monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("IMAGE_TOOL", raising=False)
+    with pytest.raises(build_module.BuildError, match="apt-get install -y buildah"):
+        build_module.find_builder()
+    assert build_module.main(["--only", "runtime"]) == 1
+
+
+def test_unknown_image_on_the_command_line_is_refused(build_module, capsys) -> None:
+    assert build_module.main(["--only", "runtime,tfx"]) == 1
+    assert "unknown image(s) tfx" in capsys.readouterr().err
+
+
+def test_inputs_hash_follows_build_arguments(build_module) -> None:
+    cpu = build_module.inputs_hash("runtime", {"TORCH_VARIANT": "cpu"})
+    assert cpu == build_module.inputs_hash("runtime", {"TORCH_VARIANT": "cpu"})
+    assert cpu != build_module.inputs_hash("runtime", {"TORCH_VARIANT": "cuda"})
+    assert cpu != build_module.inputs_hash("predictor", {"TORCH_VARIANT": "cpu"})
+
+
+@pytest.mark.parametrize("name", sorted(DOCKERFILES))
+def test_dockerfile_pins_base_builds_in_a_stage_and_runs_non_root(name: str) -> None:
+    preamble, build, runtime = stages(DOCKERFILES[name])
+    base = re.search(r"(?m)^ARG BASE_IMAGE=(\S+)$", preamble)
+    assert base and re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", base.group(1)), "an exact tag"
+    assert build.startswith("${BASE_IMAGE} AS build") and runtime.startswith("${BASE_IMAGE}\n")
+    assert "pip install" in build
+    for leftover in ("pip install", "apt-get", "uv ", "gcc"):
+        assert leftover not in runtime, f"{leftover!r} in the shipped stage of {name}"
+    assert re.findall(r"(?m)^USER (\S+)", runtime) == ["1000:1000"]
+    for label in OCI_LABELS:
+        assert f"{label}=" in runtime
+
+
+def test_dockerignore_admits_exactly_what_the_builds_copy() -> None:
+    patterns = [line.strip() for line in (REPO_ROOT / ".dockerignore").read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+
+    def admitted(path: str) -> bool:
+        verdict = True
+        for pattern in patterns:
+            if fnmatch.fnmatch(path, pattern.lstrip("!")):
+                verdict = pattern.startswith("!")
+        return verdict
+
+    copied = set()
+    for dockerfile in DOCKERFILES.values():
+        for source in re.findall(r"(?m)^COPY (?!--from)(\S+) ", (REPO_ROOT / dockerfile).read_text()):
+            path = REPO_ROOT / source
+            assert path.exists(), f"{dockerfile} copies {source}, which does not exist"
+            files = [path] if path.is_file() else [
+                p for p in path.rglob("*.py") if "__pycache__" not in p.parts]
+            copied |= {str(p.relative_to(REPO_ROOT)) for p in files}
+    assert copied and all(admitted(p) for p in copied), sorted(p for p in copied if not admitted(p))
+    assert not admitted(".venv/bin/python") and not admitted("tests/conftest.py")
+
+
+@pytest.mark.parametrize("lock", ["requirements/serving.lock", "images/validation/kfp-env.lock"])
+def test_image_locks_pin_main_lock_versions(lock: str) -> None:
+    """The image-only locks hold the very versions the tests run (torch: its CPU build of them)."""
+    main, image = pins(REPO_ROOT / "requirements" / "main.lock"), pins(REPO_ROOT / lock)
+    assert image
+    different = {name: version for name, version in image.items()
+                 if main.get(name) != version.removesuffix("+cpu") and name != "setuptools"}
+    assert different == {}
+
+
+def test_serving_lock_holds_no_pipeline_packages() -> None:
+    serving = pins(REPO_ROOT / "requirements" / "serving.lock")
+    assert {"kserve", "mlflow-skinny", "torch", "scikit-learn", "skops"} <= set(serving)
+    assert set(serving).isdisjoint({"kfp", "google-cloud-pipeline-components", "google-cloud-aiplatform",
+                                    "mlflow"})
+    assert serving["torch"].endswith("+cpu"), "the predictor never installs the CUDA torch"
