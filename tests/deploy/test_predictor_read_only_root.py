@@ -3,8 +3,9 @@ InferenceService demands (``readOnlyRootFilesystem: true`` plus an emptyDir on /
 
 No container runtime exists here, so the REAL predictor process is started in its own mount
 namespace (``unshare -m``, root only) where ``/`` is remounted read-only, the model directory is
-bind-mounted read-only (KServe's /mnt/models) and /tmp is a fresh tmpfs: any write elsewhere fails
-with EROFS, exactly as in the pod.
+bind-mounted read-only (KServe's /mnt/models) and /tmp stays writable as its own bind mount (the
+pod's emptyDir; not a fresh tmpfs, which would hide a checkout or virtual environment under /tmp):
+any write elsewhere fails with EROFS, exactly as in the pod.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ _READ_ONLY_ROOT = r"""set -e
 mount --make-rprivate /
 mount --bind "$1" /srv
 mount -o remount,bind,ro /srv
+mount --bind /tmp /tmp
 mount -o remount,bind,ro /
-mount -t tmpfs -o size=1g tmpfs /tmp
 if touch /kfp-cicd-write-probe 2>/dev/null; then echo "the root filesystem is still writable" >&2; exit 3; fi
 exec env HOME=/tmp "$2" -m kfp_cicd.serving --model-dir /srv --model-name "$3" --http-port "$4" --no-grpc
 """

@@ -1,6 +1,6 @@
 """The registry when the MLflow server is down, dies mid-operation, loses an answer or is slow.
 
-The server is the REAL ``mlflow server`` of the session (conftest.py); a ``CuttableProxy`` in front
+The server is the REAL ``mlflow server`` (tests/support/real_mlflow_server.py); a ``CuttableProxy`` in front
 of it lets each test stop it exactly between two REST calls of an operation. After every fault the
 aliases must point at complete, READY versions, and running the step again must converge.
 """
@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from mlflow import MlflowClient
+from real_mlflow_server import CuttableProxy, RealMlflowServer
 
 from kfp_cicd.components.register.registry import (
     CANDIDATE,
@@ -133,6 +134,36 @@ def test_server_stopped_after_registration_before_the_alias_moves(
     again = register_model_version(untrained_model_dir, tracking_uri=mlflow_proxy.url, model_name=name)
     assert again.version == "3"
     assert assert_aliases_on_complete_versions(mlflow_server, name) == {CANDIDATE: "3", CHAMPION: "1"}
+
+
+@pytest.mark.slow
+def test_the_real_server_killed_after_committing_a_version_then_restarted_converges(
+        untrained_model_dir: Path, tmp_path: Path, name: str) -> None:
+    """Not a cut connection: the real ``mlflow server`` process is SIGKILLed mid-registration."""
+    server = RealMlflowServer(tmp_path / "store").start()
+    proxy = CuttableProxy(server.url)  # only to kill the process right after it committed version 2
+    try:
+        register_model_version(untrained_model_dir, tracking_uri=proxy.url, model_name=name)
+        promote(proxy.url, name, "1")
+        proxy.add_rule(*CREATE_VERSION, "then-call", callback=server.kill)
+        alias_writes = proxy.calls(*ALIAS_WRITE)
+
+        with pytest.raises(RegistryUnavailable, match=name):
+            register_model_version(untrained_model_dir, tracking_uri=proxy.url, model_name=name)
+        assert server.process is not None and server.process.poll() is not None, "the server must be dead"
+        assert proxy.calls(*ALIAS_WRITE) == alias_writes, "no alias move may follow a failed registration"
+
+        server.start()  # same port, same store: what the dead server committed is still there
+        assert assert_aliases_on_complete_versions(server.url, name) == {CANDIDATE: "1", CHAMPION: "1"}
+        again = register_model_version(untrained_model_dir, tracking_uri=proxy.url, model_name=name)
+        assert assert_aliases_on_complete_versions(server.url, name) == {CANDIDATE: again.version,
+                                                                         CHAMPION: "1"}
+        promote(proxy.url, name, again.version)
+        aliases = assert_aliases_on_complete_versions(server.url, name)
+        assert (aliases[CHAMPION], aliases[PREVIOUS]) == (again.version, "1")
+    finally:
+        proxy.close()
+        server.stop()
 
 
 def test_promote_interrupted_between_its_two_alias_moves_converges_on_rerun(
