@@ -83,6 +83,14 @@ def require_text(value: Any, name: str, *, max_length: int = MAX_TEXT_LENGTH) ->
     return value
 
 
+def _matching(value: Any, name: str, pattern: re.Pattern[str], *, max_length: int, rule: str) -> str:
+    """``value`` as text when ``pattern`` matches it; else InvalidParameter stating ``rule``."""
+    text = require_text(value, name, max_length=max_length)
+    if not pattern.match(text):
+        raise _fail(name, value, rule)
+    return text
+
+
 def _scheme(value: str) -> str:
     return value.split("://", 1)[0].lower() if "://" in value else ""
 
@@ -242,19 +250,15 @@ def check_image_registry(value: Any, name: str = "--image-registry") -> str:
 
 def check_image_tag(value: Any, name: str = "--image-tag") -> str:
     """A container image tag: at most 128 of letters, digits, '_', '.', '-', not starting with '.'/'-'."""
-    text = require_text(value, name, max_length=128)
-    if not _IMAGE_TAG.match(text):
-        raise _fail(name, value, "a tag is at most 128 letters, digits, '_', '.' and '-', not starting "
-                    "with '.' or '-' (e.g. 0.1.0 or sha-0123abc)")
-    return text
+    return _matching(value, name, _IMAGE_TAG, max_length=128,
+                     rule="a tag is at most 128 letters, digits, '_', '.' and '-', not starting "
+                          "with '.' or '-' (e.g. 0.1.0 or sha-0123abc)")
 
 
 def check_quantity(value: Any, name: str) -> str:
     """A Kubernetes resource quantity, e.g. ``500m``, ``1``, ``2Gi``."""
-    text = require_text(value, name, max_length=64)
-    if not _QUANTITY.match(text):
-        raise _fail(name, value, "write a Kubernetes quantity such as 500m or 2 (CPU), 512Mi or 2Gi (memory)")
-    return text
+    return _matching(value, name, _QUANTITY, max_length=64,
+                     rule="write a Kubernetes quantity such as 500m or 2 (CPU), 512Mi or 2Gi (memory)")
 
 
 def check_port(value: Any, name: str) -> int:
@@ -296,38 +300,30 @@ def check_timestamp(value: Any, name: str) -> str:
 
 def check_gcp_project(value: Any, name: str = "--project") -> str:
     """A Google Cloud project id: 6-30 lower-case letters, digits and '-', starting with a letter."""
-    text = require_text(value, name, max_length=64)
-    if not _GCP_PROJECT.match(text):
-        raise _fail(name, value, "a project id is 6-30 lower-case letters, digits and '-', starting with a "
-                    "letter (the id, not the display name or number; see `gcloud projects list`)")
-    return text
+    return _matching(value, name, _GCP_PROJECT, max_length=64,
+                     rule="a project id is 6-30 lower-case letters, digits and '-', starting with a "
+                          "letter (the id, not the display name or number; see `gcloud projects list`)")
 
 
 def check_gcp_region(value: Any, name: str = "--region") -> str:
     """A Google Cloud region such as ``europe-west4`` or ``us-central1``."""
-    text = require_text(value, name, max_length=64)
-    if not _GCP_REGION.match(text):
-        raise _fail(name, value, "a region looks like europe-west4 or us-central1 (not a zone like "
-                    "us-central1-a)")
-    return text
+    return _matching(value, name, _GCP_REGION, max_length=64,
+                     rule="a region looks like europe-west4 or us-central1 (not a zone like "
+                          "us-central1-a)")
 
 
 def check_service_account_email(value: Any, name: str = "--service-account") -> str:
     """A Google service account e-mail (``name@project.iam.gserviceaccount.com``)."""
-    text = require_text(value, name, max_length=254)
-    if not _SA_EMAIL.match(text):
-        raise _fail(name, value, "give the service account's e-mail, e.g. "
-                    "pipelines@my-project.iam.gserviceaccount.com")
-    return text
+    return _matching(value, name, _SA_EMAIL, max_length=254,
+                     rule="give the service account's e-mail, e.g. "
+                          "pipelines@my-project.iam.gserviceaccount.com")
 
 
 def check_vertex_job_id(value: Any, name: str = "--job-id") -> str:
     """A Vertex AI PipelineJob id: ``[a-z][-a-z0-9]{0,127}``."""
-    text = require_text(value, name, max_length=128)
-    if not _VERTEX_JOB_ID.match(text):
-        raise _fail(name, value, "a job id is at most 128 lower-case letters, digits and '-', starting "
-                    "with a letter")
-    return text
+    return _matching(value, name, _VERTEX_JOB_ID, max_length=128,
+                     rule="a job id is at most 128 lower-case letters, digits and '-', starting "
+                          "with a letter")
 
 
 # --- cron ----------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from kfp_cicd.cli.submit_options import add_submit_options
 from kfp_cicd.orchestration.outcome import EXIT_CODES_HELP, run_command
 
 AUTH_HELP = """authentication (first that applies): --token or $KFP_CICD_KFP_TOKEN (bearer token; prefer the
@@ -128,20 +129,7 @@ def _register_submit(commands: argparse._SubParsersAction) -> None:
     )
     _add_run_options(parser)
     parser.add_argument("--run-name", help="run name (default: pipeline, version and time)")
-    # No --cache: forcing caching on for every task would let a re-run skip register and deploy,
-    # which the pipelines mark uncacheable on purpose (each task's caching is set in the pipeline).
-    parser.add_argument(
-        "--no-cache",
-        dest="enable_caching",
-        action="store_const",
-        const=False,
-        help="force caching off for every task (e.g. new data at the same path)",
-    )
-    parser.add_argument("--wait", action="store_true", help="follow the run; exit 1 if it fails")
-    parser.add_argument("--timeout", type=float, help="with --wait: give up after this many seconds (exit 6)")
-    parser.add_argument(
-        "--poll-interval", type=float, default=10.0, help="with --wait: seconds between checks"
-    )
+    add_submit_options(parser, what="run", poll_seconds=10.0)
     parser.set_defaults(handler=_submit)
 
 

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from kfp_cicd.cli.submit_options import add_submit_options
 from kfp_cicd.orchestration.errors import ParameterError
 from kfp_cicd.orchestration.outcome import EXIT_CODES_HELP, run_command
 
@@ -50,12 +51,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     _add_job_options(submit)
     submit.add_argument("--job-id", help="PipelineJob id (default: <pipeline>-<commit>-<UTC time>)")
     submit.add_argument("--display-name", help="display name (default: the pipeline name)")
-    # No --cache: it would override the pipeline's per-task caching and could skip register/deploy.
-    submit.add_argument("--no-cache", dest="enable_caching", action="store_const", const=False,
-                        help="force caching off for every task (e.g. new data at the same path)")
-    submit.add_argument("--wait", action="store_true", help="follow the job; exit 1 if it fails")
-    submit.add_argument("--timeout", type=float, help="with --wait: give up after this many seconds (exit 6)")
-    submit.add_argument("--poll-interval", type=float, default=15.0)
+    add_submit_options(submit, what="job", poll_seconds=15.0)
     submit.set_defaults(handler=_submit)
 
     schedule = _parser(
