@@ -26,11 +26,12 @@ def validate_data(
     tolerate_anomalies: str = "",
     baseline_statistics: str = "",
     drift_thresholds: str = "",
-    drift_default_threshold: float = 0.1,
+    drift_default_threshold: float = 0.15,
     processing: str = "auto",
     beam_options: str = "",
     beam_threshold_mb: float = 1024.0,
     sample_rate: float = 1.0,
+    positive_label: str = "",
 ) -> NamedTuple("ValidationOutputs", [("train_rows", int), ("eval_rows", int),
                                       ("anomaly_count", int), ("data_fingerprint", str)]):
     """Validate the training and evaluation data with TensorFlow Data Validation.
@@ -47,13 +48,16 @@ def validate_data(
         train_data: Training data file (CSV, gzipped CSV or Parquet; local path, gs:// or s3://).
             It must contain the label column.
         eval_data: Evaluation (holdout) data file in the same format.
-        label_column: Name of the label column; it is excluded from the feature list.
+        label_column: Name of the label column; it is excluded from the feature list. It must hold
+            exactly two classes (0/1, true/false, Yes/No or any two values) in the training data,
+            and the evaluation data no others; otherwise the task fails before TFDV runs.
         schema_path: A TFDV schema (.pbtxt, text format) to validate against; "" infers the schema
             from the training data.
         statistics: Output. Directory with train_stats.pb and eval_stats.pb (binary
             DatasetFeatureStatisticsList; read with tfdv.load_stats_binary).
-        schema: Output. Directory with schema.pbtxt (the schema used) and features.json (label,
-            each feature's kind numeric/categorical and dtype, row counts) for training.
+        schema: Output. Directory with schema.pbtxt (the schema used) and features.json (label, its
+            two classes and which is positive, each feature's kind numeric/categorical and dtype,
+            row counts) for training.
         anomalies: Output. anomalies.json: a list of {dataset, feature, kind, short_description,
             description}, empty when the data is clean.
         report: Output. HTML page with the row counts, the anomalies (feature, kind, meaning),
@@ -77,6 +81,8 @@ def validate_data(
             --project=p --region=r --temp_location=gs://b/tmp".
         beam_threshold_mb: Size above which auto processing uses Beam (with beam_options).
         sample_rate: Fraction of rows (0 < r <= 1) the statistics are computed on.
+        positive_label: The label value that is the positive class; "" takes 1, true or yes when
+            the label has them, else the less frequent class (the rule is recorded in features.json).
 
     Returns:
         train_rows: Number of rows in the training data.
@@ -108,7 +114,8 @@ def validate_data(
         tolerate_kinds=parse_tolerated_kinds(tolerate_anomalies), options=options,
         artifact_metadata={"statistics": statistics.metadata, "schema": schema.metadata,
                            "anomalies": anomalies.metadata, "report": report.metadata,
-                           "summary": summary.metadata, "drift_report": drift_report.metadata})
+                           "summary": summary.metadata, "drift_report": drift_report.metadata},
+        positive_label=positive_label)
 
 
 def build_component(image: str) -> PythonComponent:

@@ -11,6 +11,7 @@ when the data has anomalies.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
@@ -27,8 +28,11 @@ from typing import Any
 
 from kfp_cicd.components.validate_data.options import ValidationOptions
 from kfp_cicd.components.validate_data.tfdv_environment import TFDV_PYTHON_ENV_VAR, find_tfdv_python
-from kfp_cicd.data.tables import check_table_file, file_fingerprint
+from kfp_cicd.data.tables import check_table_file, file_fingerprint, read_table
 from kfp_cicd.errors import DataError, EnvironmentNotReady, KfpCicdError
+from kfp_cicd.model.labels import BinaryLabels
+
+log = logging.getLogger(__name__)
 
 #: The script run in the validation environment.
 TFDV_JOB = Path(__file__).with_name("tfdv_job.py")
@@ -449,10 +453,13 @@ def run_validation_task(
     options: ValidationOptions | None = None,
     tfdv_python: str | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    positive_label: str = "",
 ) -> tuple[int, int, int, str]:
     """The validate_data component's body: validate, publish the artifacts, fail on anomalies.
 
-    Every output is written before the anomaly check, so a failed task still shows its report.
+    The label comes first: both tables' label columns must hold the same two classes
+    (:func:`label_classes`), else the task fails before TFDV runs. Every output is written before
+    the anomaly check, so a failed task still shows its report.
 
     Args:
         train_data, eval_data, label_column: as in :func:`validate_datasets`.
@@ -470,6 +477,8 @@ def run_validation_task(
         tolerate_kinds: anomaly kinds that do not fail the task.
         options: drift (baseline, thresholds) and scale (processing, Beam, sampling) settings.
         tfdv_python, timeout_s: as in :func:`validate_datasets`.
+        positive_label: the label value that is the positive class; ``""``: the default rule of
+            :class:`~kfp_cicd.model.labels.BinaryLabels`.
 
     Returns:
         ``(train_rows, eval_rows, anomaly_count, data_fingerprint)``.
@@ -477,10 +486,12 @@ def run_validation_task(
     Raises:
         DataValidationFailed: the data has anomalies not tolerated (after the outputs are written).
     """
+    classes = label_classes(train_data, eval_data, label_column, positive_label)
     with tempfile.TemporaryDirectory(prefix="validate_data-") as work:
         result = validate_datasets(train_data, eval_data, label_column=label_column,
                                    output_dir=work, schema_path=schema_path or None,
                                    options=options, tfdv_python=tfdv_python, timeout_s=timeout_s)
+        record_label_classes(result.features, classes)
         copies = [(result.train_statistics, Path(statistics_dir) / "train_stats.pb"),
                   (result.eval_statistics, Path(statistics_dir) / "eval_stats.pb"),
                   (result.schema, Path(schema_dir) / "schema.pbtxt"),
@@ -498,6 +509,33 @@ def run_validation_task(
     raise_for_anomalies(result, tolerate_kinds)
     return (result.row_counts["train"], result.row_counts["eval"], result.anomaly_count,
             result.data_fingerprint)
+
+
+def label_classes(train_data: str, eval_data: str, label_column: str,
+                  positive_label: str = "") -> BinaryLabels:
+    """The label's two classes from the training data; the holdout may hold no others.
+
+    Only the label column is read. Raises :class:`DataError` naming the column and its values
+    when it is missing, has gaps, or does not hold exactly two classes.
+    """
+    if not label_column.strip():
+        raise DataError("label_column is empty; name the column that holds the label")
+    classes = BinaryLabels.infer(read_table(train_data, columns=[label_column])[label_column],
+                                 label_column, positive_label)
+    try:
+        classes.encode_frame(read_table(eval_data, columns=[label_column]))
+    except DataError as error:
+        raise DataError(f"evaluation data: {error}") from error
+    log.info("label %r: positive class %r, negative %r (%s)", label_column, classes.positive,
+             classes.negative, classes.rule)
+    return classes
+
+
+def record_label_classes(features_file: Path, classes: BinaryLabels) -> None:
+    """Add the label's classes to ``features.json`` (training and evaluation read them there)."""
+    features = json.loads(features_file.read_text(encoding="utf-8"))
+    features["classes"] = classes.to_dict()
+    features_file.write_text(json.dumps(features, indent=2), encoding="utf-8")
 
 
 def _copy_all(copies: Sequence[tuple[Path, Path]]) -> None:

@@ -90,8 +90,10 @@ class _Location:
         return self.fs is None
 
 
-def read_table(location: str) -> pd.DataFrame:
+def read_table(location: str, columns: list[str] | None = None) -> pd.DataFrame:
     """Read the CSV (UTF-8, optionally ``.csv.gz``) or Parquet table at ``location``.
+
+    ``columns`` reads only those columns (each must exist), e.g. just the label.
 
     Raises :class:`DataError` naming the file when it is missing, a directory, empty (no bytes or
     no rows), of an unknown suffix, not valid CSV/Parquet, not UTF-8 encoded, holds a NUL byte, a
@@ -101,7 +103,10 @@ def read_table(location: str) -> pd.DataFrame:
     where = _resolve(location)
     _require_readable_file(where)
     with _open(where, "rb") as handle:
-        frame = _parse_csv(where, handle) if where.fmt == CSV else _parse_parquet(where, handle)
+        if where.fmt == CSV:
+            frame = _parse_csv(where, handle, columns)
+        else:
+            frame = _parse_parquet(where, handle, columns)
     if frame.empty:
         raise DataError(
             f"{where.text} has no data rows (columns: {list(frame.columns)}); "
@@ -248,11 +253,11 @@ def _open(where: _Location, mode: str) -> Iterator[IO[bytes]]:
         yield handle
 
 
-def _parse_csv(where: _Location, handle: IO[bytes]) -> pd.DataFrame:
+def _parse_csv(where: _Location, handle: IO[bytes], columns: list[str] | None = None) -> pd.DataFrame:
     """Parse UTF-8 CSV bytes (gunzipping ``.csv.gz``) into a frame, or explain why not."""
     guard = _CsvGuard(where, handle)
     try:
-        frame = pd.read_csv(guard, encoding="utf-8")
+        frame = pd.read_csv(guard, encoding="utf-8", usecols=columns)
     except UnicodeDecodeError as exc:  # the guard decodes first; kept for a parser-side surprise
         raise DataError(
             f"{where.text} is not UTF-8 text ({exc.reason}); "
@@ -265,8 +270,17 @@ def _parse_csv(where: _Location, handle: IO[bytes]) -> pd.DataFrame:
                         "re-export the file") from exc
     except (OSError, EOFError, zlib.error) as exc:
         raise _unreadable(where, exc) from exc
-    _check_header(where, guard.header_fields(), len(frame.columns))
+    except ValueError as exc:  # usecols names a column the file lacks
+        if columns is None:
+            raise
+        raise DataError(f"{where.text} lacks column(s) {_missing(columns, guard.header_fields())}; its "
+                        f"columns are {guard.header_fields()}") from exc
+    _check_header(where, guard.header_fields(), None if columns else len(frame.columns))
     return frame
+
+
+def _missing(wanted: list[str], present: list[str]) -> list[str]:
+    return [name for name in wanted if name not in present]
 
 
 def _unreadable(where: _Location, exc: BaseException) -> DataError:
@@ -385,13 +399,19 @@ def _check_header(where: _Location, header: list[str], parsed_columns: int | Non
                         "every column a unique name")
 
 
-def _parse_parquet(where: _Location, handle: IO[bytes]) -> pd.DataFrame:
+def _parse_parquet(where: _Location, handle: IO[bytes], columns: list[str] | None = None) -> pd.DataFrame:
     """Parse Parquet bytes into a frame after checking its footer, or explain why not."""
     pyarrow = _import_pyarrow(where)
-    _check_parquet_footer(where, _parquet_metadata(where, handle))
+    metadata = _parquet_metadata(where, handle)
+    _check_parquet_footer(where, metadata)
+    if columns is not None:
+        present = list(metadata.schema.names)
+        if _missing(columns, present):
+            raise DataError(f"{where.text} lacks column(s) {_missing(columns, present)}; its columns are "
+                            f"{present}")
     try:
         handle.seek(0)
-        return pd.read_parquet(handle, engine="pyarrow")
+        return pd.read_parquet(handle, engine="pyarrow", columns=columns)
     except (pyarrow.ArrowException, OSError, ValueError) as exc:
         raise DataError(f"{where.text} is not a valid Parquet file: {_first_line(exc)}; "
                         "re-export it with pandas/pyarrow, or use the .csv suffix if it is CSV") \

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kfp_cicd.errors import DataError
+from kfp_cicd.model.labels import BinaryLabels
 
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"
@@ -23,6 +24,12 @@ class FeatureSpec:
     label: str
     numeric: tuple[str, ...]
     categorical: tuple[str, ...]
+    label_classes: BinaryLabels | None = None
+
+    @property
+    def labels(self) -> BinaryLabels:
+        """The label's two classes and the positive one (0/1 for specs written without them)."""
+        return self.label_classes or BinaryLabels.from_dict({}, self.label)
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -31,7 +38,7 @@ class FeatureSpec:
 
     @classmethod
     def from_dict(cls, payload: dict) -> FeatureSpec:
-        """Parse the ``features.json`` layout: ``{"label": .., "features": [{"name", "kind"}]}``."""
+        """Parse the ``features.json`` layout: ``{"label", "classes", "features": [{"name", "kind"}]}``."""
         try:
             label = payload["label"]
             features = payload["features"]
@@ -44,12 +51,15 @@ class FeatureSpec:
             raise DataError(f"feature spec has features of unknown kind: {unknown}")
         if not numeric and not categorical:
             raise DataError("feature spec lists no features besides the label")
-        return cls(label=label, numeric=numeric, categorical=categorical)
+        classes = payload.get("classes")
+        label_classes = BinaryLabels.from_dict(classes, label) if isinstance(classes, dict) else None
+        return cls(label=label, numeric=numeric, categorical=categorical, label_classes=label_classes)
 
     def to_dict(self) -> dict:
         """The ``features.json`` layout."""
         return {
             "label": self.label,
+            "classes": self.labels.to_dict(),
             "features": [{"name": n, "kind": NUMERIC} for n in self.numeric]
             + [{"name": n, "kind": CATEGORICAL} for n in self.categorical],
         }

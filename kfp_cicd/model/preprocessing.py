@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
@@ -41,19 +40,3 @@ def feature_frame(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
         values = features[column]
         features[column] = values.where(values.isna(), values.astype(str))
     return features
-
-
-def label_vector(frame: pd.DataFrame, label: str) -> np.ndarray:
-    """The label as 0/1 float32; refuses a missing label or one that is not binary."""
-    if label not in frame.columns:
-        raise DataError(f"label column '{label}' is missing; columns are {list(frame.columns)}")
-    values = frame[label]
-    if values.isna().any():
-        raise DataError(f"label column '{label}' has {int(values.isna().sum())} missing values")
-    distinct = set(pd.unique(values).tolist())
-    if not distinct <= {0, 1}:
-        shown = sorted(distinct, key=str)[:5]
-        raise DataError(f"label column '{label}' must be binary 0/1, found values {shown}")
-    if len(distinct) < 2:
-        raise DataError(f"label column '{label}' has a single class {distinct}; both classes are needed")
-    return values.astype("float32").to_numpy()
