@@ -1,4 +1,4 @@
-"""Per-epoch progress: the history entries and the log line (loss, rows/s, ETA) rank 0 prints."""
+"""Per-epoch progress: the history entries and the log line (loss, val_loss, rows/s, ETA) rank 0 prints."""
 
 from __future__ import annotations
 
@@ -19,10 +19,15 @@ def format_duration(seconds: float) -> str:
 
 @dataclass
 class EpochProgress:
-    """History of finished epochs; estimates time left from the epochs run in this process."""
+    """History of finished epochs; estimates time left from the epochs run in this process.
+
+    ``label`` prefixes the line (``member 2/5`` when several networks are cross-fitted). The ETA
+    assumes every epoch up to ``total_epochs`` runs; early stopping may end sooner.
+    """
 
     total_epochs: int
     history: list[dict] = field(default_factory=list)
+    label: str = ""
     _seconds_this_run: list[float] = field(default_factory=list)
 
     def record(self, epoch: int, loss: float, rows: int, seconds: float, **extra: float) -> dict:
@@ -40,6 +45,8 @@ class EpochProgress:
         return (self.total_epochs - done) * sum(self._seconds_this_run) / len(self._seconds_this_run)
 
     def line(self, entry: dict) -> str:
-        return (f"epoch {entry['epoch']}/{self.total_epochs} loss {entry['loss']:.4f} "
+        validation = f"val_loss {entry['val_loss']:.4f} " if "val_loss" in entry else ""
+        prefix = f"{self.label} " if self.label else ""
+        return (f"{prefix}epoch {entry['epoch']}/{self.total_epochs} loss {entry['loss']:.4f} {validation}"
                 f"{entry['rows_per_second']:,.0f} rows/s ({entry['seconds']:.2f}s) "
                 f"ETA {format_duration(self.eta_seconds())}")

@@ -7,6 +7,11 @@ component into a Vertex custom job: ``workerpool0`` (one chief replica) plus ``w
 Vertex's ``CLUSTER_SPEC``, so each replica starts ``torchrun`` with one process per GPU, joined through
 the chief. The chief writes the outputs; worker replicas leave without writing any
 (:func:`leave_as_worker_replica`), so they never overwrite the chief's executor output.
+
+The job wraps ``train_model`` itself, so it takes every one of its parameters with the same defaults
+(``epochs``/``batch_size``/``learning_rate`` 0 and ``hidden_units`` "" chosen from the data,
+``early_stopping_patience``, ``validation_fraction``, ``validation_folds``, ``decision_threshold``
+-1 for the max-F1 threshold, ...); every replica resolves the automatic ones identically.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ def train_model_pytorchjob(
     worker_image: str,
     shared_pvc: str,
     shared_mount_path: str = "/mnt/shared",
-    namespace: str = "kubeflow",
+    namespace: str = "kfp-cicd",
     workers: int = 1,
     gpus_per_worker: int = 1,
     gpu_resource: str = "nvidia.com/gpu",
@@ -23,11 +23,15 @@ def train_model_pytorchjob(
     service_account: str = "",
     job_name: str = "",
     timeout_seconds: int = 86400,
-    epochs: int = 8,
-    batch_size: int = 512,
-    learning_rate: float = 0.002,
+    epochs: int = 0,
+    batch_size: int = 0,
+    learning_rate: float = 0.0,
+    hidden_units: str = "",
+    early_stopping_patience: int = 5,
+    validation_fraction: float = 0.15,
+    validation_folds: int = 0,
     num_processes: int = 2,
-    decision_threshold: float = 0.5,
+    decision_threshold: float = -1.0,
     seed: int = 0,
     max_restarts: int = 1,
     entry_point: str = "",
@@ -59,11 +63,22 @@ def train_model_pytorchjob(
         service_account: Service account of the pods (empty: the namespace default).
         job_name: PyTorchJob name (empty: generated).
         timeout_seconds: Delete the job and fail after this long.
-        epochs: Passes over the training data.
-        batch_size: Rows per optimisation step on each process.
-        learning_rate: AdamW learning rate.
+        epochs: Most passes over the training data; early stopping may end sooner (0: chosen from
+            the data set's size).
+        batch_size: Rows per optimisation step on each process (0: chosen from the data set's size).
+        learning_rate: AdamW learning rate (0: chosen from the batch size).
+        hidden_units: Hidden layer widths of the network, e.g. "64,32" ("": chosen from the input
+            width).
+        early_stopping_patience: Epochs without a better validation loss before training stops (0:
+            never stop early).
+        validation_fraction: Share of the training rows held out (stratified) for early stopping,
+            calibration and the decision threshold when one split is used.
+        validation_folds: 0: chosen from the data set's size (5-fold cross-fitting up to 20,000
+            training rows, else one split); 1: one split of validation_fraction; k: k-fold
+            cross-fitting (k networks averaged).
         num_processes: CPU processes per pod when gpus_per_worker is 0.
-        decision_threshold: Probability above which the packaged model predicts the positive class.
+        decision_threshold: Probability above which the packaged model predicts the positive class
+            (negative: the threshold with the best F1 on the validation rows).
         seed: Seed for shuffling and initialisation.
         max_restarts: torchrun restarts of a pod's workers (they resume from the latest checkpoint).
         entry_point: Training module in the image (empty: the built-in tabular MLP).
@@ -76,6 +91,8 @@ def train_model_pytorchjob(
     from kfp_cicd.components.train_pytorchjob.manifest import PyTorchJobRequest
 
     training = TrainingConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                              hidden_units=hidden_units, early_stopping_patience=early_stopping_patience,
+                              validation_fraction=validation_fraction, validation_folds=validation_folds,
                               num_processes=num_processes, decision_threshold=decision_threshold,
                               seed=seed, max_restarts=max_restarts, entry_point=entry_point,
                               entry_point_params=entry_point_params)

@@ -25,12 +25,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from kfp_cicd.data.splits import stratified_holdout_mask
 from kfp_cicd.data.tables import write_table
 from kfp_cicd.errors import DataError
 
 logger = logging.getLogger(__name__)
 
 LABEL_COLUMN = "is_fraud"
+MODEL_NAME = "fraud-detector"
+#: What the demo (``kfp-cicd run`` without data, ``make run``) passes for the generated data set:
+#: its label, a model name, the segments worth watching and fraud's error costs (a missed fraud
+#: costs 30 false alarms). Every other data set starts from the pipelines' neutral defaults.
+DEMO_PARAMETERS: dict[str, object] = {
+    "label_column": LABEL_COLUMN,
+    "model_name": MODEL_NAME,
+    "slice_keys": "country,channel,amount",
+    "cost_false_negative": 30.0,
+    "cost_false_positive": 1.0,
+}
 
 NUMERIC_FEATURES: tuple[str, ...] = (
     "amount",
@@ -241,12 +253,7 @@ def split_train_holdout(
     labels = df[label_column]
     if labels.isna().any():
         raise DataError(f"cannot stratify: label column '{label_column}' has missing values")
-    rng = np.random.default_rng(seed)
-    in_holdout = np.zeros(len(df), dtype=bool)
-    for value in sorted(pd.unique(labels).tolist(), key=str):
-        positions = np.flatnonzero((labels == value).to_numpy())
-        take = round(holdout_fraction * positions.size)
-        in_holdout[rng.permutation(positions)[:take]] = True
+    in_holdout = stratified_holdout_mask(labels.to_numpy(), holdout_fraction, seed)
     train, holdout = df[~in_holdout], df[in_holdout]
     if train.empty or holdout.empty:
         raise DataError(

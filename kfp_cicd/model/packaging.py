@@ -20,6 +20,8 @@ from kfp_cicd.model.integrity import verify_model, write_checksums
 
 PYFUNC_SOURCE = Path(__file__).with_name("pyfunc_model.py")
 RUNTIME_PACKAGES = ("mlflow", "torch", "scikit-learn", "skops", "pandas", "numpy")
+# Config fields models packaged before them lack; update_model_config may add them to such models.
+OPTIONAL_CONFIG_FIELDS = frozenset({"calibration", "threshold_rule"})
 
 
 def pip_requirements() -> list[str]:
@@ -57,11 +59,14 @@ def training_numeric_ranges(features: pd.DataFrame, spec: FeatureSpec) -> dict[s
 def save_classifier(path: str | Path, *, preprocessor: ColumnTransformer, network: torch.nn.Module,
                     input_dim: int, spec: FeatureSpec, example: pd.DataFrame,
                     decision_threshold: float = 0.5, metadata: dict | None = None,
-                    numeric_ranges: dict[str, list[float]] | None = None) -> Path:
+                    numeric_ranges: dict[str, list[float]] | None = None,
+                    calibration: dict | None = None, threshold_rule: str = "") -> Path:
     """Write an MLflow pyfunc model at ``path`` (which must not exist or be an empty directory).
 
     ``example`` is a few rows of raw feature columns; it types the signature and is stored as the
-    input example users see in MLflow.
+    input example users see in MLflow. ``calibration`` (e.g. ``{"method": "platt", "slope": a,
+    "intercept": b}``) maps the network's logit ``z`` to ``sigmoid(a * z + b)`` at scoring time
+    (None: the plain sigmoid); ``threshold_rule`` says how ``decision_threshold`` was chosen.
     """
     path = Path(path)
     if path.exists() and any(path.iterdir()):
@@ -77,9 +82,11 @@ def save_classifier(path: str | Path, *, preprocessor: ColumnTransformer, networ
         }
         skops.io.dump(preprocessor, artifacts["preprocessor"])
         export_network(network, input_dim, artifacts["network"])
-        config = {"label": spec.label, "numeric": list(spec.numeric),
+        config = {"label": spec.label, "labels": spec.labels.to_dict(), "numeric": list(spec.numeric),
                   "categorical": list(spec.categorical),
                   "decision_threshold": float(decision_threshold),
+                  "threshold_rule": threshold_rule or f"decision_threshold={decision_threshold:g} given",
+                  "calibration": calibration or {"method": "none"},
                   "numeric_ranges": numeric_ranges or {}}
         artifacts["config"].write_text(json.dumps(config, indent=2))
         mlflow.pyfunc.save_model(
@@ -99,12 +106,14 @@ def update_model_config(model_dir: str | Path, **changes: object) -> dict:
     """Change the packaged model's ``config.json`` (e.g. ``decision_threshold``) and re-checksum.
 
     The directory is verified first, so a corrupted model is never re-blessed with fresh checksums.
+    Only existing fields change, except :data:`OPTIONAL_CONFIG_FIELDS`, which older models lack
+    (e.g. ``threshold_rule`` beside a new ``decision_threshold``).
     """
     model_dir = Path(model_dir)
     verify_model(model_dir)
     config_path = model_dir / "artifacts" / "config.json"
     config = json.loads(config_path.read_text())
-    unknown = sorted(set(changes) - set(config))
+    unknown = sorted(set(changes) - set(config) - OPTIONAL_CONFIG_FIELDS)
     if unknown:
         raise KeyError(f"model config has no fields {unknown}; fields are {sorted(config)}")
     config.update(changes)

@@ -7,7 +7,10 @@ those packages and the standard library.
 Artifacts (see ``kfp_cicd.model.packaging``):
 - ``preprocessor``: the fitted scikit-learn ``ColumnTransformer``, saved with skops (no pickle).
 - ``network``: the network exported with ``torch.export`` (no Python class needed to load it).
-- ``config``: JSON with the feature columns, the label and the decision threshold.
+- ``config``: JSON with the feature columns, the label, the decision threshold (and the rule that
+  chose it) and the probability calibration: ``{"method": "platt", "slope": a, "intercept": b}``
+  turns the network's logit ``z`` into ``sigmoid(a * z + b)``, fitted on validation rows at training
+  time. Models saved before calibration existed have no such entry and score ``sigmoid(z)`` as before.
 
 Scoring speed: ``ColumnTransformer.transform`` costs ~10 ms on a one-row DataFrame (pandas and
 validation overhead, not arithmetic). At load the fitted imputers, scaler and one-hot encoder are
@@ -48,6 +51,9 @@ ALLOWED_SKOPS_TYPES = frozenset({"numpy.dtype"})
 PREDICTION = "prediction"
 # OneHotEncoder settings under which an unseen category becomes a row of zeros.
 IGNORING_UNKNOWN = frozenset({"ignore", "infrequent_if_exist", "warn"})
+
+
+CALIBRATION_METHODS = frozenset({"none", "platt"})
 
 
 class UnsupportedPreprocessor(ValueError):
@@ -269,6 +275,7 @@ class TabularClassifier(PythonModel):
         self.network = torch.export.load(context.artifacts["network"]).module()
         self.columns = list(self.config["numeric"]) + list(self.config["categorical"])
         self.threshold = float(self.config["decision_threshold"])
+        self.calibration = _calibration(self.config.get("calibration"))
         self.vector_preprocessor: VectorPreprocessor | None = None
         self.vector_problem: str | None = None
         try:
@@ -324,7 +331,12 @@ class TabularClassifier(PythonModel):
         else:
             matrix = self._transform_with_column_transformer(values, rows)
         with torch.inference_mode():
-            probability = torch.sigmoid(self.network(torch.from_numpy(matrix))).numpy().astype(np.float64)
+            logits = self.network(torch.from_numpy(matrix))
+            if self.calibration is None:  # exactly what models scored before calibration existed
+                probability = torch.sigmoid(logits).numpy().astype(np.float64)
+            else:
+                slope, intercept = self.calibration
+                probability = torch.sigmoid(logits.to(torch.float64) * slope + intercept).numpy()
         return probability, (probability >= self.threshold).astype(np.int64)
 
     def predict(self, context: PythonModelContext, model_input: pd.DataFrame,
@@ -338,6 +350,22 @@ class TabularClassifier(PythonModel):
                   else frame[name].to_numpy(dtype=np.float64, na_value=np.nan) for name in self.columns}
         probability, prediction = self.score_columns(values)
         return pd.DataFrame({PROBABILITY: probability, PREDICTION: prediction})
+
+
+def _calibration(config: Mapping[str, Any] | None) -> tuple[float, float] | None:
+    """(slope, intercept) applied to the logit; None for the plain sigmoid (no or "none" calibration)."""
+    if not config:
+        return None
+    method = config.get("method", "none")
+    if method not in CALIBRATION_METHODS:
+        raise ValueError(f"model config names calibration method {method!r}; this model code knows "
+                         f"{sorted(CALIBRATION_METHODS)}")
+    if method == "none":
+        return None
+    slope, intercept = float(config["slope"]), float(config["intercept"])
+    if not (math.isfinite(slope) and math.isfinite(intercept)):
+        raise ValueError(f"model config has a non-finite calibration {config}")
+    return slope, intercept
 
 
 def _text_series(values: Sequence[Any]) -> pd.Series:

@@ -21,7 +21,7 @@ from kfp_cicd.components.train.fault_injection import TEST_ONLY_KILL_ENV
 from kfp_cicd.components.train.training import TrainingConfig, TrainingFailed, run_workers
 
 pytestmark = pytest.mark.slow
-CONFIG = TrainingConfig(epochs=4, batch_size=128, num_processes=2, max_restarts=0, seed=7,
+CONFIG = TrainingConfig(epochs=4, batch_size=128, learning_rate=2e-3, num_processes=2, max_restarts=0, seed=7,
                         hidden_units=(16,), dropout=0.0)
 
 

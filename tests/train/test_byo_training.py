@@ -34,8 +34,14 @@ def test_user_module_trains_and_is_packaged_as_the_usual_model(example_on_path: 
     scores = model.predict(holdout.drop(columns=["is_fraud"]))["probability"]
     assert roc_auc_score(holdout["is_fraud"], scores) > 0.7
     history = json.loads((tmp_path / "model" / "training_history.json").read_text())
-    assert [h["epoch"] for h in history] == [1, 2, 3] and all(h["rows_per_second"] > 0 for h in history)
+    members = sorted({h["member"] for h in history})
+    assert members == [0, 1, 2, 3, 4], "4,800 training rows are cross-fitted: one network per fold"
+    for member in members:
+        assert [h["epoch"] for h in history if h["member"] == member] == [1, 2, 3]
+    assert all(h["rows_per_second"] > 0 for h in history)
     assert result.metrics["world_size"] == 2
+    config = json.loads((tmp_path / "model" / "artifacts" / "config.json").read_text())
+    assert config["calibration"]["method"] == "platt", "a module that ignores validation is calibrated too"
 
 
 def test_a_module_that_breaks_the_contract_is_refused_naming_what_is_missing(tmp_path: Path,

@@ -56,3 +56,24 @@ def test_a_gpu_worker_killed_mid_epoch_resumes_from_its_checkpoint(tensors: Path
     assert [h["epoch"] for h in resumed["history"]] == [1, 2, 3]
     expected = [h["loss"] for h in uninterrupted["history"]]
     assert [h["loss"] for h in resumed["history"]] == pytest.approx(expected, rel=1e-3)
+
+
+def test_early_stopping_on_gpu_takes_one_decision_for_every_rank(tmp_path: Path) -> None:
+    """Validation rows labelled against the training rows: the loss rises, every rank stops together.
+
+    NCCL all-reduces the validation loss; a rank deciding alone would leave the others waiting in
+    the next epoch's collectives until the process-group timeout.
+    """
+    generator = torch.Generator().manual_seed(1)
+    features = torch.randn(40_000, 16, generator=generator)
+    labels = (features[:, 0] + features[:, 1] > 0).float()
+    torch.save(features[:32_000].clone(), tmp_path / "features.pt")
+    torch.save(labels[:32_000].clone(), tmp_path / "labels.pt")
+    torch.save(features[32_000:].clone(), tmp_path / "val_features.pt")
+    torch.save((1 - labels[32_000:]).clone(), tmp_path / "val_labels.pt")
+    config = TrainingConfig(epochs=30, batch_size=1024, learning_rate=0.01, hidden_units=(64,), dropout=0.0,
+                            early_stopping_patience=2)
+    summary = run_workers(tmp_path, tmp_path / "out", config)
+    losses = [h["val_loss"] for h in summary["history"]]
+    assert summary["stopped_early"] and len(losses) == summary["best_epoch"] + 2 < 30
+    assert summary["best_epoch"] == losses.index(min(losses)) + 1

@@ -94,7 +94,7 @@ def test_a_two_node_job_trains_and_hands_the_model_back(fake_kubernetes, tmp_pat
     mount.mkdir()
     metrics = train_on_pytorchjob(
         train_data=str(small_dataset.train), schema_dir=str(schema_dir), model_dir=str(tmp_path / "model"),
-        training=TrainingConfig(epochs=2, num_processes=1, batch_size=256),
+        training=TrainingConfig(epochs=2, num_processes=1, batch_size=256, validation_folds=1),
         request=make_request(mount, name="two-nodes"), timeout_s=300,
         api_client=fake_kubernetes.api_client(), poll_seconds=0.5, echo=lines.append)
     assert metrics["world_size"] == 2, "Master + 1 Worker, one process each"
@@ -110,6 +110,7 @@ def test_a_two_node_job_trains_and_hands_the_model_back(fake_kubernetes, tmp_pat
     assert predictions["probability"].between(0, 1).all()
     history = json.loads((tmp_path / "model" / "training_history.json").read_text())
     assert [h["epoch"] for h in history] == [1, 2]
+    assert all(h["val_loss"] > 0 for h in history), "one validation split, early stopping watching it"
     assert fake_kubernetes.deleted() == [], "a succeeded job is left for inspection"
 
 

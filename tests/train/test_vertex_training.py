@@ -31,6 +31,10 @@ def test_compiled_spec_shows_chief_and_worker_pools_with_gpus(tmp_path: Path) ->
         assert pool["container_spec"]["image_uri"] == "ghcr.io/kfp-cicd/kfp-cicd-runtime:gpu"
     assert parameters["restart_job_on_worker_restart"]["defaultValue"] is True
     assert {"epochs", "entry_point", "checkpoint_dir", "max_restarts"} <= set(parameters)
+    assert parameters["hidden_units"]["defaultValue"] == ""
+    assert parameters["decision_threshold"]["defaultValue"] == -1.0
+    assert parameters["early_stopping_patience"]["defaultValue"] == 5
+    assert {"validation_fraction", "validation_folds", "batch_size", "learning_rate"} <= set(parameters)
     executors = spec["deploymentSpec"]["executors"]
     assert any("custom_job" in str(e.get("container", {}).get("command", "")) for e in executors.values())
 
