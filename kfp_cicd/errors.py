@@ -16,10 +16,6 @@ class EnvironmentNotReady(KfpCicdError, RuntimeError):
     """A required interpreter, service or tool is not installed or not reachable."""
 
 
-class GateRejected(KfpCicdError):
-    """The evaluation gate did not approve the candidate model."""
-
-
 class RegistryError(KfpCicdError, RuntimeError):
     """The MLflow model registry refused or failed an operation."""
 

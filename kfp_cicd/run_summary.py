@@ -10,6 +10,7 @@ from kfp_cicd.security.secret_scan import redact_url_credentials
 
 SCALARS = ("roc_auc", "pr_auc", "precision", "recall", "f1", "log_loss", "ece", "accuracy")
 OPERATING = ("decision_threshold", "expected_cost", "latency_ms_per_1k_rows", "model_size_mb")
+BASELINE = ("baseline_roc_auc", "baseline_pr_auc", "baseline_log_loss")
 TRAINING = ("train_loss", "train_roc_auc", "train_pr_auc", "world_size", "epochs")
 
 
@@ -22,6 +23,27 @@ def _metrics(record: TaskRecord | None, artifact: str, names: tuple[str, ...]) -
         return "n/a"
     values = record.artifacts[artifact]["metadata"]
     return ", ".join(f"{n}={values[n]:.4g}" for n in names if n in values)
+
+
+def _audit_record(record: TaskRecord) -> dict:
+    """evaluate's audit record ({} when it is not there, e.g. the task failed before writing it)."""
+    audit = record.artifacts.get("audit_record")
+    if audit is None or not Path(audit["uri"]).is_file():
+        return {}
+    return json.loads(Path(audit["uri"]).read_text())
+
+
+def _classes_and_threshold(record: TaskRecord) -> list[str]:
+    """Which class is positive (and why) and which rule chose the operating threshold."""
+    model = _audit_record(record).get("model", {})
+    lines = []
+    classes = model.get("classes")
+    if classes:
+        lines.append(f"  positive class: {classes['positive']!r} of {classes['column']} "
+                     f"(negative {classes['negative']!r}; {classes['rule']})")
+    if model.get("threshold_rule"):
+        lines.append(f"  threshold {model['operating_threshold']:.4g} chosen by: {model['threshold_rule']}")
+    return lines
 
 
 def _gate_reasons(record: TaskRecord) -> list[str]:
@@ -49,6 +71,9 @@ def format_summary(result: LocalRunResult) -> str:
     lines.append(f"evaluation: {_metrics(evaluate, 'metrics', SCALARS)}")
     lines.append(f"operating:  {_metrics(evaluate, 'metrics', OPERATING)}")
     if evaluate:
+        lines += _classes_and_threshold(evaluate)
+        baseline = _metrics(evaluate, "metrics", BASELINE)
+        lines.append(f"baseline:   {baseline or 'not fitted (baseline check off)'}")
         verdict = "APPROVED" if evaluate.parameters.get("Output") else "REJECTED"
         lines.append(f"gate:       {verdict}")
         lines += [f"  - {reason}" for reason in _gate_reasons(evaluate)]

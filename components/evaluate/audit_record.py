@@ -4,8 +4,9 @@ One JSON document per evaluation (the ``audit_record`` artifact) that register_m
 the model version and turns into version tags, and from which the Markdown model card is rendered.
 It answers the traceability questions an auditor asks (the EU AI Act's record-keeping articles):
 which data (fingerprint, schema) and code (revision, images) produced the model, with which
-parameters, how it measured (overall, per segment, against the champion), what was decided and why,
-who or what decided, and when.
+parameters, which class is positive and the rule that chose it, which rule chose the operating
+threshold, how it measured (overall, per segment, against the logistic-regression baseline and the
+champion), what was decided and why, who or what decided, and when.
 """
 
 from __future__ import annotations
@@ -79,9 +80,14 @@ def schema_summary(schema_dir: str) -> dict | None:
 
 
 def training_history_summary(model_dir: str | Path) -> dict | None:
-    """Epochs and the last epoch's entry of ``training_history.json``, when the model has one."""
+    """Epochs (per network when several were cross-fitted) and the last epoch's entry of
+    ``training_history.json``, when the model has one."""
     history = read_training_history(model_dir)
-    return {"epochs": len(history), "last_epoch": history[-1]} if history else None
+    if not history:
+        return None
+    members = {int(entry.get("member", 0)) for entry in history}
+    epochs = max(sum(1 for entry in history if int(entry.get("member", 0)) == m) for m in members)
+    return {"epochs": epochs, "networks": len(members), "last_epoch": history[-1]}
 
 
 def approval(outcome: EvaluationOutcome, context: AuditContext, decided_at: datetime | None = None) -> dict:
@@ -93,6 +99,13 @@ def approval(outcome: EvaluationOutcome, context: AuditContext, decided_at: date
             "pipeline_job_id": context.pipeline_job_id}
 
 
+def baseline_section(outcome: EvaluationOutcome) -> dict:
+    """The logistic-regression baseline: how it was fitted and its holdout metrics (or that it is off)."""
+    if outcome.baseline is None:
+        return {"compared": False, "note": outcome.baseline_note, "label": None, "metrics": None}
+    return {"compared": True, "note": outcome.baseline_note, **outcome.baseline.to_dict()}
+
+
 def build_audit_record(outcome: EvaluationOutcome, context: AuditContext, *, model_digest: str,
                        candidate_digest: str, model_config: dict, eval_frame: pd.DataFrame,
                        model_dir: str | Path, parameters: dict) -> dict:
@@ -102,7 +115,9 @@ def build_audit_record(outcome: EvaluationOutcome, context: AuditContext, *, mod
         "record_version": RECORD_VERSION,
         "model": {"name": context.model_name, "digest": model_digest, "candidate_digest": candidate_digest,
                   "operating_threshold": outcome.operating_point.threshold,
+                  "threshold_rule": outcome.operating_point.source,
                   "label": model_config.get("label"),
+                  "classes": outcome.classes.to_dict(),
                   "features": {"numeric": model_config.get("numeric", []),
                                "categorical": model_config.get("categorical", [])},
                   "training_history": training_history_summary(model_dir)},
@@ -116,6 +131,7 @@ def build_audit_record(outcome: EvaluationOutcome, context: AuditContext, *, mod
         "metrics": outcome.metrics,
         "operating_point": outcome.operating_point.to_dict(),
         "inference": outcome.inference.to_dict(),
+        "baseline": baseline_section(outcome),
         "champion": {"compared": champion is not None, "note": outcome.champion_note,
                      "label": champion.label if champion else None,
                      "version": champion.version if champion else None,

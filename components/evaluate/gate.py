@@ -1,10 +1,13 @@
 """The quality gate: the one place where evaluation decides whether a model may ship.
 
-The decision is made from four kinds of checks, each comparing one measured value with a limit
+The decision is made from five kinds of checks, each comparing one measured value with a limit
 given as a pipeline parameter:
 
 - ``threshold``: absolute bars on holdout metrics (ROC AUC, PR AUC, recall at a fixed precision,
   F1, log loss, expected calibration error);
+- ``baseline``: the candidate may not be worse, by more than a margin, than a plain logistic
+  regression fitted on its own training data and preprocessing and scored on the same holdout (a
+  network that loses to a linear model is broken or overfitted; switched off: said so in the notes);
 - ``champion``: the candidate may not be worse than the registry's champion, scored on the same
   holdout, by more than a margin (first run, no champion: said so in the notes, nothing compared);
 - ``slice``: the largest gap in recall and in false-positive rate between the segments of a slice
@@ -21,13 +24,13 @@ from __future__ import annotations
 import json
 import operator
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from kfp_cicd.components.evaluate.metrics import LOWER_IS_BETTER
 from kfp_cicd.components.evaluate.slices import Gap
 
 _COMPARATORS = {">=": operator.ge, "<=": operator.le}
-THRESHOLD, CHAMPION, SLICE, BUDGET = "threshold", "champion", "slice", "budget"
+THRESHOLD, BASELINE, CHAMPION, SLICE, BUDGET = "threshold", "baseline", "champion", "slice", "budget"
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ class GateDecision:
     approved: bool
     checks: tuple[Check, ...]
     notes: tuple[str, ...] = ()
+    references: tuple[Reference, ...] = ()  # the models compared with (baseline, champion)
 
     @property
     def reasons(self) -> list[str]:
@@ -80,7 +84,8 @@ class GateDecision:
 
     def to_dict(self) -> dict:
         return {"approved": self.approved, "reasons": self.reasons, "notes": list(self.notes),
-                "checks": [asdict(c) for c in self.checks]}
+                "checks": [asdict(c) for c in self.checks],
+                **{r.kind: {"label": r.label, "metrics": r.metrics} for r in self.references}}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
@@ -127,34 +132,53 @@ def parse_metric_names(text: str) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
-class Baseline:
-    """The model to beat, scored on the same holdout: e.g. ``champion version 3``."""
+class Reference:
+    """A model the candidate is compared with, scored on the same holdout.
+
+    ``kind`` is the check kind (``baseline`` or ``champion``); ``label`` names the model in every
+    reason, e.g. ``champion churn version 3`` or ``logistic-regression baseline``.
+    """
 
     label: str
     metrics: dict[str, float]
+    kind: str = CHAMPION
 
 
-def champion_checks(candidate: dict[str, float], baseline: Baseline, compared: Iterable[str],
-                    margin: float) -> list[Check]:
-    """Not worse than the baseline by more than ``margin`` on each compared metric.
+def comparison_checks(candidate: dict[str, float], reference: Reference, compared: Iterable[str],
+                      margin: float) -> list[Check]:
+    """Not worse than ``reference`` by more than ``margin`` on each compared metric.
 
-    Higher-is-better metrics need ``candidate >= baseline - margin``; lower-is-better ones (log
-    loss, ECE, expected cost) need ``candidate <= baseline + margin``.
+    Higher-is-better metrics need ``candidate >= reference - margin``; lower-is-better ones (log
+    loss, ECE, expected cost, false-positive rate) need ``candidate <= reference + margin``. The
+    checks are of ``reference.kind`` and named ``"<metric> vs <kind>"``.
     """
     if margin < 0:
-        raise ValueError(f"champion margin must be >= 0, got {margin}")
+        raise ValueError(f"{reference.kind} margin must be >= 0, got {margin}")
     compared = list(compared)
-    _require_measured(compared, candidate, "champion comparison metrics")
-    _require_measured(compared, baseline.metrics, f"champion comparison metrics (for {baseline.label})")
+    _require_measured(compared, candidate, f"{reference.kind} comparison metrics")
+    _require_measured(compared, reference.metrics,
+                      f"{reference.kind} comparison metrics (for {reference.label})")
     checks = []
     for name in compared:
-        reference = baseline.metrics[name]
+        value = reference.metrics[name]
         lower = name in LOWER_IS_BETTER
-        limit = reference + margin if lower else reference - margin
-        detail = f"{baseline.label}: {reference:.4f}, margin {margin:g}"
-        checks.append(_apply(f"{name} vs champion", "<=" if lower else ">=", limit, candidate[name],
-                             CHAMPION, detail))
+        limit = value + margin if lower else value - margin
+        detail = f"{reference.label}: {value:.4f}, margin {margin:g}"
+        checks.append(_apply(f"{name} vs {reference.kind}", "<=" if lower else ">=", limit, candidate[name],
+                             reference.kind, detail))
     return checks
+
+
+def champion_checks(candidate: dict[str, float], champion: Reference, compared: Iterable[str],
+                    margin: float) -> list[Check]:
+    """:func:`comparison_checks` against the registry's champion (checks of kind ``champion``)."""
+    return comparison_checks(candidate, replace(champion, kind=CHAMPION), compared, margin)
+
+
+def baseline_checks(candidate: dict[str, float], baseline: Reference, compared: Iterable[str],
+                    margin: float) -> list[Check]:
+    """:func:`comparison_checks` against the logistic-regression baseline (checks of kind ``baseline``)."""
+    return comparison_checks(candidate, replace(baseline, kind=BASELINE), compared, margin)
 
 
 def slice_checks(gaps: Iterable[Gap], max_recall_gap: float,
@@ -194,6 +218,8 @@ class GatePolicy:
     thresholds: list[Threshold] = field(default_factory=list)
     champion_metrics: tuple[str, ...] = ()
     champion_margin: float = 0.0
+    baseline_metrics: tuple[str, ...] = ()  # empty: the baseline check is off (and the notes say so)
+    baseline_margin: float = 0.0
     max_recall_gap: float = -1.0
     max_fpr_gap: float = -1.0
     max_latency_ms_per_1k_rows: float = -1.0
@@ -203,26 +229,46 @@ class GatePolicy:
         return asdict(self)
 
 
-def decide_release(metrics: dict[str, float], policy: GatePolicy, *, baseline: Baseline | None,
-                   baseline_note: str, gaps: Iterable[Gap], latency_ms_per_1k_rows: float,
-                   model_size_mb: float) -> GateDecision:
-    """The release decision: approved only if every absolute, champion, slice and budget check holds.
+BASELINE_OFF_NOTE = ("baseline check off (baseline_metrics is empty): the candidate was not compared with "
+                     "a logistic regression on its own training data and preprocessing")
 
-    ``baseline`` None means there is nothing to compare with (first release, or no registry given);
-    ``baseline_note`` says which, and the decision records it instead of silently passing.
+
+def decide_release(metrics: dict[str, float], policy: GatePolicy, *, champion: Reference | None,
+                   champion_note: str, baseline: Reference | None = None, gaps: Iterable[Gap],
+                   latency_ms_per_1k_rows: float, model_size_mb: float) -> GateDecision:
+    """The release decision: approved only if every absolute, baseline, champion, slice and budget
+    check holds.
+
+    ``champion`` None means there is nothing to compare with (first release, or no registry given);
+    ``champion_note`` says which, and the decision records it instead of silently passing. The
+    baseline must be given when ``policy.baseline_metrics`` names metrics; with none named the notes
+    say the baseline check is off.
     """
     checks = threshold_checks(metrics, policy.thresholds)
     notes: list[str] = []
-    if policy.champion_metrics:
+    if policy.baseline_metrics:
         if baseline is None:
-            notes.append(f"champion comparison not made: {baseline_note}")
+            raise ValueError("the baseline check is on (baseline_metrics "
+                             f"{list(policy.baseline_metrics)}) but no baseline was fitted")
+        checks += baseline_checks(metrics, baseline, policy.baseline_metrics, policy.baseline_margin)
+    else:
+        notes.append(BASELINE_OFF_NOTE)
+    if policy.champion_metrics:
+        if champion is None:
+            notes.append(f"champion comparison not made: {champion_note}")
         else:
-            checks += champion_checks(metrics, baseline, policy.champion_metrics, policy.champion_margin)
+            checks += champion_checks(metrics, champion, policy.champion_metrics, policy.champion_margin)
+    gaps = list(gaps)
     found, slice_notes = slice_checks(gaps, policy.max_recall_gap, policy.max_fpr_gap)
     checks += found
     notes += slice_notes
+    if (policy.max_recall_gap >= 0 or policy.max_fpr_gap >= 0) and not gaps:
+        notes.append("slice gap limits are set but no slice was measured (no slice key, or slice_keys='auto' "
+                     "found no low-cardinality categorical column): no slice check made")
     checks += budget_checks(latency_ms_per_1k_rows, model_size_mb, policy.max_latency_ms_per_1k_rows,
                             policy.max_model_size_mb)
     if not checks:
         notes.append("no check is configured: the gate approves by default")
-    return GateDecision(approved=all(c.passed for c in checks), checks=tuple(checks), notes=tuple(notes))
+    references = tuple(replace(r, kind=k) for r, k in ((baseline, BASELINE), (champion, CHAMPION)) if r)
+    return GateDecision(approved=all(c.passed for c in checks), checks=tuple(checks), notes=tuple(notes),
+                        references=references)

@@ -24,6 +24,9 @@ CALIBRATION_BINS = 10
 DEFAULT_TARGET_PRECISION = 0.5
 # Metrics where lower is better; every other gated metric is higher-is-better.
 LOWER_IS_BETTER = frozenset({"log_loss", "ece", "expected_cost", "false_positive_rate"})
+# Metrics two models can be compared on (baseline and champion checks); expected_cost needs error costs.
+COMPARABLE_METRICS = ("roc_auc", "pr_auc", "recall_at_precision", "precision", "recall", "f1",
+                      "false_positive_rate", "log_loss", "ece", "accuracy", "expected_cost")
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,7 @@ def _checked(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.nda
 def classification_report(labels: np.ndarray, scores: np.ndarray, threshold: float,
                           target_precision: float = DEFAULT_TARGET_PRECISION) -> ClassificationReport:
     """ROC AUC, PR AUC, recall at a fixed precision, precision/recall/F1/FPR at ``threshold``,
-    log loss, expected calibration error, and the trivial baselines."""
+    log loss, expected calibration error, and what chance scores (``chance_roc_auc``, ``chance_pr_auc``)."""
     labels, scores = _checked(labels, scores)
     predicted = (scores >= threshold).astype(int)
     prevalence = float(labels.mean())
@@ -113,9 +116,10 @@ def classification_report(labels: np.ndarray, scores: np.ndarray, threshold: flo
         "decision_threshold": float(threshold),
         "rows": float(len(labels)),
         "positive_rate": prevalence,
-        # What a model that knows nothing scores: AUC 0.5, PR AUC = prevalence.
-        "baseline_roc_auc": 0.5,
-        "baseline_pr_auc": prevalence,
+        # What a model that knows nothing scores: AUC 0.5, PR AUC = prevalence. (``baseline_*`` metrics
+        # are the logistic-regression baseline's: see baseline.py.)
+        "chance_roc_auc": 0.5,
+        "chance_pr_auc": prevalence,
     }
     matrix = confusion_matrix(labels, predicted, labels=[0, 1]).tolist()
     fpr, tpr, thresholds = roc_curve(labels, scores)

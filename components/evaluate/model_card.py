@@ -47,6 +47,7 @@ def _lineage_section(record: dict) -> list[str]:
     schema = data.get("schema") or {}
     rows = [["model digest", model["digest"]], ["trained model digest", model["candidate_digest"]],
             ["operating threshold", model["operating_threshold"]],
+            ["threshold chosen by", model.get("threshold_rule")],
             ["training data", data["train_data"]], ["training data fingerprint", data["data_fingerprint"]],
             ["evaluation data", data["eval_data"]], ["evaluation rows", data["eval_rows"]],
             ["evaluation data digest", data["eval_data_digest"]],
@@ -59,32 +60,65 @@ def _lineage_section(record: dict) -> list[str]:
     features = model["features"]
     lines += [f"Features: {len(features['numeric'])} numeric ({_text(', '.join(features['numeric']))}); "
               f"{len(features['categorical'])} categorical ({_text(', '.join(features['categorical']))}). "
-              f"Label: {_text(model['label'])}.", ""]
+              + _classes_sentence(model), ""]
     if model.get("training_history"):
         history = model["training_history"]
-        lines += [f"Training: {history['epochs']} epochs; last epoch: "
+        networks = history.get("networks", 1)
+        averaged = f" per network, {networks} cross-fitted networks averaged" if networks > 1 else ""
+        lines += [f"Training: {history['epochs']} epochs{averaged}; last epoch: "
                   f"`{json.dumps(history['last_epoch'], sort_keys=True)}`.", ""]
+    return lines
+
+
+PERFORMANCE_METRICS = ("roc_auc", "pr_auc", "recall_at_precision", "precision", "recall", "f1",
+                       "false_positive_rate", "log_loss", "ece", "expected_cost", "decision_threshold",
+                       "positive_rate")
+
+
+def _operating_point_lines(record: dict) -> list[str]:
+    """Which rule chose the operating threshold, and the expected cost when costs were given."""
+    point = record["operating_point"]
+    lines = []
+    if point.get("source"):
+        lines += [f"Operating threshold {point['threshold']:.4f}, chosen by: {_text(point['source'])}.", ""]
+    if point.get("expected_cost_per_row") is not None:
+        lines += [f"Expected cost {point['expected_cost_per_row']:.4f} per row (missed positive "
+                  f"{point['cost_false_negative']:g}, false alarm {point['cost_false_positive']:g}), vs "
+                  f"{point['default_expected_cost_per_row']:.4f} at the model's own threshold "
+                  f"{point['default_threshold']:.4f} ({_text(point.get('default_rule', ''))}).", ""]
     return lines
 
 
 def _performance_section(record: dict) -> list[str]:
     metrics = record["metrics"]
     champion = record["champion"]
-    theirs = champion.get("metrics") or {}
-    names = ["roc_auc", "pr_auc", "recall_at_precision", "precision", "recall", "f1",
-             "false_positive_rate", "log_loss", "ece", "expected_cost", "decision_threshold"]
-    rows = [[n, metrics.get(n), theirs.get(n)] for n in names if n in metrics]
-    lines = ["## Performance on the holdout", "", champion["note"], "",
-             *_table(["metric", "this model", champion.get("label") or "champion"], rows)]
-    point, inference = record["operating_point"], record["inference"]
-    if point.get("expected_cost_per_row") is not None:
-        lines += [f"Operating threshold {point['threshold']:.4f} minimises the expected cost "
-                  f"(missed fraud {point['cost_false_negative']:g}, false alarm "
-                  f"{point['cost_false_positive']:g}): {point['expected_cost_per_row']:.4f} per row, "
-                  f"vs {point['default_expected_cost_per_row']:.4f} at {point['default_threshold']:.4f}.", ""]
+    baseline = record.get("baseline") or {}
+    columns = [("this model", metrics)]
+    if baseline.get("metrics"):
+        columns.append((baseline.get("label") or "baseline", baseline["metrics"]))
+    columns.append((champion.get("label") or "champion", champion.get("metrics") or {}))
+    rows = [[n, *(values.get(n) for _, values in columns)] for n in PERFORMANCE_METRICS if n in metrics]
+    lines = ["## Performance on the holdout", ""]
+    if baseline.get("note"):
+        lines += [_text(baseline["note"]), ""]
+    lines += [_text(champion["note"]), "", *_table(["metric", *(_text(name) for name, _ in columns)], rows)]
+    lines += _operating_point_lines(record)
+    inference = record["inference"]
     lines += [f"Inference: {inference['latency_ms_per_1k_rows']:.2f} ms per 1,000 rows, "
               f"{inference['model_size_mb']:.3f} MB.", ""]
     return lines
+
+
+def _classes_sentence(model: dict) -> str:
+    """Which value of the label is the positive class, and the rule that chose it."""
+    classes = model.get("classes") or {}
+    label = _text(model.get("label"))
+    if not classes:
+        return f"Label: {label} (positive class: 1)."
+    return (f"Label: {label}; positive class {_text(repr(classes['positive']))}, negative class "
+            f"{_text(repr(classes['negative']))}; the positive class was chosen by: "
+            f"{_text(classes['rule'])}. Probabilities and the operating threshold refer to the positive "
+            "class.")
 
 
 def _slices_section(record: dict) -> list[str]:
@@ -110,7 +144,7 @@ def render_model_card(record: dict) -> str:
     """Markdown: decision first, then lineage, performance, segments and the parameters used."""
     title = _text(record["model"]["name"] or "model")
     lines = [f"# Model card: {title}", "",
-             f"Binary classifier for tabular data (positive class: {_text(record['model']['label'])} = 1). "
+             "Binary classifier for tabular data. " + _classes_sentence(record["model"]),
              "Generated by kfp-cicd's evaluation step from the audit record stored with this version.", ""]
     lines += _decision_section(record) + _lineage_section(record)
     lines += _performance_section(record) + _slices_section(record)

@@ -1,8 +1,11 @@
-"""The operating threshold: the probability cut-off that minimises the expected cost of errors.
+"""The operating threshold: the probability cut-off the model ships with, and the rule that chose it.
 
-A missed fraud (false negative) and a false alarm (false positive) cost different amounts; given
-both, the threshold that minimises ``cost_fn * FN + cost_fp * FP`` on the holdout is the one the
-model ships with. Without costs the model keeps the threshold it was trained with.
+Without error costs the model keeps the threshold training chose, and the rule training recorded
+in the model's config (``threshold_rule``, e.g. "max F1 on the validation split") is reported;
+models packaged before the rule was recorded say "the model's threshold". Given what a missed
+positive (false negative) and a false alarm (false positive) cost, the threshold that minimises
+``cost_fn * FN + cost_fp * FP`` on the holdout is chosen instead, and reported as
+"cost-optimal on the holdout (FN x a, FP x b)".
 """
 
 from __future__ import annotations
@@ -27,12 +30,33 @@ class ErrorCosts:
         return self.false_negative > 0 and self.false_positive > 0
 
 
+MODEL_THRESHOLD_FALLBACK = "the model's threshold"
+
+
+def model_threshold_rule(config: dict) -> str:
+    """The rule training used to choose the model's threshold (``config["threshold_rule"]``).
+
+    Models packaged before training recorded it: :data:`MODEL_THRESHOLD_FALLBACK`.
+    """
+    rule = str(config.get("threshold_rule") or "").strip()
+    return rule or MODEL_THRESHOLD_FALLBACK
+
+
+def cost_rule(costs: ErrorCosts) -> str:
+    """How a cost-optimal threshold is described: ``cost-optimal on the holdout (FN x 30, FP x 1)``."""
+    return f"cost-optimal on the holdout (FN x {costs.false_negative:g}, FP x {costs.false_positive:g})"
+
+
 @dataclass(frozen=True)
 class OperatingPoint:
-    """The chosen threshold, how it was chosen, and the expected cost there and at the old one."""
+    """The chosen threshold, the rule that chose it, and the expected cost there and at the model's own.
+
+    ``source`` is the rule as a sentence: training's rule (``default_rule``) when no costs are
+    given, :func:`cost_rule` when they are.
+    """
 
     threshold: float
-    source: str  # "cost-optimal" or "model default"
+    source: str
     default_threshold: float
     expected_cost_per_row: float | None
     default_expected_cost_per_row: float | None
@@ -40,18 +64,19 @@ class OperatingPoint:
     false_positives: int
     cost_false_negative: float
     cost_false_positive: float
+    default_rule: str = MODEL_THRESHOLD_FALLBACK
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     def sentence(self) -> str:
         if self.expected_cost_per_row is None:
-            return (f"operating threshold {self.threshold:.4f} ({self.source}; no error costs given, "
-                    "expected cost not computed)")
-        return (f"operating threshold {self.threshold:.4f} ({self.source}): expected cost "
-                f"{self.expected_cost_per_row:.4f} per row (FN x {self.cost_false_negative:g}, "
-                f"FP x {self.cost_false_positive:g}); at the model's default "
-                f"{self.default_threshold:.4f}: {self.default_expected_cost_per_row:.4f}")
+            return (f"operating threshold {self.threshold:.4f}, chosen by: {self.source} (no error costs "
+                    "given, expected cost not computed)")
+        return (f"operating threshold {self.threshold:.4f}, chosen by: {self.source}: expected cost "
+                f"{self.expected_cost_per_row:.4f} per row; at the model's own threshold "
+                f"{self.default_threshold:.4f} ({self.default_rule}): "
+                f"{self.default_expected_cost_per_row:.4f}")
 
 
 def error_counts(labels: np.ndarray, scores: np.ndarray, threshold: float) -> tuple[int, int]:
@@ -92,21 +117,29 @@ def cost_optimal_threshold(labels: np.ndarray, scores: np.ndarray, costs: ErrorC
 
 
 def choose_operating_point(labels: np.ndarray, scores: np.ndarray, costs: ErrorCosts,
-                           default_threshold: float) -> OperatingPoint:
-    """The threshold to ship: cost-optimal when costs are given, else the model's own."""
+                           default_threshold: float,
+                           default_rule: str = MODEL_THRESHOLD_FALLBACK) -> OperatingPoint:
+    """The threshold to ship: cost-optimal when costs are given, else the model's own.
+
+    ``default_rule`` says how the model's own threshold was chosen (:func:`model_threshold_rule`);
+    it becomes the point's ``source`` when no costs are given.
+    """
     labels = np.asarray(labels).astype(int)
     scores = np.asarray(scores, dtype=np.float64)
     if labels.shape != scores.shape or not len(labels):
         raise DataError(f"cannot choose a threshold from {len(labels)} labels and {len(scores)} scores")
     if not costs.enabled:
         fn, fp = error_counts(labels, scores, default_threshold)
-        return OperatingPoint(default_threshold, "model default", default_threshold, None, None, fn, fp,
-                              costs.false_negative, costs.false_positive)
+        return OperatingPoint(
+            threshold=default_threshold, source=default_rule, default_threshold=default_threshold,
+            expected_cost_per_row=None, default_expected_cost_per_row=None, false_negatives=fn,
+            false_positives=fp, cost_false_negative=costs.false_negative,
+            cost_false_positive=costs.false_positive, default_rule=default_rule)
     threshold = cost_optimal_threshold(labels, scores, costs)
     fn, fp = error_counts(labels, scores, threshold)
     return OperatingPoint(
-        threshold=threshold, source="cost-optimal", default_threshold=default_threshold,
+        threshold=threshold, source=cost_rule(costs), default_threshold=default_threshold,
         expected_cost_per_row=expected_cost(labels, scores, threshold, costs),
         default_expected_cost_per_row=expected_cost(labels, scores, default_threshold, costs),
         false_negatives=fn, false_positives=fp, cost_false_negative=costs.false_negative,
-        cost_false_positive=costs.false_positive)
+        cost_false_positive=costs.false_positive, default_rule=default_rule)

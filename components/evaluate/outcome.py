@@ -6,11 +6,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kfp_cicd.components.evaluate.baseline import BaselineScores
 from kfp_cicd.components.evaluate.budget import InferenceCost
-from kfp_cicd.components.evaluate.gate import GateDecision, GatePolicy
+from kfp_cicd.components.evaluate.gate import BASELINE_OFF_NOTE, GateDecision, GatePolicy
 from kfp_cicd.components.evaluate.metrics import ClassificationReport
 from kfp_cicd.components.evaluate.operating_point import OperatingPoint
 from kfp_cicd.components.evaluate.slices import SliceReport
+from kfp_cicd.model.labels import BinaryLabels
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,8 @@ class ChampionScores:
 
 @dataclass(frozen=True)
 class EvaluationOutcome:
-    """The candidate's holdout results at its operating threshold, the champion's, and the decision."""
+    """The candidate's holdout results at its operating threshold, the baseline's and the champion's,
+    and the decision. ``classes`` names the label's classes (which is positive, and why)."""
 
     labels: np.ndarray
     scores: np.ndarray
@@ -37,11 +40,23 @@ class EvaluationOutcome:
     inference: InferenceCost
     policy: GatePolicy
     decision: GateDecision
+    classes: BinaryLabels
+    baseline: BaselineScores | None = None
 
     @property
     def metrics(self) -> dict[str, float]:
         """Candidate metrics plus expected cost and inference cost (what the gate can check)."""
         return candidate_metrics(self.report, self.operating_point, self.inference)
+
+    @property
+    def logged_metrics(self) -> dict[str, float]:
+        """What the KFP metrics artifact shows: the candidate's metrics and ``baseline_*`` ones."""
+        return {**self.metrics, **(self.baseline.logged_metrics() if self.baseline else {})}
+
+    @property
+    def baseline_note(self) -> str:
+        """The baseline's description, or why there is none."""
+        return self.baseline.sentence() if self.baseline else BASELINE_OFF_NOTE
 
 
 def candidate_metrics(report: ClassificationReport, operating_point: OperatingPoint,

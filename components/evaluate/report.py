@@ -1,8 +1,9 @@
 """The evaluation report: one self-contained HTML page (plots embedded) for the KFP UI's HTML viewer.
 
-ROC, precision-recall and calibration plots (matplotlib) of the candidate, with the champion's
-curves beside them when there is one; the decision with every check; the operating point; the
-inference budget; and the slice table.
+ROC, precision-recall and calibration plots (matplotlib) of the candidate, with the
+logistic-regression baseline's and the champion's curves beside them when there are ones; which
+class is positive and why; the decision with every check; the operating point and the rule that
+chose it; the inference budget; and the slice table.
 """
 
 from __future__ import annotations
@@ -35,28 +36,36 @@ def _figure_png(figure: Figure) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def compared_series(outcome: EvaluationOutcome) -> list[tuple[str, np.ndarray, str]]:
+    """(name, holdout scores, line style) of the candidate, the baseline and the champion present."""
+    series = [("candidate", outcome.scores, "-")]
+    if outcome.baseline is not None:
+        series.append((outcome.baseline.label, outcome.baseline.scores, "--"))
+    if outcome.champion is not None:
+        series.append((outcome.champion.label, outcome.champion.scores, "-."))
+    return series
+
+
 def curves_png(outcome: EvaluationOutcome) -> str:
     """ROC, PR and reliability diagram side by side, as a base64 PNG."""
     figure = Figure(figsize=(15, 4.6))
     roc_axis, pr_axis, cal_axis = figure.subplots(1, 3)
-    series = [("candidate", outcome.scores)]
-    if outcome.champion is not None:
-        series.append((outcome.champion.label, outcome.champion.scores))
-    for name, scores in series:
+    for name, scores, style in compared_series(outcome):
         fpr, tpr, _ = roc_curve(outcome.labels, scores)
-        roc_axis.plot(fpr, tpr, label=name)
+        roc_axis.plot(fpr, tpr, linestyle=style, label=name)
         precision, recall, _ = precision_recall_curve(outcome.labels, scores)
-        pr_axis.plot(recall, precision, label=name)
+        pr_axis.plot(recall, precision, linestyle=style, label=name)
         bins = calibration_bins(outcome.labels, np.asarray(scores))
         cal_axis.plot([b["mean_predicted"] for b in bins], [b["observed_rate"] for b in bins],
-                      marker="o", label=name)
+                      marker="o", linestyle=style, label=name)
     roc_axis.plot([0, 1], [0, 1], linestyle=":", color="grey", label="chance")
     pr_axis.axhline(outcome.labels.mean(), linestyle=":", color="grey", label="prevalence")
     cal_axis.plot([0, 1], [0, 1], linestyle=":", color="grey", label="perfect calibration")
     for axis, title, xlabel, ylabel in (
             (roc_axis, "ROC", "false positive rate", "true positive rate"),
             (pr_axis, "Precision-recall", "recall", "precision"),
-            (cal_axis, "Calibration", "mean predicted probability", "observed fraud rate")):
+            (cal_axis, "Calibration", "mean predicted probability",
+             f"observed rate of {outcome.classes.positive!r}")):
         axis.set(title=title, xlabel=xlabel, ylabel=ylabel, xlim=(0, 1), ylim=(0, 1.02))
         axis.legend(loc="best", fontsize="small")
     return _figure_png(figure)
@@ -82,12 +91,30 @@ def checks_table(outcome: EvaluationOutcome) -> str:
             + (f"<ul>{notes}</ul>" if notes else ""))
 
 
+METRIC_NAMES = ("roc_auc", "pr_auc", "recall_at_precision", "precision", "recall", "f1",
+                "false_positive_rate", "log_loss", "ece", "accuracy", "expected_cost", "decision_threshold")
+
+
 def metrics_table(outcome: EvaluationOutcome) -> str:
-    names = ["roc_auc", "pr_auc", "recall_at_precision", "precision", "recall", "f1",
-             "false_positive_rate", "log_loss", "ece", "accuracy", "decision_threshold"]
-    champion = outcome.champion.report.metrics if outcome.champion else {}
-    rows = [[name, _number(outcome.report.metrics.get(name)), _number(champion.get(name))] for name in names]
-    return _table(["metric", "candidate", outcome.champion.label if outcome.champion else "champion"], rows)
+    """Candidate, baseline (when fitted) and champion (blank when there is none) side by side."""
+    columns = [("candidate", outcome.report.metrics)]
+    if outcome.baseline is not None:
+        columns.append((outcome.baseline.label, outcome.baseline.report.metrics))
+    columns.append((outcome.champion.label if outcome.champion else "champion",
+                    outcome.champion.report.metrics if outcome.champion else {}))
+    names = [n for n in METRIC_NAMES if n in outcome.report.metrics]
+    rows = [[name, *(_number(metrics.get(name)) for _, metrics in columns)] for name in names]
+    return _table(["metric", *(name for name, _ in columns)], rows)
+
+
+def classes_paragraph(outcome: EvaluationOutcome) -> str:
+    """Which value of the label is positive (what the probabilities refer to), and why."""
+    classes = outcome.classes
+    return (f"<p>Label <b>{html.escape(classes.column)}</b>: positive class "
+            f"<b>{html.escape(repr(classes.positive))}</b>, negative class "
+            f"{html.escape(repr(classes.negative))}; the positive class was chosen by: "
+            f"{html.escape(classes.rule)}. Positive rate on the holdout: "
+            f"{outcome.report.metrics['positive_rate']:.4f}.</p>")
 
 
 def slice_table(outcome: EvaluationOutcome) -> str:
@@ -101,6 +128,10 @@ def slice_table(outcome: EvaluationOutcome) -> str:
                     "ROC AUC"], rows) + f"<ul>{gaps}</ul>")
 
 
+def slice_note(outcome: EvaluationOutcome) -> str:
+    return f"<p>{html.escape(outcome.slices.note)}</p>" if outcome.slices.note else ""
+
+
 def render_report(outcome: EvaluationOutcome, title: str = "Model evaluation") -> str:
     """The whole HTML page."""
     approved = outcome.decision.approved
@@ -111,15 +142,17 @@ def render_report(outcome: EvaluationOutcome, title: str = "Model evaluation") -
 <body>
 <h1>{html.escape(title)}</h1>
 <p class="verdict {'approved' if approved else 'rejected'}">{verdict}</p>
+{classes_paragraph(outcome)}
+<p>{html.escape(outcome.baseline_note)}</p>
 <p>{html.escape(outcome.champion_note)}</p>
 <h2>Checks</h2>{checks_table(outcome)}
 <h2>Operating point</h2><p>{html.escape(outcome.operating_point.sentence())}</p>
-<h2>Holdout metrics (at each model's shipped threshold)</h2>{metrics_table(outcome)}
+<h2>Holdout metrics (each model at its own threshold)</h2>{metrics_table(outcome)}
 <h2>Curves</h2><img alt="ROC, precision-recall and calibration curves"
  src="data:image/png;base64,{curves_png(outcome)}">
 <h2>Inference budget</h2>
 <p>{cost.latency_ms_per_1k_rows:.2f} ms per 1,000 rows (median of {cost.latency_repeats}),
  model size {cost.model_size_mb:.3f} MB</p>
-<h2>Slices (at the operating threshold)</h2>{slice_table(outcome)}
+<h2>Slices (at the operating threshold)</h2>{slice_note(outcome)}{slice_table(outcome)}
 </body></html>
 """

@@ -5,6 +5,11 @@ value; other numeric columns slice into bands, either quantile bands (``amount``
 or bands between explicit edges (``amount:50|200|1000``). Recall needs positives and the false
 positive rate needs negatives, so segments that are too small for a rate are left out of that
 rate's gap (and said so) instead of adding noise to a fairness check.
+
+``slice_keys="auto"`` slices by every column the model treats as categorical that has between
+:data:`AUTO_MIN_VALUES` and :data:`AUTO_MAX_VALUES` distinct values in the evaluation data (more
+values would make segments too small to measure; one value is no slice at all). "auto" may be
+combined with explicit keys (``"auto,amount"``).
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ DEFAULT_QUANTILE_BANDS = 4
 MAX_VALUE_SEGMENTS = 12  # a numeric column with more distinct values is banded
 _KEY = re.compile(r"^(?P<column>[^:]+?)(?::(?:q(?P<bands>\d+)|(?P<edges>[-+0-9.eE|]+)))?$")
 GAP_METRICS = ("recall", "false_positive_rate")
+AUTO = "auto"
+AUTO_MIN_VALUES = 2
+AUTO_MAX_VALUES = 20
 
 
 @dataclass(frozen=True)
@@ -39,15 +47,27 @@ class SliceKey:
         return f"{self.column}:q{self.quantile_bands}" if self.quantile_bands else self.column
 
 
+def _slice_parts(text: str) -> list[str]:
+    return [p for p in (p.strip() for p in (text or "").split(",")) if p]
+
+
+def wants_auto_slices(text: str) -> bool:
+    """Whether ``slice_keys`` asks for the automatic categorical slices (the token ``auto``)."""
+    return any(part.lower() == AUTO for part in _slice_parts(text))
+
+
 def parse_slice_keys(text: str) -> list[SliceKey]:
-    """``"country, channel, amount:50|200|1000, account_age_days:q5"`` → slice keys ("" → none)."""
+    """``"country, channel, amount:50|200|1000, account_age_days:q5"`` → slice keys ("" → none).
+
+    The token ``auto`` is left out here (see :func:`wants_auto_slices` and :func:`auto_slice_keys`).
+    """
     keys = []
-    for part in (p.strip() for p in (text or "").split(",")):
-        if not part:
+    for part in _slice_parts(text):
+        if part.lower() == AUTO:
             continue
         match = _KEY.match(part)
         if not match:
-            raise DataError(f"slice key {part!r} is not 'column', 'column:qN' or 'column:e1|e2|…'")
+            raise DataError(f"slice key {part!r} is not 'column', 'column:qN', 'column:e1|e2|…' or 'auto'")
         edges: tuple[float, ...] = ()
         if match["edges"]:
             try:
@@ -59,6 +79,39 @@ def parse_slice_keys(text: str) -> list[SliceKey]:
             raise DataError(f"slice key {part!r}: use at least 2 quantile bands")
         keys.append(SliceKey(match["column"].strip(), bands, edges))
     return keys
+
+
+@dataclass(frozen=True)
+class AutoSlices:
+    """The categorical columns ``auto`` slices by, and those it passed over with the reason."""
+
+    keys: tuple[SliceKey, ...]
+    skipped: dict[str, str]
+
+    def sentence(self) -> str:
+        chosen = ", ".join(k.column for k in self.keys) or "none"
+        text = (f"slice_keys 'auto': categorical columns with {AUTO_MIN_VALUES}-{AUTO_MAX_VALUES} distinct "
+                f"values in the evaluation data: {chosen}")
+        if self.skipped:
+            text += "; not sliced: " + ", ".join(f"{c} ({why})" for c, why in self.skipped.items())
+        return text
+
+
+def auto_slice_keys(frame: pd.DataFrame, categorical: list[str] | tuple[str, ...], *,
+                    min_values: int = AUTO_MIN_VALUES, max_values: int = AUTO_MAX_VALUES) -> AutoSlices:
+    """Slice keys for the model's categorical columns with ``min_values``..``max_values`` distinct
+    values in ``frame`` (missing values not counted)."""
+    keys, skipped = [], {}
+    for column in categorical:
+        if column not in frame.columns:
+            skipped[column] = "not in the evaluation data"
+            continue
+        distinct = int(frame[column].nunique(dropna=True))
+        if min_values <= distinct <= max_values:
+            keys.append(SliceKey(column))
+        else:
+            skipped[column] = f"{distinct} distinct values"
+    return AutoSlices(tuple(keys), skipped)
 
 
 @dataclass(frozen=True)
@@ -102,9 +155,11 @@ class Gap:
 class SliceReport:
     segments: list[SegmentMetrics] = field(default_factory=list)
     gaps: list[Gap] = field(default_factory=list)
+    note: str = ""  # how the keys were chosen, when "auto" chose them
 
     def to_dict(self) -> dict:
-        return {"segments": [asdict(s) for s in self.segments], "gaps": [asdict(g) for g in self.gaps]}
+        return {"segments": [asdict(s) for s in self.segments], "gaps": [asdict(g) for g in self.gaps],
+                "note": self.note}
 
 
 def _band_labels(values: pd.Series, key: SliceKey) -> pd.Series:
@@ -166,11 +221,11 @@ def metric_gap(key: str, metric: str, segments: list[SegmentMetrics]) -> Gap:
 
 
 def slice_report(frame: pd.DataFrame, labels: np.ndarray, scores: np.ndarray, threshold: float,
-                 keys: list[SliceKey], *, min_rows: int, min_positives: int) -> SliceReport:
+                 keys: list[SliceKey], *, min_rows: int, min_positives: int, note: str = "") -> SliceReport:
     """Per-segment metrics for every key, and the recall / FPR gap across each key's segments."""
     labels = np.asarray(labels).astype(int)
     scores = np.asarray(scores, dtype=np.float64)
-    report = SliceReport()
+    report = SliceReport(note=note)
     for key in keys:
         names = segment_labels(frame, key).to_numpy()
         segments = [segment_metrics(key.label, str(name), labels[names == name], scores[names == name],

@@ -59,7 +59,7 @@ def audit_tags(record: dict) -> dict[str, str]:
     tags = {
         "approved_by": approval["decided_by"],
         "approved_at": approval["decided_at"],
-        "operating_threshold": f"{point['threshold']:.6f}",
+        "operating_threshold": repr(float(point["threshold"])),
         "threshold_source": point["source"],
         "expected_cost_per_row": ("" if point.get("expected_cost_per_row") is None
                                   else f"{point['expected_cost_per_row']:.6f}"),

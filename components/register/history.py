@@ -2,7 +2,8 @@
 
 Training writes one entry per epoch (``{"epoch": 1, "loss": 0.41, ...}``); every other numeric
 field becomes the metric ``training/<field>`` at step ``epoch``, so the MLflow UI draws the curves
-on the registered version's run.
+on the registered version's run. A cross-fitted model (several networks averaged) tags each entry
+with its ``member`` index: its curves are ``training/member<m>/<field>``.
 """
 
 from __future__ import annotations
@@ -43,10 +44,11 @@ def history_metrics(history: list[dict], timestamp_ms: int | None = None) -> lis
     metrics = []
     for position, entry in enumerate(history):
         step = int(entry.get("epoch", position))
+        prefix = f"{PREFIX}member{int(entry['member'])}/" if "member" in entry else PREFIX
         for name, value in entry.items():
-            if name == "epoch" or isinstance(value, bool) or not isinstance(value, int | float):
+            if name in ("epoch", "member") or isinstance(value, bool) or not isinstance(value, int | float):
                 continue
             if math.isfinite(value):
-                metrics.append(Metric(f"{PREFIX}{name}", float(value), timestamp, step))
+                metrics.append(Metric(f"{prefix}{name}", float(value), timestamp, step))
     log.info("training history: %d epochs, %d metric points", len(history), len(metrics))
     return metrics

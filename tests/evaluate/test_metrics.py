@@ -38,7 +38,8 @@ def test_report_matches_definitions() -> None:
     assert report.metrics["precision"] == pytest.approx(2 / 3)
     assert report.metrics["recall"] == pytest.approx(2 / 3)
     assert report.confusion_matrix == [[2, 1], [1, 2]]
-    assert report.metrics["baseline_pr_auc"] == pytest.approx(0.5)
+    assert report.metrics["chance_pr_auc"] == pytest.approx(0.5), "chance: PR AUC = the positive rate"
+    assert report.metrics["chance_roc_auc"] == 0.5
 
 
 def test_roc_curve_is_bounded_and_json_safe() -> None:
@@ -92,13 +93,15 @@ def test_evaluation_task_writes_every_artifact(trained_model_dir: Path, small_da
     (tmp_path / "schema").mkdir()
     (tmp_path / "schema" / "features.json").write_text(json.dumps({"label": "is_fraud", "features": []}))
     (tmp_path / "schema" / "schema.pbtxt").write_text("feature { name: 'amount' }")
-    context = AuditContext(model_name="fraud", eval_data=str(small_dataset.holdout), train_data="t.csv",
+    context = AuditContext(model_name="detector", eval_data=str(small_dataset.holdout),
+                           train_data=str(small_dataset.train),
                            data_fingerprint="sha256:abc", schema_dir=str(tmp_path / "schema"),
                            image_refs="runtime=ghcr.io/o/kfp-cicd-runtime:1", pipeline_job_name="job-7",
                            pipeline_job_id="7")
     result = run_evaluation_task(
         model_dir=str(trained_model_dir), eval_data=str(small_dataset.holdout),
-        settings=_settings(thresholds=standard_thresholds(0.99, -1, -1), champion_metrics=("roc_auc",)),
+        settings=_settings(thresholds=standard_thresholds(0.99, -1, -1), champion_metrics=("roc_auc",),
+                           baseline_metrics=("roc_auc", "expected_cost"), baseline_margin=0.05),
         context=context, sinks=MetricSinks(logged.__setitem__,
                                            lambda names, matrix: matrices.append((names, matrix)),
                                            lambda fpr, tpr, thr: curves.append((fpr, tpr, thr))),
@@ -109,9 +112,11 @@ def test_evaluation_task_writes_every_artifact(trained_model_dir: Path, small_da
     assert any("no MLflow tracking URI" in n for n in decision["notes"]), "no registry: said so"
     assert 0.5 < logged["roc_auc"] < 0.99
     assert {"recall_at_precision", "ece", "expected_cost", "latency_ms_per_1k_rows",
-            "model_size_mb"} <= set(logged)
+            "model_size_mb", "baseline_roc_auc", "baseline_expected_cost", "chance_roc_auc"} <= set(logged)
+    assert [c["metric"] for c in decision["checks"] if c["kind"] == "baseline"] == [
+        "roc_auc vs baseline", "expected_cost vs baseline"]
     names, matrix = matrices[0]
-    assert names == ["legitimate", "fraud"]
+    assert names == ["0", "1"], "class names come from the data: the synthetic label is 0/1"
     assert sum(map(sum, matrix)) == logged["rows"] == 1200
     assert logged["decision_threshold"] == pytest.approx(result.operating_threshold)
     assert result.operating_threshold != pytest.approx(0.5), "costs 30:1 move the threshold"
@@ -132,10 +137,17 @@ def test_evaluation_task_writes_every_artifact(trained_model_dir: Path, small_da
     assert record["approval"]["decision"] == "rejected"
     assert record["approval"]["decided_by"] == "kfp-cicd quality gate (automated)"
     assert record["parameters"]["cost_false_negative"] == 30.0
+    assert record["operating_point"]["source"] == "cost-optimal on the holdout (FN x 30, FP x 1)"
+    trained = json.loads((Path(trained_model_dir) / "artifacts" / "config.json").read_text())
+    assert record["operating_point"]["default_rule"] == trained.get("threshold_rule", "the model's threshold")
+    assert record["baseline"]["threshold_rule"] == "cost-optimal on the holdout (FN x 30, FP x 1)"
+    assert record["parameters"]["policy"]["baseline_metrics"] == ["roc_auc", "expected_cost"]
     assert {s["key"] for s in record["slices"]["segments"]} == {"channel", "amount"}
 
     card = Path(outputs.model_card).read_text()
-    assert "# Model card: fraud" in card and "## Decision: **REJECTED**" in card
+    assert "# Model card: detector" in card and "## Decision: **REJECTED**" in card
+    assert "chosen by: cost-optimal on the holdout (FN x 30, FP x 1)" in card
+    assert "positive class '1', negative class '0'" in card and "0/1 label: 1 is positive" in card
     assert "sha256:abc" in card and "job-7" in card and "| channel | online |" in card
     page = Path(outputs.report).read_text()
     assert "REJECTED" in page and "data:image/png;base64," in page and "<td>online</td>" in page

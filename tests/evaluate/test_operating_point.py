@@ -6,11 +6,14 @@ import numpy as np
 import pytest
 
 from kfp_cicd.components.evaluate.operating_point import (
+    MODEL_THRESHOLD_FALLBACK,
     ErrorCosts,
     choose_operating_point,
     cost_optimal_threshold,
+    cost_rule,
     error_counts,
     expected_cost,
+    model_threshold_rule,
 )
 
 
@@ -50,11 +53,27 @@ def test_prohibitive_false_alarms_allow_none_and_may_flag_nothing() -> None:
 
 def test_operating_point_reports_costs_and_keeps_the_default_without_costs() -> None:
     labels, scores = _scored(2)
-    point = choose_operating_point(labels, scores, ErrorCosts(30.0, 1.0), default_threshold=0.5)
-    assert point.source == "cost-optimal"
+    point = choose_operating_point(labels, scores, ErrorCosts(30.0, 1.0), default_threshold=0.5,
+                                   default_rule="max F1 on the validation split")
+    assert point.source == "cost-optimal on the holdout (FN x 30, FP x 1)"
     assert point.expected_cost_per_row <= point.default_expected_cost_per_row
     fn = int(((scores < point.threshold) & (labels == 1)).sum())
     assert point.false_negatives == fn
     assert "expected cost" in point.sentence()
+    assert "chosen by: cost-optimal on the holdout (FN x 30, FP x 1)" in point.sentence()
+    assert "at the model's own threshold 0.5000 (max F1 on the validation split)" in point.sentence()
     kept = choose_operating_point(labels, scores, ErrorCosts(-1.0, 1.0), default_threshold=0.42)
-    assert (kept.threshold, kept.source, kept.expected_cost_per_row) == (0.42, "model default", None)
+    assert (kept.threshold, kept.source, kept.expected_cost_per_row) == (0.42, "the model's threshold", None)
+
+
+def test_without_costs_the_rule_training_recorded_is_reported() -> None:
+    labels, scores = _scored(0)
+    trained = "max F1 on the validation split"
+    rule = model_threshold_rule({"decision_threshold": 0.31, "threshold_rule": trained})
+    point = choose_operating_point(labels, scores, ErrorCosts(-1.0, -1.0), 0.31, rule)
+    assert point.threshold == 0.31 and point.source == trained
+    assert point.sentence().startswith(f"operating threshold 0.3100, chosen by: {trained}")
+    assert model_threshold_rule({"decision_threshold": 0.5}) == MODEL_THRESHOLD_FALLBACK
+    assert MODEL_THRESHOLD_FALLBACK == "the model's threshold"
+    assert model_threshold_rule({"threshold_rule": "  "}) == MODEL_THRESHOLD_FALLBACK
+    assert cost_rule(ErrorCosts(2.5, 1.0)) == "cost-optimal on the holdout (FN x 2.5, FP x 1)"

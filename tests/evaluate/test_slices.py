@@ -12,9 +12,11 @@ from kfp_cicd.components.evaluate.evaluation import EvaluationSettings, evaluate
 from kfp_cicd.components.evaluate.gate import GatePolicy
 from kfp_cicd.components.evaluate.slices import (
     SliceKey,
+    auto_slice_keys,
     parse_slice_keys,
     segment_labels,
     slice_report,
+    wants_auto_slices,
 )
 from kfp_cicd.data.synthetic import LABEL_COLUMN, generate_transactions
 from kfp_cicd.errors import DataError
@@ -75,8 +77,34 @@ def test_a_key_without_two_measurable_segments_is_reported_not_passed() -> None:
     assert report.gaps[0].gap is None and "1 of 1 segments" in report.gaps[0].note
 
 
+def test_auto_picks_the_low_cardinality_categorical_columns() -> None:
+    rng = np.random.default_rng(0)
+    rows = 500
+    frame = pd.DataFrame({
+        "channel": rng.choice(["online", "pos", "atm"], rows),
+        "region": rng.choice([f"r{i}" for i in range(20)], rows),  # 20 values: the upper bound
+        "shop_id": [f"s{i % 60}" for i in range(rows)],  # 60 values: too many segments
+        "constant": ["x"] * rows,  # one value: no slice
+        "hour": rng.integers(0, 5, rows),  # few values, but not one of the model's categoricals
+    })
+    frame.loc[:10, "channel"] = None  # missing values are a segment, not a distinct value
+    auto = auto_slice_keys(frame, ["channel", "region", "shop_id", "constant", "absent"])
+    assert auto.keys == (SliceKey("channel"), SliceKey("region"))
+    assert auto.skipped == {"shop_id": "60 distinct values", "constant": "1 distinct values",
+                            "absent": "not in the evaluation data"}
+    assert auto.sentence().startswith("slice_keys 'auto': categorical columns with 2-20 distinct values in "
+                                      "the evaluation data: channel, region; not sliced: shop_id (60")
+
+
+def test_auto_is_a_token_of_slice_keys() -> None:
+    assert wants_auto_slices("auto") and wants_auto_slices(" amount , AUTO")
+    assert not wants_auto_slices("") and not wants_auto_slices("automaker")
+    assert parse_slice_keys("auto") == []
+    assert parse_slice_keys("auto, amount:q5") == [SliceKey("amount", 5)]
+
+
 @pytest.fixture(scope="module")
-def fraud_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
+def frames() -> tuple[pd.DataFrame, pd.DataFrame]:
     return generate_transactions(12_000, seed=3), generate_transactions(6_000, seed=4)
 
 
@@ -87,10 +115,10 @@ def _slice_decision(model_dir: Path, holdout: pd.DataFrame, tmp_path: Path):
     return outcome.decision
 
 
-def test_bias_check_catches_a_model_that_fails_one_segment(quick_trainer, fraud_frames,
+def test_bias_check_catches_a_model_that_fails_one_segment(quick_trainer, frames,
                                                            tmp_path: Path) -> None:
-    """Same data, same training; one model never saw a US fraud label, so it misses US fraud."""
-    train, holdout = fraud_frames
+    """Same data, same training; one model never saw a positive US label, so it misses US positives."""
+    train, holdout = frames
     fair = quick_trainer(train, "fair")
     blind_train = train.copy()
     blind_train.loc[blind_train["country"] == "US", LABEL_COLUMN] = 0
