@@ -7,18 +7,21 @@ predictor on loopback. Nothing needs a cluster, a cloud account or the internet.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import re
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kfp_cicd.data.synthetic import LABEL_COLUMN, generate_dataset, split_train_holdout
+from kfp_cicd.data.synthetic import DEMO_PARAMETERS, generate_dataset, split_train_holdout
 from kfp_cicd.data.tables import read_table, write_table
-from kfp_cicd.errors import KfpCicdError
+from kfp_cicd.errors import DataError, KfpCicdError
+from kfp_cicd.model.labels import BinaryLabels
 
 if TYPE_CHECKING:
     from kfp.dsl.graph_component import GraphComponent
@@ -64,10 +67,40 @@ class LocalRunResult:
     eval_data: str
     tasks: dict[str, TaskRecord]
     error: str | None = None
+    arguments: dict = field(default_factory=dict)
 
     @property
     def succeeded(self) -> bool:
         return self.error is None
+
+    @property
+    def model_name(self) -> str:
+        """The registered model name the run used (given, or derived by :func:`default_model_name`)."""
+        return str(self.arguments.get("model_name", ""))
+
+
+def required_label(request: LocalRunRequest) -> str:
+    """The label column the user named; the generated demo data set brings its own."""
+    label = str(request.pipeline_arguments.get("label_column", "")).strip()
+    if not label:
+        raise KfpCicdError("name the label column of your data: --param label_column=NAME (any two "
+                           "distinct values: 0/1, true/false, Yes/No, two strings)")
+    return label
+
+
+def default_model_name(columns: list[str], label: str) -> str:
+    """``<label>-<6 hex digits>``: stable for every table with the same columns and label.
+
+    Files change name every day (``day1.csv``, ``day2.csv``), so the name comes from the label and
+    the feature columns instead: a monitoring window of the same data finds the champion a
+    training run registered, and two data sets that share a label name never compete.
+    """
+    features = sorted(str(c) for c in columns if c != label)
+    digest = hashlib.sha256(json.dumps([label, features]).encode()).hexdigest()[:6]
+    slug = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")[:40] or "label"
+    if not slug[0].isalpha():
+        slug = f"model-{slug}"
+    return f"{slug}-{digest}"
 
 
 def prepare_data(request: LocalRunRequest, data_dir: Path) -> tuple[str, str]:
@@ -77,9 +110,13 @@ def prepare_data(request: LocalRunRequest, data_dir: Path) -> tuple[str, str]:
             raise KfpCicdError("give both --train-data and --eval-data, or --data to split one file")
         return request.train_data, request.eval_data
     if request.data:
-        label = request.pipeline_arguments.get("label_column", LABEL_COLUMN)
-        train, holdout = split_train_holdout(read_table(request.data), seed=request.seed,
-                                             label_column=label)
+        label = required_label(request)
+        frame = read_table(request.data)
+        if label not in frame.columns:
+            raise DataError(f"{request.data} has no label column {label!r}; its columns are "
+                            f"{list(frame.columns)}")
+        BinaryLabels.infer(frame[label], label, str(request.pipeline_arguments.get("positive_label", "")))
+        train, holdout = split_train_holdout(frame, seed=request.seed, label_column=label)
         suffix = ".parquet" if request.data.endswith(".parquet") else ".csv"
         data_dir.mkdir(parents=True, exist_ok=True)
         write_table(train, str(data_dir / f"train{suffix}"))
@@ -155,6 +192,10 @@ def run_locally(request: LocalRunRequest, pipeline: GraphComponent | None = None
     from kfp_cicd.pipelines.training_pipeline import Target, build_training_pipeline
 
     find_tfdv_python()  # fail before anything is written
+    generated = not (request.data or request.train_data or request.eval_data)
+    if generated:
+        request = replace(request, pipeline_arguments={**DEMO_PARAMETERS, **request.pipeline_arguments})
+    label = required_label(request)
     run_dir = new_run_dir(request.home)
     train_data, eval_data = prepare_data(request, run_dir / "data")
     tracking_uri = tracking_uri_for(request)
@@ -163,6 +204,10 @@ def run_locally(request: LocalRunRequest, pipeline: GraphComponent | None = None
     all_arguments = {"train_data": train_data, "eval_data": eval_data,
                      "mlflow_tracking_uri": tracking_uri, "deploy_target": "local",
                      **(arguments or {}), **request.pipeline_arguments}
+    if not all_arguments.get("model_name"):
+        all_arguments["model_name"] = default_model_name(list(read_table(train_data).columns), label)
+        log.info("model_name not given: using %r (from the label and the feature columns)",
+                 all_arguments["model_name"])
     error = execute_pipeline(pipeline, all_arguments, pipeline_root)
     return LocalRunResult(run_dir, pipeline_root, tracking_uri, train_data, eval_data,
-                          read_task_records(pipeline_root), error)
+                          read_task_records(pipeline_root), error, all_arguments)

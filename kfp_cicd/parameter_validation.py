@@ -7,8 +7,8 @@ returns it (normalised where that is unambiguous) and raises :class:`InvalidPara
 parameter, the value, the rule and an example. The CLI calls them before it contacts any service;
 components can call the same functions on their inputs.
 
-:func:`check_pipeline_arguments` applies the right check to each pipeline parameter by name
-(:data:`PIPELINE_PARAMETER_CHECKS`) and reports every problem at once.
+:func:`check_pipeline_arguments` applies the right check to each pipeline parameter by name (the
+pipelines declare which: ``kfp_cicd.pipelines.parameters.RULES``) and reports every problem at once.
 """
 
 from __future__ import annotations
@@ -391,40 +391,17 @@ def _cron_value(text: str, aliases: dict[str, int]) -> int | None:
     return aliases.get(text.upper())
 
 
-# --- pipeline parameters -------------------------------------------------------------------------
+def parameter_problems(values: Mapping[str, Any],
+                       rules: Mapping[str, Callable[[Any, str], Any]]) -> list[str]:
+    """What is wrong with each parameter in ``values`` that has a rule in ``rules``, as sentences.
 
-#: Which check applies to which pipeline parameter (training and monitoring pipelines).
-PIPELINE_PARAMETER_CHECKS: dict[str, Callable[[Any, str], Any]] = {
-    "train_data": check_table_location,
-    "eval_data": check_table_location,
-    "production_data": check_table_location,
-    "mlflow_tracking_uri": check_tracking_uri,
-    "schema_path": lambda v, n: v if v == "" else check_location(v, n, suffixes=(".pbtxt", ".txt")),
-    "baseline_statistics": lambda v, n: v if v == "" else check_location(v, n),
-    "model_name": check_model_name,
-    "namespace": check_dns_label,
-    "service_account": lambda v, n: v if v == "" else check_dns_subdomain(v, n),
-    "canary_traffic_percent": check_canary_percent,
-    "serving_cpu": check_quantity,
-    "serving_memory": check_quantity,
-    "deploy_target": lambda v, n: check_choice(v, n, ("kubernetes", "local")),
-    "deployment_mode": lambda v, n: check_choice(v, n, ("Serverless", "Knative", "RawDeployment",
-                                                        "Standard")),
-    "min_replicas": check_non_negative,
-    "max_replicas": check_non_negative,
-    "label_column": require_text,
-}
-
-
-def parameter_problems(values: Mapping[str, Any]) -> list[str]:
-    """What is wrong with each pipeline parameter in ``values`` that has a rule, as sentences.
-
-    Values may be typed or the raw ``--param`` strings; parameters without a rule (numbers the
-    spec types already, thresholds the components check) pass.
+    ``rules`` maps a parameter name to its check (the pipelines declare theirs in
+    ``kfp_cicd.pipelines.parameters.RULES``). Values may be typed or the raw ``--param`` strings;
+    parameters without a rule (numbers the spec types already, thresholds the components check) pass.
     """
     problems = []
     for key, value in values.items():
-        check = PIPELINE_PARAMETER_CHECKS.get(key)
+        check = rules.get(key)
         if check is None:
             continue
         try:
@@ -438,9 +415,10 @@ def parameter_problems(values: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def check_pipeline_arguments(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Check every pipeline parameter in ``values`` that has a rule; one error listing all problems."""
-    problems = parameter_problems(values)
+def check_pipeline_arguments(values: Mapping[str, Any],
+                             rules: Mapping[str, Callable[[Any, str], Any]]) -> dict[str, Any]:
+    """Check every parameter in ``values`` that has a rule; one error listing all problems."""
+    problems = parameter_problems(values, rules)
     if problems:
         raise InvalidParameter("invalid parameters:\n  " + "\n  ".join(problems))
     return dict(values)

@@ -12,7 +12,7 @@ def deploy_model(
     model_name: str,
     version: str,
     inference_service: Output[Artifact],
-    target: str = "local",
+    target: str = "kubernetes",
     namespace: str = "kfp-cicd",
     runtime_image: str = "",
     eval_data: str = "",

@@ -55,7 +55,7 @@ def _check_window_has_label(data: str, label: str) -> None:
 
 def _monitor(args: argparse.Namespace) -> int:
     from kfp_cicd.cli.params import check_data_options
-    from kfp_cicd.local_run import LocalRunRequest, default_home, run_locally
+    from kfp_cicd.local_run import LocalRunRequest, default_home, required_label, run_locally
     from kfp_cicd.pipelines.monitoring_pipeline import build_monitoring_pipeline
     from kfp_cicd.pipelines.training_pipeline import Target
 
@@ -63,12 +63,13 @@ def _monitor(args: argparse.Namespace) -> int:
     if bool(args.train_data) != bool(args.eval_data):
         raise KfpCicdError("give both --train-data and --eval-data, or neither (to split --data)")
     params = parse_params(args.param)
-    if not args.train_data:
-        _check_window_has_label(args.data, params.get("label_column", "is_fraud"))
     request = LocalRunRequest(home=(args.home or default_home()).resolve(),
                               data=None if args.train_data else args.data,
                               train_data=args.train_data, eval_data=args.eval_data, seed=args.seed,
                               tracking_uri=args.tracking_uri, pipeline_arguments=params)
+    label = required_label(request)
+    if not args.train_data:
+        _check_window_has_label(args.data, label)
     result = run_locally(request, build_monitoring_pipeline(target=Target.LOCAL),
                          {"production_data": str(Path(args.data).resolve())})
     print(format_monitoring_summary(result))

@@ -4,35 +4,62 @@ data options the local-run commands share, checked before anything runs."""
 from __future__ import annotations
 
 import argparse
+import difflib
 from collections.abc import Collection
 
 from kfp.dsl.graph_component import GraphComponent
 
 from kfp_cicd.errors import KfpCicdError
-from kfp_cicd.parameter_validation import check_pipeline_arguments, check_table_location, check_tracking_uri
+from kfp_cicd.orchestration.parameters import convert, parse_assignments
+from kfp_cicd.orchestration.spec import ParameterDefinition
+from kfp_cicd.parameter_validation import check_table_location, check_tracking_uri, parameter_problems
+from kfp_cicd.pipelines.parameters import RULES
 
-_CASTS = {"Integer": int, "Float": float, "Boolean": lambda v: v.lower() in ("1", "true", "yes")}
+#: kfp's Python-side input types as the compiled spec's parameter types.
+_SPEC_TYPES = {"String": "STRING", "Integer": "NUMBER_INTEGER", "Float": "NUMBER_DOUBLE",
+               "Boolean": "BOOLEAN"}
+
+
+def unknown_parameter_message(key: str, known: Collection[str]) -> str:
+    """``unknown parameter 'epoch'; did you mean 'epochs'?`` (the closest names, not all of them)."""
+    close = difflib.get_close_matches(key, sorted(known), n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(repr(name) for name in close)}?" if close else \
+        "see the pipeline's parameters with --help or in the README"
+    return f"unknown parameter {key!r}; {hint}"
 
 
 def parse_pipeline_params(pairs: list[str], pipeline: GraphComponent,
                           reserved: Collection[str] = ()) -> dict:
     """Parse ``KEY=VALUE`` pairs into the types ``pipeline`` declares; ``reserved`` keys are refused.
 
-    Values with a rule (URIs, names, percentages: :mod:`kfp_cicd.parameter_validation`) are
-    checked too, so a bad one fails before the run starts.
+    Strict, like ``submit``: a repeated key, an unknown key or a value of the wrong type is an
+    error, and values with a rule (:data:`kfp_cicd.pipelines.parameters.RULES`) are checked too,
+    so a bad one fails before the run starts. Every problem is reported at once.
     """
     declared = {name: spec for name, spec in (pipeline.component_spec.inputs or {}).items()
                 if name not in reserved}
-    parsed = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or key not in declared:
-            raise KfpCicdError(f"bad --param {pair!r}: expected KEY=VALUE with KEY one of {sorted(declared)}")
+    try:
+        raw = parse_assignments(pairs)
+    except ValueError as exc:
+        raise KfpCicdError(str(exc)) from exc
+    parsed, problems = {}, []
+    for key, text in raw.items():
+        if key in reserved:
+            problems.append(f"{key} is set by the command's options (e.g. --data), not with --param")
+            continue
+        if key not in declared:
+            problems.append(unknown_parameter_message(key, declared))
+            continue
+        kind = _SPEC_TYPES.get(declared[key].type, "STRING")
+        definition = ParameterDefinition(name=key, parameter_type=kind)
         try:
-            parsed[key] = _CASTS.get(declared[key].type, str)(value)
+            parsed[key] = convert(definition, text)
         except ValueError as exc:
-            raise KfpCicdError(f"bad --param {pair!r}: {key} is {declared[key].type}") from exc
-    return check_pipeline_arguments(parsed)
+            problems.append(str(exc))
+    problems += parameter_problems(parsed, RULES)
+    if problems:
+        raise KfpCicdError("invalid --param values:\n  " + "\n  ".join(problems))
+    return parsed
 
 
 def check_data_options(args: argparse.Namespace) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 from kfp_cicd.orchestration.errors import ParameterError
 from kfp_cicd.orchestration.spec import CompiledPipeline, ParameterDefinition
 from kfp_cicd.parameter_validation import parameter_problems
+from kfp_cicd.pipelines.parameters import RULES
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
@@ -47,7 +48,7 @@ def typed_parameters(
 
     Raises:
         ParameterError: Listing every unknown name, unparsable value, value that breaks its rule
-            (URIs, names, percentages: :func:`kfp_cicd.parameter_validation.parameter_problems`)
+            (URIs, names, percentages: :data:`kfp_cicd.pipelines.parameters.RULES`)
             and missing required parameter.
     """
     raw = parse_assignments(assignments)
@@ -63,7 +64,7 @@ def typed_parameters(
             typed[key] = convert(definition, text)
         except ValueError as exc:
             problems.append(str(exc))
-    problems.extend(parameter_problems(typed))
+    problems.extend(parameter_problems(typed, RULES))
     if require_all:
         missing = [name for name in pipeline.required_parameters() if name not in typed]
         problems.extend(
@@ -82,7 +83,7 @@ def precheck_assignments(assignments: Iterable[str]) -> None:
     Typing needs the spec (which for KFP lives on the server), but a bad URI, name or percentage
     is wrong whatever the spec says: refuse it before connecting.
     """
-    problems = parameter_problems(parse_assignments(assignments))
+    problems = parameter_problems(parse_assignments(assignments), RULES)
     if problems:
         raise ParameterError("invalid pipeline parameters:\n  " + "\n  ".join(problems))
 

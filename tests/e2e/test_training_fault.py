@@ -22,14 +22,15 @@ import pytest
 
 from kfp_cicd.components.register.registry import CHAMPION, version_for_alias
 from kfp_cicd.components.train.fault_injection import TEST_ONLY_KILL_ENV
-from kfp_cicd.data.synthetic import generate_dataset
+from kfp_cicd.data.synthetic import DEMO_PARAMETERS, generate_dataset
 from kfp_cicd.local_run import LocalRunRequest, run_locally
 
 pytestmark = pytest.mark.slow
-MODEL = "fraud-detector"
+MODEL = DEMO_PARAMETERS["model_name"]
 # Small and short: the fault matters here, not the model's quality.
-TRAINING = {"epochs": 3, "batch_size": 256, "num_processes": 2, "min_roc_auc": -1.0, "min_pr_auc": -1.0,
-            "champion_metrics": "", "smoke_requests": 2}
+TRAINING = {**DEMO_PARAMETERS, "epochs": 3, "batch_size": 256, "num_processes": 2, "min_roc_auc": -1.0,
+            "min_pr_auc": -1.0, "max_ece": -1.0, "baseline_metrics": "", "champion_metrics": "",
+            "smoke_requests": 2}
 
 
 def test_a_killed_training_worker_resumes_and_a_cached_rerun_does_not_redo_finished_steps(

@@ -30,6 +30,7 @@ from kfp_cicd.parameter_validation import (
     check_tracking_uri,
     require_text,
 )
+from kfp_cicd.pipelines.parameters import RULES
 
 RFC_1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
@@ -172,11 +173,12 @@ def test_any_text_is_checked_without_an_unexpected_exception(value: str) -> None
 def test_pipeline_arguments_report_every_problem_at_once() -> None:
     good = {"train_data": "s3://data/t.csv", "canary_traffic_percent": 10, "namespace": "kfp-cicd",
             "epochs": 3, "min_replicas": 1, "max_replicas": 2}
-    assert check_pipeline_arguments(good) == good
+    assert check_pipeline_arguments(good, RULES) == good
     with pytest.raises(InvalidParameter) as caught:
         check_pipeline_arguments({"train_data": "ftp://x/t.csv", "canary_traffic_percent": 0,
                                   "namespace": "Team_A", "serving_memory": "2 GB", "model_name": "a/b",
-                                  "deployment_mode": "Sideways", "min_replicas": 3, "max_replicas": 1})
+                                  "deployment_mode": "Sideways", "min_replicas": 3, "max_replicas": 1},
+                                 RULES)
     message = str(caught.value)
     for name in ("train_data", "canary_traffic_percent", "namespace", "serving_memory", "model_name",
                  "deployment_mode", "max_replicas 1 is below min_replicas 3"):

@@ -13,15 +13,15 @@ from pathlib import Path
 import pytest
 
 from kfp_cicd.components.register.registry import CHAMPION, PREVIOUS, version_for_alias, version_tags
-from kfp_cicd.data.synthetic import generate_dataset, generate_days
+from kfp_cicd.data.synthetic import DEMO_PARAMETERS, generate_dataset, generate_days
 from kfp_cicd.local_run import LocalRunRequest, LocalRunResult, run_locally
 from kfp_cicd.pipelines.monitoring_pipeline import build_monitoring_pipeline
 
 pytestmark = pytest.mark.slow
-MODEL = "fraud-detector"
+MODEL = DEMO_PARAMETERS["model_name"]
 # Small data and few epochs keep the runs short; the gate is loosened to match, and the champion
 # comparison is off (a model trained on one small day need not beat the champion on it).
-TRAINING = {"epochs": 2, "min_roc_auc": 0.6, "min_pr_auc": 0.03}
+TRAINING = {**DEMO_PARAMETERS, "epochs": 2, "min_roc_auc": 0.6, "min_pr_auc": 0.03}
 MONITORING = {**TRAINING, "champion_metrics": ""}
 
 

@@ -103,7 +103,8 @@ def test_parameters_carry_descriptions_for_the_kfp_ui(compiled: dict) -> None:
     parameters = compiled["kubeflow"][0]["root"]["inputDefinitions"]["parameters"]
     assert "Training data" in parameters["train_data"]["description"]
     assert parameters["epochs"]["parameterType"] == "NUMBER_INTEGER"
-    assert parameters["min_roc_auc"]["defaultValue"] == 0.8
+    assert parameters["min_roc_auc"]["defaultValue"] == 0.6
+    assert "defaultValue" not in parameters["label_column"], "the label is always the user's to name"
 
 
 def test_registration_and_deployment_sit_behind_the_gate(compiled: dict) -> None:
