@@ -12,11 +12,12 @@ PYTEST_ARGS ?=
 
 install: $(MAIN_STAMP) $(TFDV_STAMP)
 
-$(MAIN_STAMP): requirements/main.lock setup.py
+$(MAIN_STAMP): requirements/main.lock requirements/datasets.txt setup.py
 	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found; set PYTHON=/path/to/python3.11" >&2; exit 1; }
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet -r requirements/main.lock
+	$(VENV)/bin/python -m pip install --quiet --no-deps -r requirements/datasets.txt
 	$(VENV)/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
