@@ -9,11 +9,18 @@ from pathlib import Path
 
 from setuptools import find_packages, setup
 
+# The layers (docs/architecture.md) install from their folders: the library and the application from
+# kfp_cicd/, and, when present, components/ and pipelines/. The predictor image builds from the library
+# alone (images/predictor/Dockerfile: no components/, pipelines/ or CLI), so each is optional here.
+LAYER_DIRS = {"kfp_cicd.components": "components", "kfp_cicd.pipelines": "pipelines"}
+PRESENT = {package: folder for package, folder in LAYER_DIRS.items() if Path(folder).is_dir()}
 # Every folder of components/ with an __init__.py is a component package.
-COMPONENTS = sorted(p.name for p in Path("components").iterdir() if (p / "__init__.py").is_file())
+COMPONENTS = sorted(p.name for p in Path("components").iterdir()
+                    if (p / "__init__.py").is_file()) if "kfp_cicd.components" in PRESENT else []
+HAS_CLI = Path("kfp_cicd/cli/__init__.py").is_file()
 
 packages = find_packages(include=["kfp_cicd", "kfp_cicd.*"])
-packages += ["kfp_cicd.components", "kfp_cicd.pipelines"]
+packages += sorted(PRESENT)
 packages += [f"kfp_cicd.components.{name}" for name in COMPONENTS]
 
 version = {}
@@ -27,11 +34,8 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.11,<3.12",
     packages=packages,
-    package_dir={
-        "kfp_cicd.components": "components",
-        "kfp_cicd.pipelines": "pipelines",
-    },
-    package_data={"kfp_cicd.components.validate_data": ["schemas/*.pbtxt"]},
+    package_dir=PRESENT,
+    package_data={"kfp_cicd.components.validate_data": ["schemas/*.pbtxt"]} if COMPONENTS else {},
     install_requires=[
         "kfp>=2.17,<2.18",
         "kfp-kubernetes>=2.17,<2.18",
@@ -47,5 +51,5 @@ setup(
         "pyarrow",
         "matplotlib",
     ],
-    entry_points={"console_scripts": ["kfp-cicd=kfp_cicd.cli:main"]},
+    entry_points={"console_scripts": ["kfp-cicd=kfp_cicd.cli:main"]} if HAS_CLI else {},
 )

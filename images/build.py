@@ -32,9 +32,6 @@ from kfp_cicd.images import DEFAULT_REGISTRY, DOCKERFILES, ImageRefs  # noqa: E4
 from kfp_cicd.version import __version__  # noqa: E402
 
 INPUTS_LABEL = "io.kfp-cicd.inputs-sha256"
-# What the Dockerfiles COPY (keep in step with .dockerignore).
-CONTEXT_INPUTS = ["setup.py", "README.md", "requirements", "images/validation/kfp-env.lock",
-                  "kfp_cicd", "components", "pipelines"]
 TOOLS = ("docker", "podman", "buildah")
 INSTALL_HINT = ("no image builder found: install one of docker, podman or buildah, e.g. "
                 "`apt-get install -y buildah` (Debian/Ubuntu) or `dnf install -y buildah`, "
@@ -128,11 +125,25 @@ def docker_engine_answers(path: str) -> bool:
     return subprocess.run([path, "info"], capture_output=True).returncode == 0
 
 
+def copied_inputs(name: str) -> list[str]:
+    """The build-context paths the image's Dockerfile COPYs (.dockerignore admits them), in order.
+
+    The predictor copies the library only; the runtime and validation images also components/ and
+    pipelines/ (docs/architecture.md).
+    """
+    sources: list[str] = []
+    for line in (ROOT / DOCKERFILES[name]).read_text().splitlines():
+        words = line.split()
+        if words[:1] == ["COPY"] and not any(word.startswith("--from") for word in words):
+            sources += [word for word in words[1:-1] if not word.startswith("--")]
+    return sources
+
+
 def inputs_hash(name: str, build_args: dict[str, str]) -> str:
-    """sha256 over the image's Dockerfile, everything the builds copy, and the build arguments."""
+    """sha256 over the image's Dockerfile, everything it copies, and the build arguments."""
     digest = hashlib.sha256()
     paths = [ROOT / DOCKERFILES[name]]
-    for entry in CONTEXT_INPUTS:
+    for entry in copied_inputs(name):
         path = ROOT / entry
         paths += sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     for path in paths:

@@ -9,7 +9,9 @@ class KfpCicdError(Exception):
 
 
 class DataError(KfpCicdError, ValueError):
-    """An input data file is missing, unreadable, or not the shape the pipeline needs."""
+    """Bad input, refused before anything is created: a data file that is missing, unreadable or not
+    the shape the pipeline needs, or a CLI option or pipeline parameter whose value cannot work
+    (the rules: :mod:`kfp_cicd.parameter_validation`)."""
 
 
 class EnvironmentNotReady(KfpCicdError, RuntimeError):

@@ -164,7 +164,7 @@ def execute_pipeline(pipeline: GraphComponent, arguments: dict, pipeline_root: P
     """
     from kfp import local
 
-    from kfp_cicd.components.validate_data.tfdv_environment import TFDV_PYTHON_ENV_VAR, find_tfdv_python
+    from kfp_cicd.tfdv.environment import TFDV_PYTHON_ENV_VAR, find_tfdv_python
 
     os.environ[TFDV_PYTHON_ENV_VAR] = find_tfdv_python()  # fail before anything runs
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root),
@@ -188,8 +188,8 @@ def run_locally(request: LocalRunRequest, pipeline: GraphComponent | None = None
     beyond the prepared ``train_data``/``eval_data``/``mlflow_tracking_uri`` and the request's
     ``pipeline_arguments``.
     """
-    from kfp_cicd.components.validate_data.tfdv_environment import find_tfdv_python
     from kfp_cicd.pipelines.training_pipeline import Target, build_training_pipeline
+    from kfp_cicd.tfdv.environment import find_tfdv_python
 
     find_tfdv_python()  # fail before anything is written
     generated = not (request.data or request.train_data or request.eval_data)

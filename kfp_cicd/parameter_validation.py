@@ -3,7 +3,7 @@
 A bad URI, cron expression, percentage or Kubernetes name otherwise surfaces late and far away: a
 run that fails an hour in, a schedule the server stores but never fires, an InferenceService the
 API server rejects after the model was registered. Each function here checks one kind of value,
-returns it (normalised where that is unambiguous) and raises :class:`InvalidParameter` naming the
+returns it (normalised where that is unambiguous) and raises :class:`DataError` naming the
 parameter, the value, the rule and an example. The CLI calls them before it contacts any service;
 components can call the same functions on their inputs.
 
@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from kfp_cicd.data.tables import FILESYSTEM_PACKAGES, SUFFIXES
-from kfp_cicd.errors import KfpCicdError
+from kfp_cicd.errors import DataError
 from kfp_cicd.security.secret_scan import redact_url_credentials
 
 #: Longest text value accepted anywhere (paths, URLs, names): longer is garbage or an attack.
@@ -34,6 +34,8 @@ TRACKING_SCHEMES = frozenset({"http", "https", "databricks", "sqlite", "file", "
                               "mssql"})
 #: Kubernetes label and name limits.
 MAX_DNS_LABEL = 63
+#: Registered model names (MLflow allows more; URIs and Kubernetes names need plain ones).
+MAX_MODEL_NAME = 255
 MAX_DNS_SUBDOMAIN = 253
 #: A new version's share of traffic while it is checked: all of it (100) skips the split.
 CANARY_PERCENT_RANGE = (1, 100)
@@ -45,6 +47,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DNS_1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _DNS_1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
 _HOST = re.compile(r"^[A-Za-z0-9_]([-A-Za-z0-9_]*[A-Za-z0-9])?(\.[A-Za-z0-9_]([-A-Za-z0-9_]*[A-Za-z0-9])?)*$")
 # Docker: a registry host[:port] with optional path components; a tag of at most 128 characters.
@@ -60,14 +63,10 @@ _SA_EMAIL = re.compile(r"^[a-z0-9][-a-z0-9._]{0,99}@[a-z0-9][-a-z0-9.]*[a-z0-9]$
 _VERTEX_JOB_ID = re.compile(r"^[a-z][-a-z0-9]{0,127}$")
 
 
-class InvalidParameter(KfpCicdError, ValueError):
-    """A CLI option or pipeline parameter has a value that cannot work; nothing was created."""
-
-
-def _fail(name: str, value: Any, rule: str) -> InvalidParameter:
+def _fail(name: str, value: Any, rule: str) -> DataError:
     shown = repr(redact_url_credentials(value) if isinstance(value, str) else value)
     shown = shown if len(shown) <= 120 else shown[:117] + "...'"
-    return InvalidParameter(f"{name} {shown} is not valid: {rule}")
+    return DataError(f"{name} {shown} is not valid: {rule}")
 
 
 def require_text(value: Any, name: str, *, max_length: int = MAX_TEXT_LENGTH) -> str:
@@ -84,7 +83,7 @@ def require_text(value: Any, name: str, *, max_length: int = MAX_TEXT_LENGTH) ->
 
 
 def _matching(value: Any, name: str, pattern: re.Pattern[str], *, max_length: int, rule: str) -> str:
-    """``value`` as text when ``pattern`` matches it; else InvalidParameter stating ``rule``."""
+    """``value`` as text when ``pattern`` matches it; else DataError stating ``rule``."""
     text = require_text(value, name, max_length=max_length)
     if not pattern.match(text):
         raise _fail(name, value, rule)
@@ -115,7 +114,7 @@ def check_location(value: Any, name: str, *, suffixes: tuple[str, ...] = (),
         raise _fail(name, value, f"unsupported scheme '{scheme}://'; use one of {allowed}")
     elif scheme != "file":
         bucket, _, key = text.split("://", 1)[1].partition("/")
-        if not _BUCKET.match(bucket):
+        if not is_bucket_name(bucket):
             raise _fail(name, value, f"'{bucket}' is not a bucket name (3-222 lower-case letters, digits, "
                         "'.', '-', '_'); write it as scheme://bucket/path")
         if suffixes and not key:
@@ -202,16 +201,27 @@ def check_canary_percent(value: Any, name: str = "canary_traffic_percent") -> in
     return check_percent(value, name, *CANARY_PERCENT_RANGE)
 
 
+def is_dns_label(text: str, *, start_with_letter: bool = False, max_length: int = MAX_DNS_LABEL) -> bool:
+    """Whether ``text`` is an RFC 1123 label (RFC 1035 with ``start_with_letter``) of at most
+    ``max_length`` characters: the one DNS-name rule every Kubernetes name check uses."""
+    pattern = _DNS_1035_LABEL if start_with_letter else _DNS_1123_LABEL
+    return isinstance(text, str) and len(text) <= max_length and bool(pattern.match(text))
+
+
+def is_bucket_name(text: str) -> bool:
+    """Whether ``text`` is an object-store bucket name (3-222 lower-case letters, digits, '.', '-', '_')."""
+    return bool(_BUCKET.match(text))
+
+
 def check_dns_label(value: Any, name: str, *, start_with_letter: bool = False,
                     max_length: int = MAX_DNS_LABEL) -> str:
     """A Kubernetes RFC 1123 label (namespaces, most names); RFC 1035 with ``start_with_letter``
     (Service and InferenceService names, which become DNS host names)."""
     text = require_text(value, name)
-    pattern = _DNS_1035_LABEL if start_with_letter else _DNS_1123_LABEL
-    if len(text) > max_length or not pattern.match(text):
+    if not is_dns_label(text, start_with_letter=start_with_letter, max_length=max_length):
         first = "a letter" if start_with_letter else "a letter or digit"
         raise _fail(name, value, f"use at most {max_length} lower-case letters, digits and '-', starting "
-                    f"with {first} and ending with a letter or digit (e.g. 'fraud-detector')")
+                    f"with {first} and ending with a letter or digit (e.g. 'credit-default')")
     return text
 
 
@@ -225,18 +235,17 @@ def check_dns_subdomain(value: Any, name: str) -> str:
 
 
 def check_model_name(value: Any, name: str = "model_name") -> str:
-    """An MLflow registered model name that also yields an InferenceService name.
+    """A registered model name: the one rule the CLI, the registry client, evaluation, deployment
+    and the predictor apply.
 
-    MLflow refuses '/' and ':' and path tricks; the InferenceService name is derived from it
-    (lower case, other characters as '-'), so it must contain a letter or digit.
+    It becomes part of ``models:/NAME@alias`` URIs, MLflow REST paths and (lower-cased, ``.``/``_``
+    as ``-``) the InferenceService name, so it is kept plain: letters, digits, ``.``, ``_``, ``-``,
+    starting with a letter or digit, at most 255 characters.
     """
-    text = require_text(value, name, max_length=256)
-    if any(ch in text for ch in "/:\\") or text in (".", "..") or text.startswith(".."):
-        raise _fail(name, value, "MLflow model names cannot contain '/', ':' or '\\' or be a path "
-                    "(e.g. 'fraud-detector')")
-    if not re.search(r"[A-Za-z0-9]", text):
-        raise _fail(name, value, "it needs at least one letter or digit")
-    return text
+    text = require_text(value, name, max_length=MAX_MODEL_NAME)
+    return _matching(text, name, _MODEL_NAME, max_length=MAX_MODEL_NAME,
+                     rule="use letters, digits, '.', '_' or '-', starting with a letter or digit "
+                          "(e.g. 'credit-default'); no spaces, '/' or ':'")
 
 
 def check_image_registry(value: Any, name: str = "--image-registry") -> str:
@@ -406,7 +415,7 @@ def parameter_problems(values: Mapping[str, Any],
             continue
         try:
             check(value, key)
-        except InvalidParameter as exc:
+        except DataError as exc:
             problems.append(str(exc))
     minimum, maximum = values.get("min_replicas"), values.get("max_replicas")
     with suppress(TypeError, ValueError):
@@ -420,5 +429,5 @@ def check_pipeline_arguments(values: Mapping[str, Any],
     """Check every parameter in ``values`` that has a rule; one error listing all problems."""
     problems = parameter_problems(values, rules)
     if problems:
-        raise InvalidParameter("invalid parameters:\n  " + "\n  ".join(problems))
+        raise DataError("invalid parameters:\n  " + "\n  ".join(problems))
     return dict(values)

@@ -24,8 +24,8 @@ from kfp_cicd.components.deploy import traffic
 from kfp_cicd.components.deploy.kube_api import InferenceServiceApi
 from kfp_cicd.components.deploy.readiness import ReadyState, wait_for_rollout
 from kfp_cicd.components.deploy.service_check import CheckPolicy, CheckResult, check_service
-from kfp_cicd.components.register import registry
 from kfp_cicd.errors import DeploymentError
+from kfp_cicd.registry.aliases import promote
 
 log = logging.getLogger(__name__)
 CREATED, UPDATED_IN_PLACE, PROMOTED = "created", "updated-in-place", "promoted"
@@ -134,7 +134,7 @@ class ClusterRollout:
         return result
 
     def _promote_champion(self) -> None:
-        old = registry.promote(self.tracking_uri, self.report.model_name, self.report.version)
+        old = promote(self.tracking_uri, self.report.model_name, self.report.version)
         self.report.champion = self.report.version
         self.report.step(f"MLflow alias champion -> version {self.report.version} (was {old})")
 

@@ -24,11 +24,12 @@ from kfp_cicd.components.deploy.inference_service import (
 )
 from kfp_cicd.components.deploy.kube_api import ClusterConnection, InferenceServiceApi, build_api_client
 from kfp_cicd.components.deploy.local_target import deploy_locally
-from kfp_cicd.components.deploy.registered_digest import DIGEST_ENV, registered_digest
-from kfp_cicd.components.register import registry
-from kfp_cicd.components.register.retries import RegistryUnavailable, call_with_retries
 from kfp_cicd.data.tables import read_table
 from kfp_cicd.errors import DeploymentError
+from kfp_cicd.parameter_validation import check_model_name
+from kfp_cicd.registry.client import storage_location
+from kfp_cicd.registry.digest import DIGEST_ENV, registered_digest
+from kfp_cicd.registry.retries import RegistryUnavailable, call_with_retries
 
 log = logging.getLogger(__name__)
 LOCAL = "local"
@@ -124,10 +125,10 @@ def run_deploy_task(*, tracking_uri: str, model_name: str, version: str, target:
     if deployment_mode not in DEPLOYMENT_MODES:
         raise DeploymentError(f"unknown deployment_mode {deployment_mode!r}; use one of "
                               f"{', '.join(DEPLOYMENT_MODES)}")
-    registry.check_model_name(model_name)
+    check_model_name(model_name)
     cluster = cluster or ClusterOptions()
     name = service_name_for(model_name)
-    storage_uri = registry.storage_location(tracking_uri, model_name, version)
+    storage_uri = storage_location(tracking_uri, model_name, version)
     digest = registered_digest(tracking_uri, model_name, version)
     manifest = render_inference_service(
         name=name, namespace=namespace, storage_uri=storage_uri, runtime_image=runtime_image or None,

@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from kfp_cicd.errors import DeploymentError
+from kfp_cicd.parameter_validation import is_dns_label
 
 API_VERSION = "serving.kserve.io/v1beta1"
 KIND = "InferenceService"
@@ -37,8 +38,6 @@ DEPLOYMENT_MODES = (*SCALE_TO_ZERO_MODES, "RawDeployment", "Standard")
 # Schemes KServe's storage initializer downloads from.
 STORAGE_SCHEMES = ("s3://", "gs://", "pvc://", "https://", "http://", "hdfs://", "webhdfs://", "file://")
 MLFLOW_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/")
-_DNS_1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-_DNS_1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 _MAX_LABEL = 63
 RUN_AS_USER = 1000  # the user of images/runtime/Dockerfile
@@ -61,16 +60,16 @@ _SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|CREDENTIAL|ACCESS_KEY|API_KEY|
 
 def check_name(name: str) -> str:
     """An InferenceService name must be a DNS-1035 label (it becomes service and host names)."""
-    if not isinstance(name, str) or len(name) > _MAX_LABEL or not _DNS_1035_LABEL.match(name):
+    if not is_dns_label(name, start_with_letter=True):
         raise DeploymentError(f"invalid InferenceService name {name!r}: use at most {_MAX_LABEL} lower-case "
                               "letters, digits and '-', starting with a letter and ending with a letter or "
-                              "digit (e.g. 'fraud-detector')")
+                              "digit (e.g. 'credit-default')")
     return name
 
 
 def check_namespace(namespace: str) -> str:
     """A namespace is a DNS-1123 label."""
-    if not isinstance(namespace, str) or len(namespace) > _MAX_LABEL or not _DNS_1123_LABEL.match(namespace):
+    if not is_dns_label(namespace):
         raise DeploymentError(f"invalid namespace {namespace!r}: use at most {_MAX_LABEL} lower-case "
                               "letters, digits and '-', starting and ending with a letter or digit")
     return namespace

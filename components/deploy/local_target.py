@@ -21,11 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from kfp_cicd.components.deploy.inference_service import service_name_for
-from kfp_cicd.components.deploy.registered_digest import registered_digest
 from kfp_cicd.components.deploy.smoke import SmokeResult, is_ready, smoke_test, wait_until_ready
-from kfp_cicd.components.register import registry
 from kfp_cicd.errors import DeploymentError
 from kfp_cicd.model.integrity import ModelIntegrityError, verify_model
+from kfp_cicd.parameter_validation import check_model_name
+from kfp_cicd.registry.aliases import CHAMPION, check_alias, promote, set_alias
+from kfp_cicd.registry.client import download_version
+from kfp_cicd.registry.digest import registered_digest
 
 log = logging.getLogger(__name__)
 LOOPBACK = "127.0.0.1"
@@ -163,7 +165,7 @@ def _serve_and_smoke_test(model_dir: Path, served_name: str, rows: list[dict[str
 
 
 def deploy_locally(*, tracking_uri: str, model_name: str, version: str, smoke_rows: list[dict],
-                   work_dir: str | Path, promote_alias: str = registry.CHAMPION,
+                   work_dir: str | Path, promote_alias: str = CHAMPION,
                    startup_timeout: float = 120) -> LocalDeployment:
     """Serve ``model_name`` version ``version`` from the registry locally, smoke-test, promote.
 
@@ -171,24 +173,24 @@ def deploy_locally(*, tracking_uri: str, model_name: str, version: str, smoke_ro
     the model's config). ``work_dir`` receives the downloaded model and the server log. The alias
     ``promote_alias`` moves to ``version`` only after the smoke test passed.
     """
-    registry.check_model_name(model_name)
-    registry.check_alias(promote_alias)
+    check_model_name(model_name)
+    check_alias(promote_alias)
     if not smoke_rows:
         raise DeploymentError("no smoke rows given: pass a few rows of feature values (e.g. holdout rows)")
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     expected_digest = registered_digest(tracking_uri, model_name, version)
-    model_dir = registry.download_version(tracking_uri, model_name, version, work_dir / "model")
+    model_dir = download_version(tracking_uri, model_name, version, work_dir / "model")
     verify_download(model_dir, expected_digest, model_name, version)
     config = check_model_loads(model_dir)
     served_name = service_name_for(model_name)
     rows = feature_rows(smoke_rows, config.get("label"))
     base_url, result, log_path = _serve_and_smoke_test(model_dir, served_name, rows, work_dir,
                                                        startup_timeout, expected_digest)
-    if promote_alias == registry.CHAMPION:
-        registry.promote(tracking_uri, model_name, version)  # the old champion becomes "previous"
+    if promote_alias == CHAMPION:
+        promote(tracking_uri, model_name, version)  # the old champion becomes "previous"
     else:
-        registry.set_alias(tracking_uri, model_name, promote_alias, version)
+        set_alias(tracking_uri, model_name, promote_alias, version)
     log.info("%s version %s passed the local smoke test; alias %s moved to it", model_name, version,
              promote_alias)
     return LocalDeployment(model_name=model_name, version=str(version), served_name=served_name,

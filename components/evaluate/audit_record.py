@@ -20,9 +20,9 @@ from pathlib import Path
 import pandas as pd
 
 from kfp_cicd.components.evaluate.outcome import EvaluationOutcome
-from kfp_cicd.components.register.history import read_training_history
 from kfp_cicd.errors import DataError
 from kfp_cicd.provenance import code_revision
+from kfp_cicd.registry.history import read_training_history
 from kfp_cicd.version import __version__
 
 RECORD_VERSION = 1

@@ -10,15 +10,11 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from kfp_cicd.components.register.registry import (
-    CHAMPION,
-    MODEL_DIGEST_TAG,
-    check_model_name,
-    download_version,
-    version_for_alias,
-    version_tags,
-)
 from kfp_cicd.model.integrity import verify_model
+from kfp_cicd.parameter_validation import check_model_name
+from kfp_cicd.registry.aliases import CHAMPION
+from kfp_cicd.registry.client import download_version, version_for_alias, version_tags
+from kfp_cicd.registry.tags import MODEL_DIGEST_TAG
 
 log = logging.getLogger(__name__)
 

@@ -13,13 +13,10 @@ from pathlib import Path
 
 from mlflow.exceptions import MlflowException
 
-from kfp_cicd.components.register.registry import (
-    CHAMPION,
-    TRAINING_STATISTICS_TAG,
-    version_for_alias,
-    version_tags,
-)
 from kfp_cicd.errors import RegistryError
+from kfp_cicd.registry.aliases import CHAMPION
+from kfp_cicd.registry.client import version_for_alias, version_tags
+from kfp_cicd.registry.tags import TRAINING_STATISTICS_TAG
 
 TRAIN_DATA_TAG = "train_data"
 FROM_STATISTICS, FROM_TRAIN_DATA = "training_statistics_uri", "train_data"

@@ -61,7 +61,7 @@ def check_drift(
         Whether to retrain.
     """
     from kfp_cicd.components.monitor.monitoring import MonitoringOutputs, check_production_drift
-    from kfp_cicd.components.validate_data.options import ValidationOptions, parse_drift_thresholds
+    from kfp_cicd.tfdv.options import ValidationOptions, parse_drift_thresholds
 
     options = ValidationOptions(drift_thresholds=parse_drift_thresholds(drift_thresholds),
                                 drift_default_threshold=drift_default_threshold,

@@ -1,24 +1,26 @@
-"""Run the drift check (``validate_data/tfdv_drift_job.py``) in the TFDV environment.
+"""Run the drift check (``kfp_cicd/tfdv/jobs/tfdv_drift_job.py``) in the TFDV environment.
 
-TFDV cannot be imported beside kfp 2.17 (see validate_data's README), so, like validate_data, this
-writes a JSON request, runs the job with the TFDV interpreter (its progress lines go straight to
-this task's log) and reads what it wrote.
+TFDV cannot be imported beside kfp 2.17 (see :mod:`kfp_cicd.tfdv`), so, like validate_data, this
+writes a JSON request, runs the job with the TFDV interpreter through the library's job runner
+(:mod:`kfp_cicd.tfdv.runner`: its progress lines go to this task's log, the process group is killed
+on timeout) and reads what it wrote.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kfp_cicd.components.validate_data.options import ValidationOptions
-from kfp_cicd.components.validate_data.tfdv_environment import TFDV_PYTHON_ENV_VAR, find_tfdv_python
-from kfp_cicd.components.validate_data.validation import stage
-from kfp_cicd.errors import DataError, EnvironmentNotReady, KfpCicdError
+from kfp_cicd.errors import DataError
+from kfp_cicd.tfdv.environment import find_tfdv_python
+from kfp_cicd.tfdv.jobs import DRIFT_JOB_SCRIPT
+from kfp_cicd.tfdv.options import ValidationOptions
+from kfp_cicd.tfdv.runner import TfdvJob, read_result, run_job
+from kfp_cicd.tfdv.staging import stage
 
-DRIFT_JOB = Path(__file__).resolve().parents[1] / "validate_data" / "tfdv_drift_job.py"
+DRIFT_JOB = TfdvJob(DRIFT_JOB_SCRIPT, "drift check", "Check a smaller window or sample it (sample_rate).")
 NUMERIC_HISTOGRAMS = ("auto", "quantiles", "standard")
 DEFAULT_TIMEOUT_S = 3600.0
 
@@ -33,7 +35,7 @@ class DriftRequest:
         baseline_statistics: a local ``train_stats.pb``; or ``""`` with ``baseline_data``.
         baseline_data: the table to compute the baseline from (the champion's training data).
         schema_path: a text-format schema; ``""``: inferred from the baseline.
-        options: drift thresholds and statistics settings (validate_data's options).
+        options: drift thresholds and statistics settings (:class:`~kfp_cicd.tfdv.options.ValidationOptions`).
         numeric_histogram: buckets of numeric features' divergence: ``"auto"`` (quantiles for
             float features, standard for integer ones), ``"quantiles"`` or ``"standard"``.
     """
@@ -104,30 +106,16 @@ def run_drift_job(request: DriftRequest, work: Path, *, tfdv_python: str | None 
 
     Raises:
         DataError: an input is unusable (missing, empty, not a table, bad baseline...).
-        EnvironmentNotReady: no TFDV interpreter.
+        EnvironmentNotReady: no TFDV interpreter, or one missing a package.
         KfpCicdError: the job crashed or ran past ``timeout_s``.
     """
     python = tfdv_python or find_tfdv_python()
     work.mkdir(parents=True, exist_ok=True)
     request_path = work / "drift_request.json"
     request_path.write_text(json.dumps(job_request(request, work), indent=2), encoding="utf-8")
-    try:
-        completed = subprocess.run([python, "-I", "-u", str(DRIFT_JOB), str(request_path)],
-                                   timeout=timeout_s, check=False, stdin=subprocess.DEVNULL)
-    except OSError as error:
-        raise EnvironmentNotReady(f"cannot start the TFDV interpreter {python}: {error}. Run `make "
-                                  f"install`, or set {TFDV_PYTHON_ENV_VAR}.") from error
-    except subprocess.TimeoutExpired as error:
-        raise KfpCicdError(f"the drift check did not finish within {timeout_s:g} s; check a smaller "
-                           "window or sample it (sample_rate)") from error
     out = work / "out"
-    result_path = out / "result.json"
-    summary = json.loads(result_path.read_text(encoding="utf-8")) if result_path.is_file() else {}
-    if "error" in summary:
-        raise DataError(summary["error"])
-    if completed.returncode != 0 or not summary:
-        raise KfpCicdError(f"the TFDV drift job failed (exit code {completed.returncode}); its "
-                           "output is in the lines above")
+    (out / "result.json").unlink(missing_ok=True)  # never read a previous run's result
+    summary = read_result(out, run_job(DRIFT_JOB, request_path, python=python, timeout_s=timeout_s))
     return DriftResult(rows=summary["rows"], baseline_rows=summary["baseline_rows"],
                        drift=json.loads((out / "drift.json").read_text(encoding="utf-8")),
                        anomalies=json.loads((out / "anomalies.json").read_text(encoding="utf-8")),

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from mlflow.exceptions import MlflowException
 
 from kfp_cicd.components.monitor.decision import RetrainingDecision
-from kfp_cicd.components.register.registry import TRIGGER_REASON_TAG, check_model_name, client_for, clip
 from kfp_cicd.errors import KfpCicdError, RegistryError
+from kfp_cicd.parameter_validation import check_model_name
+from kfp_cicd.registry.client import client_for
+from kfp_cicd.registry.tags import TRIGGER_REASON_TAG, clip
 
 log = logging.getLogger(__name__)
 TRIGGER_TAG = "retraining_trigger"

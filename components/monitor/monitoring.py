@@ -24,7 +24,7 @@ from kfp_cicd.components.monitor.decision import (
 )
 from kfp_cicd.components.monitor.drift_job import DriftRequest, DriftResult, run_drift_job
 from kfp_cicd.components.monitor.report import drift_report_html, drift_report_markdown
-from kfp_cicd.components.validate_data.options import ValidationOptions
+from kfp_cicd.tfdv.options import ValidationOptions
 
 log = logging.getLogger(__name__)
 

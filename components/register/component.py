@@ -1,4 +1,4 @@
-"""KFP wrapper of the registration step (logic: ``kfp_cicd.components.register.registry``)."""
+"""KFP wrapper of the registration step (logic: ``kfp_cicd.components.register.task``)."""
 
 from typing import NamedTuple
 
@@ -60,7 +60,7 @@ def register_model(
         model_uri: ``models:/<name>/<version>``.
         storage_uri: Where the version's files are stored (what KServe's storageUri needs).
     """
-    from kfp_cicd.components.register.registry import run_register_task
+    from kfp_cicd.components.register.task import run_register_task
 
     return run_register_task(
         model_dir=model.path, metrics=evaluation_metrics.metadata, decision_path=decision.path,

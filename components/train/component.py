@@ -25,7 +25,7 @@ def train_model(
     entry_point: str = "",
     entry_point_params: str = "{}",
 ):
-    """Train a tabular fraud classifier with PyTorch DistributedDataParallel under torchrun.
+    """Train a tabular binary classifier with PyTorch DistributedDataParallel under torchrun.
 
     The same task runs one node (torchrun --standalone) or, as a Vertex custom job with several
     replicas, one node per replica (rank and master from CLUSTER_SPEC). Per-epoch checkpoints
@@ -83,7 +83,7 @@ def train_model(
                                 config=config, log_metric=metrics.log_metric,
                                 metrics_path=metrics.path)
     if results is None:  # a worker replica of a multi-replica Vertex job: only the chief has outputs
-        from kfp_cicd.components.train.vertex import leave_as_worker_replica
+        from kfp_cicd.components.train.replicas import leave_as_worker_replica
 
         leave_as_worker_replica()
     model.metadata["framework"] = "mlflow.pyfunc"

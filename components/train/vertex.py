@@ -6,7 +6,7 @@ component into a Vertex custom job: ``workerpool0`` (one chief replica) plus ``w
 ``accelerator_type`` GPUs. Every replica runs the same component code; :mod:`launch_env` reads
 Vertex's ``CLUSTER_SPEC``, so each replica starts ``torchrun`` with one process per GPU, joined through
 the chief. The chief writes the outputs; worker replicas leave without writing any
-(:func:`leave_as_worker_replica`), so they never overwrite the chief's executor output.
+(:func:`.replicas.leave_as_worker_replica`), so they never overwrite the chief's executor output.
 
 The job wraps ``train_model`` itself, so it takes every one of its parameters with the same defaults
 (``epochs``/``batch_size``/``learning_rate`` 0 and ``hidden_units`` "" chosen from the data,
@@ -16,14 +16,9 @@ The job wraps ``train_model`` itself, so it takes every one of its parameters wi
 
 from __future__ import annotations
 
-import logging
-import os
-import sys
 from dataclasses import dataclass
 
 from kfp.dsl.python_component import PythonComponent
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -68,11 +63,3 @@ def build_vertex_component(image: str, cluster: VertexTrainingCluster | None = N
         accelerator_count=cluster.accelerator_count if cluster.accelerator_type else 0,
         boot_disk_size_gb=cluster.boot_disk_size_gb, timeout=cluster.timeout,
         restart_job_on_worker_restart=cluster.restart_job_on_worker_restart)
-
-
-def leave_as_worker_replica() -> None:
-    """End a worker replica after training, before the KFP executor writes (the chief's) outputs."""
-    log.info("worker replica done; the chief replica writes the task's outputs")
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)

@@ -13,10 +13,10 @@ free, so :func:`check_pytorchjob` checks what a cluster would reject or silently
 from __future__ import annotations
 
 import copy
-import re
 from dataclasses import dataclass, field
 
 from kfp_cicd.errors import KfpCicdError
+from kfp_cicd.parameter_validation import is_dns_label
 
 GROUP, VERSION, PLURAL, KIND = "kubeflow.org", "v1", "pytorchjobs", "PyTorchJob"
 CONTAINER_NAME = "pytorch"  # the training operator finds the container (and its port) by this name
@@ -33,7 +33,7 @@ POD_SECURITY_CONTEXT = {"runAsNonRoot": True, "runAsUser": RUN_AS_USER, "runAsGr
 CONTAINER_SECURITY_CONTEXT = {"allowPrivilegeEscalation": False, "privileged": False,
                               "readOnlyRootFilesystem": True, "runAsNonRoot": True,
                               "capabilities": {"drop": ["ALL"]}}
-NAME_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+MAX_JOB_NAME = 48  # pod names add a suffix to the job's name
 SPEC_FIELDS = {"elasticPolicy", "nprocPerNode", "pytorchReplicaSpecs", "runPolicy"}
 REPLICA_FIELDS = {"replicas", "restartPolicy", "template"}
 RUN_POLICY_FIELDS = {"activeDeadlineSeconds", "backoffLimit", "cleanPodPolicy", "managedBy",
@@ -69,10 +69,10 @@ class PyTorchJobRequest:
 
     def __post_init__(self) -> None:
         problems = []
-        if not NAME_PATTERN.match(self.name) or len(self.name) > 48:
+        if not is_dns_label(self.name, max_length=MAX_JOB_NAME):
             problems.append(f"name {self.name!r} must be a DNS label of at most 48 characters "
                             "(lower-case letters, digits, '-'; pod names add a suffix)")
-        if not NAME_PATTERN.match(self.namespace):
+        if not is_dns_label(self.namespace):
             problems.append(f"namespace {self.namespace!r} is not a valid namespace name")
         if self.workers < 0:
             problems.append(f"workers must be >= 0, got {self.workers}")

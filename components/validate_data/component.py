@@ -90,13 +90,13 @@ def validate_data(
         anomaly_count: Number of anomalies found (0 whenever the task succeeds).
         data_fingerprint: "sha256:<hex>" of the training file's bytes, for lineage.
     """
-    from kfp_cicd.components.validate_data.options import (
+    from kfp_cicd.components.validate_data.validation import run_validation_task
+    from kfp_cicd.tfdv.options import (
         ValidationOptions,
         parse_beam_options,
         parse_drift_thresholds,
         parse_tolerated_kinds,
     )
-    from kfp_cicd.components.validate_data.validation import run_validation_task
 
     options = ValidationOptions(
         baseline_statistics=baseline_statistics,

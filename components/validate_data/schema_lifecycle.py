@@ -12,15 +12,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from kfp_cicd.components.validate_data.options import ValidationOptions
-from kfp_cicd.components.validate_data.tfdv_environment import find_tfdv_python
 from kfp_cicd.components.validate_data.validation import (
     DEFAULT_TIMEOUT_S,
     check_hostile_input,
     run_tfdv_request,
-    stage,
 )
 from kfp_cicd.errors import DataError
+from kfp_cicd.tfdv.environment import find_tfdv_python
+from kfp_cicd.tfdv.options import ValidationOptions
+from kfp_cicd.tfdv.staging import stage
 
 
 def infer_schema(data: str, out: Path | str, *, label_column: str,

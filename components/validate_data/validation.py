@@ -2,48 +2,44 @@
 
 TFDV cannot be imported here (its protobuf/pandas pins conflict with kfp 2.17), so
 :func:`validate_datasets` writes a JSON request and runs ``tfdv_job.py`` with the validation
-environment's interpreter (:func:`~.tfdv_environment.find_tfdv_python`), streaming its progress to
-our stderr, then reads the files it wrote. :func:`run_validation_task` is the glue the KFP
-component calls: it lays the results out as the component's output artifacts and fails the task
-when the data has anomalies.
+environment's interpreter (:func:`kfp_cicd.tfdv.environment.find_tfdv_python`) through the
+library's job runner (:mod:`kfp_cicd.tfdv.runner`: progress streamed to our stderr, the process
+group killed on timeout), then reads the files it wrote. :func:`run_validation_task` is the glue
+the KFP component calls: it lays the results out as the component's output artifacts and fails the
+task when the data has anomalies.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
-import threading
-from collections import deque
 from collections.abc import Mapping, MutableMapping, Sequence
-from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kfp_cicd.components.validate_data.options import ValidationOptions
-from kfp_cicd.components.validate_data.tfdv_environment import TFDV_PYTHON_ENV_VAR, find_tfdv_python
 from kfp_cicd.data.tables import check_table_file, file_fingerprint, read_table
-from kfp_cicd.errors import DataError, EnvironmentNotReady, KfpCicdError
+from kfp_cicd.errors import DataError, KfpCicdError
 from kfp_cicd.model.labels import BinaryLabels
+from kfp_cicd.tfdv.environment import find_tfdv_python
+from kfp_cicd.tfdv.jobs import JOB_SCRIPT
+from kfp_cicd.tfdv.options import ValidationOptions
+from kfp_cicd.tfdv.runner import JobRun, TfdvJob, read_result, run_job
+from kfp_cicd.tfdv.staging import stage
 
 log = logging.getLogger(__name__)
 
-#: The script run in the validation environment.
-TFDV_JOB = Path(__file__).with_name("tfdv_job.py")
+#: ``tfdv_job.py`` in the validation environment (validate, infer_schema, describe_schema modes).
+VALIDATION_JOB = TfdvJob(JOB_SCRIPT, "validation",
+                         "Give it more time (timeout_s) or validate a smaller sample.")
 
 #: The curated schema of the default synthetic data set (TRAINING/SERVING environments).
 CURATED_SCHEMA = Path(__file__).with_name("schemas") / "card_fraud.pbtxt"
 
 #: How long one validation may run before it is killed (seconds).
 DEFAULT_TIMEOUT_S = 3600.0
-
-_TAIL_LINES = 30
 
 
 @dataclass(frozen=True)
@@ -242,10 +238,10 @@ def validate_many(jobs: Sequence[ValidationJob], *, tfdv_python: str | None = No
         if todo:
             request_path = Path(staging) / "request.json"
             request_path.write_text(json.dumps({"jobs": todo}, indent=2) + "\n", encoding="utf-8")
-            returncode, tail = _run_job(python, request_path, timeout_s)
+            run = run_job(VALIDATION_JOB, request_path, python=python, timeout_s=timeout_s)
     for index, (job, request) in enumerate(zip(jobs, requests, strict=True)):
         if request:
-            outcomes[index] = _outcome(job, request, returncode, tail, python)
+            outcomes[index] = _outcome(job, request, run)
     return [outcome for outcome in outcomes if outcome is not None]
 
 
@@ -295,12 +291,11 @@ def _stage_baseline(location: str, staging_dir: Path) -> str:
     return stage(location, staging_dir)
 
 
-def _outcome(job: ValidationJob, request: dict[str, Any], returncode: int, tail: list[str],
-             python: str) -> ValidationResult | DataError:
+def _outcome(job: ValidationJob, request: dict[str, Any], run: JobRun) -> ValidationResult | DataError:
     """Read one job's result files into a :class:`ValidationResult` (or its DataError)."""
     out = Path(request["output_dir"])
     try:
-        summary = _read_summary(out, returncode, tail, python)
+        summary = read_result(out, run)
     except DataError as error:
         return error
     return ValidationResult(
@@ -329,100 +324,11 @@ def run_tfdv_request(jobs: Sequence[dict[str, Any]], python: str, timeout_s: flo
     with tempfile.TemporaryDirectory(prefix="validate_data-request-") as work:
         request_path = Path(work) / "request.json"
         request_path.write_text(json.dumps({"jobs": list(jobs)}), encoding="utf-8")
-        returncode, tail = _run_job(python, request_path, timeout_s)
+        run = run_job(VALIDATION_JOB, request_path, python=python, timeout_s=timeout_s)
     for job in jobs:
-        summary = _read_summary(Path(job["output_dir"]), returncode, tail, python)
+        summary = read_result(Path(job["output_dir"]), run)
         if "error" in summary:
             raise DataError(summary["error"])
-
-
-def stage(location: str, staging_dir: Path) -> str:
-    """A local path for ``location``: itself, or a downloaded copy of a remote (fsspec URL) file.
-
-    The TFDV environment has no object-store clients, so ``gs://``/``s3://`` tables are copied
-    to local disk here, keeping the file name (and so the format suffix).
-    """
-    if "://" not in location or location.startswith("file://"):
-        return location.removeprefix("file://")
-    target = staging_dir / location.rstrip("/").rsplit("/", 1)[-1]
-    staging_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        import fsspec
-
-        with fsspec.open(location, "rb") as source, target.open("wb") as sink:
-            shutil.copyfileobj(source, sink, length=1 << 20)
-    except (ImportError, OSError, ValueError) as error:
-        raise DataError(f"cannot download {location}: {error}. Check the URL and the "
-                        "credentials; gs:// needs gcsfs and s3:// needs s3fs installed.") from error
-    return str(target)
-
-
-def _run_job(python: str, request_path: Path, timeout_s: float) -> tuple[int, list[str]]:
-    """Run tfdv_job.py, copying its output to our stderr as it comes; return (exit code, tail).
-
-    ``-I`` (isolated mode) keeps this environment's PYTHONPATH and user site-packages out of the
-    validation interpreter; ``-u`` makes its progress lines arrive as they are written.
-    """
-    command = [python, "-I", "-u", str(TFDV_JOB), str(request_path)]
-    try:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   text=True, encoding="utf-8", errors="replace",
-                                   start_new_session=True)
-    except OSError as error:
-        raise EnvironmentNotReady(
-            f"cannot start the TFDV interpreter {python}: {error}. Run `make install`, or set "
-            f"{TFDV_PYTHON_ENV_VAR} to a working interpreter.") from error
-    tail: deque[str] = deque(maxlen=_TAIL_LINES)
-    pump = threading.Thread(target=_forward_lines, args=(process, tail), daemon=True)
-    pump.start()
-    try:
-        returncode = process.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired as error:
-        _kill_job(process)
-        raise KfpCicdError(
-            f"data validation did not finish within {timeout_s:g} s and was stopped. Give it "
-            "more time (timeout_s) or validate a smaller sample.") from error
-    except BaseException:  # e.g. KeyboardInterrupt: the job runs in its own session, stop it too
-        _kill_job(process)
-        raise
-    finally:
-        pump.join(timeout=10)
-    return returncode, list(tail)
-
-
-def _kill_job(process: subprocess.Popen[str]) -> None:
-    """Kill the job and anything it started (it leads its own process group)."""
-    with suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-
-
-def _forward_lines(process: subprocess.Popen[str], tail: deque[str]) -> None:
-    """Copy the job's output lines to our stderr and keep the last few for error messages."""
-    assert process.stdout is not None
-    for line in process.stdout:
-        tail.append(line.rstrip("\n"))
-        sys.stderr.write(line)
-        sys.stderr.flush()
-
-
-def _read_summary(out: Path, returncode: int, tail: list[str], python: str) -> dict[str, Any]:
-    """The job's result.json, or the error it reports, as the right exception."""
-    result_path = out / "result.json"
-    summary: dict[str, Any] = {}
-    if result_path.is_file():
-        summary = json.loads(result_path.read_text(encoding="utf-8"))
-    if "error" not in summary and summary:
-        return summary
-    if "error" in summary:
-        raise DataError(summary["error"])
-    last_lines = "\n".join(f"    {line}" for line in tail[-15:])
-    if any("ModuleNotFoundError" in line or "ImportError" in line for line in tail):
-        raise EnvironmentNotReady(
-            f"the TFDV interpreter {python} lacks a package the validation needs:\n{last_lines}\n"
-            f"Run `make install` to (re)build .venv-tfdv, or set {TFDV_PYTHON_ENV_VAR}.")
-    raise KfpCicdError(f"the TFDV validation job failed (exit code {returncode}); its last "
-                       f"output lines:\n{last_lines}")
 
 
 def _read_anomalies(path: Path) -> list[Anomaly]:

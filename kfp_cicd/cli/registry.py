@@ -44,7 +44,7 @@ def _checked_target(args: argparse.Namespace) -> str:
 
 def _rollback(args: argparse.Namespace) -> int:
     uri = _checked_target(args)  # before importing MLflow: a bad value fails at once
-    from kfp_cicd.components.register.registry import rollback
+    from kfp_cicd.registry.aliases import rollback
 
     done = rollback(uri, args.model)
     print(f"{done.model_name}: champion is version {done.restored} again; version {done.demoted} "
@@ -54,7 +54,7 @@ def _rollback(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     uri = _checked_target(args)  # before importing MLflow: a bad value fails at once
-    from kfp_cicd.components.register.registry import list_versions
+    from kfp_cicd.registry.client import list_versions
 
     versions = list_versions(uri, args.model)
     print(f"{args.model} at {uri}: {len(versions)} version(s)")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 def register(commands: argparse._SubParsersAction) -> None:
     run = commands.add_parser("run", help="run the training pipeline locally through kfp.local")
-    data = run.add_argument_group("data (default: generate the synthetic fraud data set)")
+    data = run.add_argument_group("data (default: generate the synthetic demo data set)")
     data.add_argument("--data", help="one labelled file to split into training and holdout data")
     data.add_argument("--train-data", help="training data file (with --eval-data)")
     data.add_argument("--eval-data", help="holdout data file (with --train-data)")

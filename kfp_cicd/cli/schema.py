@@ -12,7 +12,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     infer = schema.add_parser("infer", help="infer a schema (with TRAINING/SERVING environments)")
     infer.add_argument("--data", required=True, help="table to infer from (CSV/Parquet; local, gs://, s3://)")
     infer.add_argument("--out", type=Path, required=True, help="schema file to write (.pbtxt)")
-    infer.add_argument("--label-column", default="is_fraud")
+    infer.add_argument("--label-column", required=True,
+                       help="the label column (only in the TRAINING environment)")
     infer.set_defaults(handler=_infer)
     show = schema.add_parser("show", help="print a schema's features and rules")
     show.add_argument("schema", nargs="?", default=None,

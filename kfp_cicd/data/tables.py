@@ -31,6 +31,7 @@ from typing import IO, Any
 import pandas as pd
 
 from kfp_cicd.errors import DataError
+from kfp_cicd.tfdv.jobs.table_header import header_problem
 
 CSV = "csv"
 PARQUET = "parquet"
@@ -386,17 +387,12 @@ def _first_break(data: bytes) -> int:
 
 
 def _check_header(where: _Location, header: list[str], parsed_columns: int | None = None) -> None:
-    """Column names must be present and unique (pandas would rename them silently)."""
+    """Column names must be present and unique (:func:`~kfp_cicd.tfdv.jobs.table_header.header_problem`)."""
     if not header or (parsed_columns is not None and len(header) != parsed_columns):
         return  # a header with a quoted line break: pandas parsed it, trust its names
-    unnamed = [str(index + 1) for index, name in enumerate(header) if not name.strip()]
-    if unnamed and len(header) > 1:
-        raise DataError(f"{where.text}: header column(s) {', '.join(unnamed)} have no name; give "
-                        "every column a name")
-    duplicates = sorted({name for name in header if header.count(name) > 1})
-    if duplicates:
-        raise DataError(f"{where.text} has duplicate column names: {', '.join(duplicates)}; give "
-                        "every column a unique name")
+    problem = header_problem(header)
+    if problem:
+        raise DataError(f"{where.text}: {problem}")
 
 
 def _parse_parquet(where: _Location, handle: IO[bytes], columns: list[str] | None = None) -> pd.DataFrame:

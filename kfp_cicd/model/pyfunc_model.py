@@ -261,7 +261,8 @@ def probe_columns(preprocessor: VectorPreprocessor, rows: int = 10) -> dict[str,
 
 
 class TabularClassifier(PythonModel):
-    """Preprocessing and network in one model: feature columns in, fraud probability and label out."""
+    """Preprocessing and network in one model: feature columns in, positive-class probability and
+    0/1 prediction out."""
 
     def load_context(self, context: PythonModelContext) -> None:
         with open(context.artifacts["config"], encoding="utf-8") as handle:

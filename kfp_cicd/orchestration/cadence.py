@@ -12,8 +12,9 @@ from __future__ import annotations
 import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from kfp_cicd.errors import DataError
 from kfp_cicd.orchestration.errors import ParameterError
-from kfp_cicd.parameter_validation import InvalidParameter, check_cron
+from kfp_cicd.parameter_validation import check_cron
 
 _INTERVAL = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -45,7 +46,7 @@ def kfp_cron(expression: str) -> str:
     cron = " ".join(["0", *fields] if len(fields) == 5 else fields)
     try:
         return check_cron(cron, seconds=True, question_mark=True)
-    except InvalidParameter as exc:
+    except DataError as exc:
         raise ParameterError(f"{exc} (KFP runs it as '{cron}', seconds first)") from None
 
 
@@ -69,6 +70,6 @@ def vertex_cron(expression: str) -> str:
         )
     try:
         check_cron(body, sunday_seven=True)
-    except InvalidParameter as exc:
+    except DataError as exc:
         raise ParameterError(str(exc)) from None
     return expression

@@ -34,6 +34,7 @@ from kfp_cicd.orchestration.parameters import typed_parameters
 from kfp_cicd.orchestration.spec import CompiledPipeline, require_single_document
 from kfp_cicd.orchestration.versioning import job_id as default_job_id
 from kfp_cicd.orchestration.versioning import revision_token
+from kfp_cicd.parameter_validation import is_bucket_name
 
 Report = Callable[[str], None]
 T = TypeVar("T")
@@ -125,10 +126,10 @@ def parse_labels(items: list[str]) -> dict[str, str]:
 
 def bucket_of(pipeline_root: str) -> str:
     """The bucket of a ``gs://bucket/path`` pipeline root."""
-    match = re.match(r"^gs://([a-z0-9][a-z0-9._-]{1,220}[a-z0-9])(/.*)?$", pipeline_root)
-    if not match:
+    bucket = pipeline_root.removeprefix("gs://").partition("/")[0]
+    if not pipeline_root.startswith("gs://") or not is_bucket_name(bucket):
         raise ParameterError(f"--pipeline-root {pipeline_root!r} is not a gs://bucket/path URI")
-    return match.group(1)
+    return bucket
 
 
 def ensure_pipeline_root(

@@ -31,8 +31,8 @@ class ModelSource:
 
 def resolve_model_source(source: str, *, tracking_uri: str | None) -> ModelSource:
     """A :class:`ModelSource` for a registry URI (downloaded to a temporary directory) or a directory."""
-    from kfp_cicd.components.deploy.registered_digest import registered_digest
-    from kfp_cicd.components.register.registry import download_version, version_for_alias
+    from kfp_cicd.registry.client import download_version, version_for_alias
+    from kfp_cicd.registry.digest import registered_digest
 
     match = _MODELS_URI.match(source)
     scheme = _URI_SCHEME.match(source)

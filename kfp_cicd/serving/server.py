@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import re
 import sys
 import warnings
 from collections.abc import Iterator
@@ -17,13 +16,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from kfp_cicd.errors import DeploymentError
+from kfp_cicd.parameter_validation import check_model_name
 from kfp_cicd.serving.limits import RequestLimits
 
 log = logging.getLogger(__name__)
 DEFAULT_MODEL_DIR = "/mnt/models"  # where KServe's storage initializer puts the model
 DEFAULT_HTTP_PORT = 8080
 DEFAULT_GRPC_PORT = 8081
-_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
 
 
 @contextmanager
@@ -52,9 +51,7 @@ def quiet_request_logging() -> None:
 def check_serve_args(model_dir: str | Path, model_name: str, http_port: int, grpc_port: int,
                      enable_grpc: bool) -> Path:
     """Refuse arguments the server would only fail on later, with a message saying what to change."""
-    if not _MODEL_NAME.match(model_name or ""):
-        raise DeploymentError(f"invalid model name {model_name!r}: it is part of the URL "
-                              "(/v2/models/<name>/infer); use letters, digits, '.', '_' or '-'")
+    check_model_name(model_name, "model name")  # it is part of the URL: /v2/models/<name>/infer
     for label, port in (("HTTP", http_port), ("gRPC", grpc_port)):
         if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
             raise DeploymentError(f"{label} port {port!r} is not a port number (1-65535)")

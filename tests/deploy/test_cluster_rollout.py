@@ -28,9 +28,11 @@ from kfp_cicd.components.deploy.kube_api import (
 )
 from kfp_cicd.components.deploy.local_target import free_port, start_server, stop_server, wait_until_ready
 from kfp_cicd.components.deploy.service_check import CheckPolicy
-from kfp_cicd.components.register import registry
 from kfp_cicd.data.tables import write_table
 from kfp_cicd.errors import DeploymentError
+from kfp_cicd.registry.aliases import CHAMPION, PREVIOUS
+from kfp_cicd.registry.client import client_for, require_version, storage_location, version_for_alias
+from kfp_cicd.registry.registration import register_model_version
 
 MODEL = "fraud-detector"
 NAMESPACE = "risk"
@@ -68,7 +70,7 @@ def tracking_uri(shared_registry: str) -> str:
     from mlflow.exceptions import MlflowException
 
     with contextlib.suppress(MlflowException):
-        registry.client_for(shared_registry).delete_registered_model(MODEL)
+        client_for(shared_registry).delete_registered_model(MODEL)
     return shared_registry
 
 
@@ -82,7 +84,7 @@ def eval_data(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def _register(tracking_uri: str, model_dir: Path) -> str:
-    return registry.register_model_version(model_dir, tracking_uri=tracking_uri, model_name=MODEL).version
+    return register_model_version(model_dir, tracking_uri=tracking_uri, model_name=MODEL).version
 
 
 def _deploy(fake: Any, tracking_uri: str, version: str, eval_data: str, tmp_path: Path, *,
@@ -100,7 +102,7 @@ def _deploy(fake: Any, tracking_uri: str, version: str, eval_data: str, tmp_path
 
 def _serve(fake: Any, tracking_uri: str, version: str, url: str) -> None:
     """Tell the fake controller that this version's pods serve at ``url`` (a real predictor)."""
-    fake.backends[registry.storage_location(tracking_uri, MODEL, version)] = url
+    fake.backends[storage_location(tracking_uri, MODEL, version)] = url
 
 
 def _dead_url() -> str:
@@ -138,7 +140,7 @@ def test_first_deploy_creates_the_service_checks_it_and_moves_champion(
 
     report = json.loads(outcome.rollout)
     assert report["outcome"] == "created" and report["champion"] == version
-    assert registry.version_for_alias(tracking_uri, MODEL, registry.CHAMPION) == version
+    assert version_for_alias(tracking_uri, MODEL, CHAMPION) == version
     creates = [r for r in fake.requests if r["method"] == "POST"]
     assert len(creates) == 1
     created = creates[0]["body"]
@@ -147,8 +149,8 @@ def test_first_deploy_creates_the_service_checks_it_and_moves_champion(
     assert (predictor["minReplicas"], predictor["maxReplicas"]) == (1, 3)
     assert predictor["model"]["resources"] == {"requests": {"cpu": "1", "memory": "2Gi"},
                                                "limits": {"cpu": "1", "memory": "2Gi"}}
-    assert predictor["model"]["storageUri"] == registry.storage_location(tracking_uri, MODEL, version)
-    digest = registry.client_for(tracking_uri).get_model_version(MODEL, version).tags["model_digest"]
+    assert predictor["model"]["storageUri"] == storage_location(tracking_uri, MODEL, version)
+    digest = client_for(tracking_uri).get_model_version(MODEL, version).tags["model_digest"]
     assert {"name": "MODEL_DIGEST", "value": digest} in predictor["model"]["env"]
     assert created["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Serverless"
     # The checks really reached the predictor through the service URL: smoke (V1 + V2) + 10 requests.
@@ -194,9 +196,9 @@ def test_canary_then_promote(fake: Any, tracking_uri: str, untrained_model_dir: 
                for r in fake.requests if r["method"] == "PATCH")
     # The canary was checked on its own revision (tag URL), before promotion.
     assert report["checks"][0]["what"] == "canary revision" and "/_tag/latest" in report["checks"][0]["url"]
-    assert _splits(fake) == {registry.storage_location(tracking_uri, MODEL, new): 100}
-    assert registry.version_for_alias(tracking_uri, MODEL, registry.CHAMPION) == new
-    assert registry.version_for_alias(tracking_uri, MODEL, registry.PREVIOUS) == old
+    assert _splits(fake) == {storage_location(tracking_uri, MODEL, new): 100}
+    assert version_for_alias(tracking_uri, MODEL, CHAMPION) == new
+    assert version_for_alias(tracking_uri, MODEL, PREVIOUS) == old
     assert fake.get(NAMESPACE, MODEL)["metadata"]["annotations"]["kfp-cicd.io/model-version"] == new
 
 
@@ -217,10 +219,10 @@ def test_failing_canary_is_rolled_back_and_the_stable_version_keeps_serving(
     assert report.outcome == ROLLED_BACK and "smoke test failed" in report.reason
     assert "champion alias unchanged" in str(failure.value)
     assert fake.get(NAMESPACE, MODEL)["spec"]["predictor"]["canaryTrafficPercent"] == 0
-    old_uri = registry.storage_location(tracking_uri, MODEL, old)
+    old_uri = storage_location(tracking_uri, MODEL, old)
     assert _splits(fake)[old_uri] == 100
     assert fake.revision_for(NAMESPACE, MODEL, "fraud-detector-predictor-00001").predictor == stable_spec
-    assert registry.version_for_alias(tracking_uri, MODEL, registry.CHAMPION) == old
+    assert version_for_alias(tracking_uri, MODEL, CHAMPION) == old
     served = _through_service(fake)
     assert {fake.revision_for(NAMESPACE, MODEL, r["revision"]).storage_uri for r in served} == {old_uri}
 
@@ -237,8 +239,8 @@ def test_ready_never_comes_rolls_back_on_timeout(fake: Any, tracking_uri: str, u
 
     assert failure.value.report.outcome == ROLLED_BACK
     assert any("rollback observed" in step for step in failure.value.report.steps)
-    assert _splits(fake)[registry.storage_location(tracking_uri, MODEL, old)] == 100
-    assert registry.version_for_alias(tracking_uri, MODEL, registry.CHAMPION) == old
+    assert _splits(fake)[storage_location(tracking_uri, MODEL, old)] == 100
+    assert version_for_alias(tracking_uri, MODEL, CHAMPION) == old
 
 
 def test_standard_mode_canary_uses_spec_canary_and_keeps_the_stable_predictor(
@@ -257,13 +259,13 @@ def test_standard_mode_canary_uses_spec_canary_and_keeps_the_stable_predictor(
     assert "predictor" not in canary_patch["spec"]  # the stable predictor is untouched during the canary
     assert canary_patch["spec"]["canary"][0]["trafficPercent"] == 10
     assert canary_patch["spec"]["canary"][0]["predictor"]["model"]["storageUri"] == \
-        registry.storage_location(tracking_uri, MODEL, new)
+        storage_location(tracking_uri, MODEL, new)
     assert promote_patch["spec"]["canary"] is None
     final = fake.get(NAMESPACE, MODEL)
     assert "canary" not in final["spec"]
-    new_uri = registry.storage_location(tracking_uri, MODEL, new)
+    new_uri = storage_location(tracking_uri, MODEL, new)
     assert final["spec"]["predictor"]["model"]["storageUri"] == new_uri
-    assert registry.version_for_alias(tracking_uri, MODEL, registry.CHAMPION) == new
+    assert version_for_alias(tracking_uri, MODEL, CHAMPION) == new
 
 
 def test_switching_deployment_mode_in_place_is_refused(fake: Any, tracking_uri: str,
@@ -285,7 +287,7 @@ def test_403_names_the_missing_rbac_verb_and_resource(fake: Any, tracking_uri: s
     message = str(failure.value)
     assert "may not 'create' resource 'inferenceservices' in API group 'serving.kserve.io'" in message
     assert "namespace 'risk'" in message and "manifests/base/rbac.yaml" in message
-    assert registry.version_for_alias(tracking_uri, MODEL, registry.CHAMPION) is None
+    assert version_for_alias(tracking_uri, MODEL, CHAMPION) is None
 
 
 def test_missing_crd_is_named(fake: Any, tracking_uri: str, untrained_model_dir: Path, eval_data: str,
@@ -302,7 +304,7 @@ def test_unreachable_cluster_is_named(fake: Any, tracking_uri: str, untrained_mo
     host = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(ClusterUnreachable, match=f"API server at {host} is unreachable"):
         _deploy(fake, tracking_uri, version, eval_data, tmp_path, host=host)
-    assert registry.version_for_alias(tracking_uri, MODEL, registry.CHAMPION) is None
+    assert version_for_alias(tracking_uri, MODEL, CHAMPION) is None
 
 
 # --- a deploy killed mid-rollout, then run again ---------------------------------------------------
@@ -371,19 +373,19 @@ def _deploy_killed_at(fake: Any, when: Any, tracking_uri: str, version: str, eva
 
 def _stage(fake: Any, tracking_uri: str) -> dict[str, Any]:
     """What the InferenceService and the registry look like now (traffic by version, aliases)."""
-    versions = {registry.storage_location(tracking_uri, MODEL, v): v
+    versions = {storage_location(tracking_uri, MODEL, v): v
                 for v in (str(n) for n in range(1, 4))
                 if _exists(tracking_uri, v)}
     obj = fake.get(NAMESPACE, MODEL)
     return {"traffic": {versions[uri]: share for uri, share in _splits(fake).items()},
             "rollout": obj["metadata"]["annotations"].get("kfp-cicd.io/rollout"),
             "pending_canary": "canaryTrafficPercent" in obj["spec"]["predictor"] or "canary" in obj["spec"],
-            "champion": registry.version_for_alias(tracking_uri, MODEL, registry.CHAMPION)}
+            "champion": version_for_alias(tracking_uri, MODEL, CHAMPION)}
 
 
 def _exists(tracking_uri: str, version: str) -> bool:
     try:
-        registry.require_version(tracking_uri, MODEL, version)
+        require_version(tracking_uri, MODEL, version)
     except Exception:
         return False
     return True
@@ -422,7 +424,7 @@ def test_deploy_killed_between_canary_and_promotion_converges_when_run_again(
         assert json.loads(outcome.rollout)["outcome"] == PROMOTED
         assert _stage(fake, tracking_uri) == {"traffic": {new: 100}, "rollout": "promoted",
                                               "pending_canary": False, "champion": new}
-        assert registry.version_for_alias(tracking_uri, MODEL, registry.PREVIOUS) == old
+        assert version_for_alias(tracking_uri, MODEL, PREVIOUS) == old
     else:
         with pytest.raises(RolloutFailed, match="ROLLED BACK"):
             _deploy(fake, tracking_uri, new, eval_data, tmp_path, ready_timeout=3.0)
@@ -455,7 +457,7 @@ def test_deploy_killed_after_promotion_before_the_champion_alias_moved_converges
     assert json.loads(outcome.rollout)["outcome"] == "updated-in-place"
     assert _stage(fake, tracking_uri) == {"traffic": {new: 100}, "rollout": "stable",
                                           "pending_canary": False, "champion": new}
-    assert registry.version_for_alias(tracking_uri, MODEL, registry.PREVIOUS) == old
+    assert version_for_alias(tracking_uri, MODEL, PREVIOUS) == old
 
 
 def test_credentials_in_the_task_environment_never_reach_the_manifest(

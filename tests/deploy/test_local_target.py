@@ -17,10 +17,12 @@ from kfp_cicd.components.deploy import local_target
 from kfp_cicd.components.deploy.deployment import ClusterOptions, run_deploy_task
 from kfp_cicd.components.deploy.kube_api import ClusterConnection, ClusterUnreachable
 from kfp_cicd.components.deploy.local_target import deploy_locally
-from kfp_cicd.components.register import registry
 from kfp_cicd.data.tables import write_table
 from kfp_cicd.errors import DeploymentError
 from kfp_cicd.model.integrity import write_checksums
+from kfp_cicd.registry.aliases import CHAMPION, PREVIOUS, set_alias
+from kfp_cicd.registry.client import storage_location, version_for_alias
+from kfp_cicd.registry.registration import register_model_version
 
 MODEL = "fraud-detector"
 
@@ -52,16 +54,16 @@ def _broken_copy(model_dir: Path, destination: Path) -> Path:
 
 def test_a_good_version_serves_and_becomes_champion(tracking_uri: str, model_dir: Path, tmp_path: Path,
                                                     holdout_rows: list[dict[str, Any]]) -> None:
-    earlier = registry.register_model_version(model_dir, tracking_uri=tracking_uri, model_name=MODEL).version
-    registry.set_alias(tracking_uri, MODEL, registry.CHAMPION, earlier)
-    version = registry.register_model_version(model_dir, tracking_uri=tracking_uri, model_name=MODEL).version
+    earlier = register_model_version(model_dir, tracking_uri=tracking_uri, model_name=MODEL).version
+    set_alias(tracking_uri, MODEL, CHAMPION, earlier)
+    version = register_model_version(model_dir, tracking_uri=tracking_uri, model_name=MODEL).version
 
     deployment = deploy_locally(tracking_uri=tracking_uri, model_name=MODEL, version=version,
                                 smoke_rows=holdout_rows, work_dir=tmp_path / "work")
 
-    assert registry.version_for_alias(tracking_uri, MODEL, registry.CHAMPION) == version
-    assert registry.version_for_alias(tracking_uri, MODEL, registry.PREVIOUS) == earlier  # kept for rollback
-    assert deployment.version == version and deployment.promoted_alias == registry.CHAMPION
+    assert version_for_alias(tracking_uri, MODEL, CHAMPION) == version
+    assert version_for_alias(tracking_uri, MODEL, PREVIOUS) == earlier  # kept for rollback
+    assert deployment.version == version and deployment.promoted_alias == CHAMPION
     assert deployment.served_name == MODEL
     assert len(deployment.smoke.v1_predictions) == len(holdout_rows)
     assert deployment.smoke.v1_predictions == deployment.smoke.v2_predictions
@@ -74,26 +76,26 @@ def test_a_good_version_serves_and_becomes_champion(tracking_uri: str, model_dir
 
 def test_a_broken_version_is_refused_and_champion_stays(tracking_uri: str, model_dir: Path, tmp_path: Path,
                                                         holdout_rows: list[dict[str, Any]]) -> None:
-    good = registry.register_model_version(model_dir, tracking_uri=tracking_uri, model_name=MODEL).version
-    registry.set_alias(tracking_uri, MODEL, registry.CHAMPION, good)
-    broken = registry.register_model_version(_broken_copy(model_dir, tmp_path / "broken"),
-                                             tracking_uri=tracking_uri, model_name=MODEL).version
+    good = register_model_version(model_dir, tracking_uri=tracking_uri, model_name=MODEL).version
+    set_alias(tracking_uri, MODEL, CHAMPION, good)
+    broken = register_model_version(_broken_copy(model_dir, tmp_path / "broken"),
+                                    tracking_uri=tracking_uri, model_name=MODEL).version
 
     with pytest.raises(DeploymentError, match="does not load"):
         deploy_locally(tracking_uri=tracking_uri, model_name=MODEL, version=broken,
                        smoke_rows=holdout_rows, work_dir=tmp_path / "work")
 
-    assert registry.version_for_alias(tracking_uri, MODEL, registry.CHAMPION) == good
+    assert version_for_alias(tracking_uri, MODEL, CHAMPION) == good
 
 
 def test_a_server_that_dies_at_startup_reports_its_log(tracking_uri: str, model_dir: Path, tmp_path: Path,
                                                        holdout_rows: list[dict[str, Any]],
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """Let a directory without MLmodel past the in-process check: the real server exits at once."""
-    version = registry.register_model_version(model_dir, tracking_uri=tracking_uri, model_name=MODEL).version
+    version = register_model_version(model_dir, tracking_uri=tracking_uri, model_name=MODEL).version
     empty = tmp_path / "not-a-model"
     empty.mkdir()
-    monkeypatch.setattr(local_target.registry, "download_version", lambda *args: empty)
+    monkeypatch.setattr(local_target, "download_version", lambda *args: empty)
     monkeypatch.setattr(local_target, "check_model_loads", lambda _: {"label": "is_fraud"})
     monkeypatch.setattr(local_target, "verify_model", lambda *args: "sha256:skipped")
 
@@ -104,17 +106,17 @@ def test_a_server_that_dies_at_startup_reports_its_log(tracking_uri: str, model_
     message = str(failure.value)
     assert "exited with status 2" in message and "predictor.log" in message
     assert "not an MLflow model directory" in message  # the server's own words, from its log
-    assert registry.version_for_alias(tracking_uri, MODEL, registry.CHAMPION) is None
+    assert version_for_alias(tracking_uri, MODEL, CHAMPION) is None
 
 
 def test_a_swapped_artifact_is_refused_and_champion_stays(tracking_uri: str, model_dir: Path,
                                                            tmp_path: Path,
                                                            holdout_rows: list[dict[str, Any]]) -> None:
     """The stored files no longer match the digest the registry recorded: nothing is served."""
-    good = registry.register_model_version(model_dir, tracking_uri=tracking_uri, model_name=MODEL).version
-    registry.set_alias(tracking_uri, MODEL, registry.CHAMPION, good)
-    swapped = registry.register_model_version(model_dir, tracking_uri=tracking_uri, model_name=MODEL).version
-    stored = Path(registry.storage_location(tracking_uri, MODEL, swapped).removeprefix("file://"))
+    good = register_model_version(model_dir, tracking_uri=tracking_uri, model_name=MODEL).version
+    set_alias(tracking_uri, MODEL, CHAMPION, good)
+    swapped = register_model_version(model_dir, tracking_uri=tracking_uri, model_name=MODEL).version
+    stored = Path(storage_location(tracking_uri, MODEL, swapped).removeprefix("file://"))
     config = stored / "artifacts" / "config.json"
     config.write_text(config.read_text().replace('"decision_threshold": 0.5', '"decision_threshold": 0.01'))
     write_checksums(stored)  # even re-checksummed, the digest differs from the registered one
@@ -122,7 +124,7 @@ def test_a_swapped_artifact_is_refused_and_champion_stays(tracking_uri: str, mod
     with pytest.raises(DeploymentError, match=r"failed its integrity check.*was swapped"):
         deploy_locally(tracking_uri=tracking_uri, model_name=MODEL, version=swapped,
                        smoke_rows=holdout_rows, work_dir=tmp_path / "work")
-    assert registry.version_for_alias(tracking_uri, MODEL, registry.CHAMPION) == good
+    assert version_for_alias(tracking_uri, MODEL, CHAMPION) == good
 
 
 def test_kubernetes_target_writes_the_manifest_then_names_an_unreachable_cluster(
@@ -130,7 +132,7 @@ def test_kubernetes_target_writes_the_manifest_then_names_an_unreachable_cluster
     import pandas as pd
     import yaml
 
-    version = registry.register_model_version(model_dir, tracking_uri=tracking_uri, model_name=MODEL).version
+    version = register_model_version(model_dir, tracking_uri=tracking_uri, model_name=MODEL).version
     eval_data = tmp_path / "holdout.csv"
     write_table(pd.DataFrame(holdout_rows), str(eval_data))
     manifest_path = tmp_path / "out" / "isvc.yaml"
@@ -145,13 +147,13 @@ def test_kubernetes_target_writes_the_manifest_then_names_an_unreachable_cluster
 
     manifest = yaml.safe_load(manifest_path.read_text())
     model = manifest["spec"]["predictor"]["model"]
-    assert model["storageUri"] == registry.storage_location(tracking_uri, MODEL, version)
+    assert model["storageUri"] == storage_location(tracking_uri, MODEL, version)
     assert model["storageUri"].startswith("file://")
     assert model["image"] == "ghcr.io/kfp-cicd/kfp-cicd-runtime:9.9.9"
     env = {entry["name"]: entry.get("value") for entry in model["env"]}
     assert env["MODEL_DIGEST"].startswith("sha256:")
     assert manifest["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "RawDeployment"
-    assert registry.version_for_alias(tracking_uri, MODEL, registry.CHAMPION) is None
+    assert version_for_alias(tracking_uri, MODEL, CHAMPION) is None
 
 
 def test_unknown_target_is_refused_before_anything_happens(tracking_uri: str, tmp_path: Path) -> None:

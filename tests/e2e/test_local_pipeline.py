@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from kfp_cicd.components.register.registry import CANDIDATE, CHAMPION, version_for_alias
 from kfp_cicd.data.synthetic import DEMO_PARAMETERS, generate_dataset
 from kfp_cicd.local_run import LocalRunRequest, LocalRunResult, run_locally
+from kfp_cicd.registry.aliases import CANDIDATE, CHAMPION
+from kfp_cicd.registry.client import version_for_alias
 from kfp_cicd.run_summary import format_summary
 
 pytestmark = pytest.mark.slow

@@ -17,8 +17,9 @@ import pandas as pd
 import pytest
 from public_datasets import get
 
-from kfp_cicd.components.register.registry import CHAMPION, version_for_alias
 from kfp_cicd.local_run import default_model_name
+from kfp_cicd.registry.aliases import CHAMPION
+from kfp_cicd.registry.client import version_for_alias
 
 pytestmark = pytest.mark.slow
 CLI = Path(sys.executable).with_name("kfp-cicd")

@@ -20,10 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from kfp_cicd.components.register.registry import CHAMPION, version_for_alias
 from kfp_cicd.components.train.fault_injection import TEST_ONLY_KILL_ENV
 from kfp_cicd.data.synthetic import DEMO_PARAMETERS, generate_dataset
 from kfp_cicd.local_run import LocalRunRequest, run_locally
+from kfp_cicd.registry.aliases import CHAMPION
+from kfp_cicd.registry.client import version_for_alias
 
 pytestmark = pytest.mark.slow
 MODEL = DEMO_PARAMETERS["model_name"]

@@ -10,7 +10,7 @@ checked end to end in test_hostile_validation.py; here the Markdown builders dir
 from __future__ import annotations
 
 from kfp_cicd.components.evaluate.model_card import render_model_card
-from kfp_cicd.components.validate_data.tfdv_reports import (
+from kfp_cicd.tfdv.jobs.tfdv_reports import (
     anomaly_table_html,
     drift_markdown,
     summary_markdown,

@@ -19,15 +19,15 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from kfp_cicd.components.validate_data.tfdv_environment import find_tfdv_python
 from kfp_cicd.components.validate_data.validation import (
-    TFDV_JOB,
     ValidationJob,
     ValidationResult,
     validate_many,
 )
 from kfp_cicd.data.synthetic import LABEL_COLUMN, generate_transactions
 from kfp_cicd.errors import DataError, EnvironmentNotReady
+from kfp_cicd.tfdv.environment import find_tfdv_python
+from kfp_cicd.tfdv.jobs import JOB_SCRIPT
 
 MARKUP = "<img src=x onerror=alert(1)>"
 FORMULAS = ["=cmd|' /C calc'!A0", "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)", "<b>bold</b>"]
@@ -75,7 +75,7 @@ def test_the_tfdv_jobs_own_checks_name_hostile_files(tmp_path: Path) -> None:
     liar = tmp_path / "liar.parquet"
     _liar_parquet(liar)
     files = [header, short, liar]
-    done = subprocess.run([_tfdv_python(), "-I", "-c", _INSPECT, str(TFDV_JOB.parent), *map(str, files)],
+    done = subprocess.run([_tfdv_python(), "-I", "-c", _INSPECT, str(JOB_SCRIPT.parent), *map(str, files)],
                           capture_output=True, text=True, timeout=120, check=True)
     outcome = json.loads(done.stdout)
     assert "first line is longer than 1 MiB" in outcome[str(header)]

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kfp_cicd.cli import main
+from kfp_cicd.errors import DataError
 from kfp_cicd.parameter_validation import (
-    InvalidParameter,
     check_canary_percent,
     check_cron,
     check_dns_label,
@@ -55,7 +55,7 @@ def test_table_locations_accepted(value: str) -> None:
     ("a" * 3000 + ".csv", "at most 2048"),
 ])
 def test_table_locations_refused(value: str, fragment: str) -> None:
-    with pytest.raises(InvalidParameter, match=re.escape(fragment)) as caught:
+    with pytest.raises(DataError, match=re.escape(fragment)) as caught:
         check_table_location(value, "train_data")
     assert str(caught.value).startswith("train_data ")
 
@@ -63,7 +63,7 @@ def test_table_locations_refused(value: str, fragment: str) -> None:
 def test_pipeline_roots_must_be_object_stores() -> None:
     assert check_pipeline_root("gs://bucket/runs") == "gs://bucket/runs"
     for bad, fragment in (("/tmp/runs", "cannot read a local path"), ("http://x/runs", "unsupported scheme")):
-        with pytest.raises(InvalidParameter, match=fragment):
+        with pytest.raises(DataError, match=fragment):
             check_pipeline_root(bad)
 
 
@@ -77,14 +77,14 @@ def test_tracking_uris(value: str, ok: bool) -> None:
     if ok:
         check_tracking_uri(value)
     else:
-        with pytest.raises(InvalidParameter, match="mlflow_tracking_uri"):
+        with pytest.raises(DataError, match="mlflow_tracking_uri"):
             check_tracking_uri(value)
 
 
 @pytest.mark.parametrize("value", ["postgresql://bob:s3cret-pw@db:5432/mlflow",
                                    "http://bob:s3cret-pw@mlflow:5000"])
 def test_a_password_in_a_tracking_uri_is_refused_without_being_repeated(value: str) -> None:
-    with pytest.raises(InvalidParameter, match="mlflow_tracking_uri") as refused:
+    with pytest.raises(DataError, match="mlflow_tracking_uri") as refused:
         check_tracking_uri(value)
     assert "s3cret-pw" not in str(refused.value)
     assert "***@" in str(refused.value)
@@ -94,7 +94,7 @@ def test_server_urls() -> None:
     assert check_server_url("http://localhost:8080/", "--host") == "http://localhost:8080"
     assert check_server_url("http://[::1]:8888", "--host") == "http://[::1]:8888"
     for bad in ("localhost:8080", "http://bad host", "file:///etc/passwd", "http://h:0", "https://"):
-        with pytest.raises(InvalidParameter, match="--host"):
+        with pytest.raises(DataError, match="--host"):
             check_server_url(bad, "--host")
 
 
@@ -110,7 +110,7 @@ def test_cron_fields(expression: str, seconds: bool, ok: bool) -> None:
     if ok:
         assert check_cron(expression, **kwargs) == expression
     else:
-        with pytest.raises(InvalidParameter, match="--cron"):
+        with pytest.raises(DataError, match="--cron"):
             check_cron(expression, **kwargs)
     assert check_cron("0 0 * * 7", sunday_seven=True)  # unix cron (Vertex): 7 is Sunday too
 
@@ -121,7 +121,7 @@ def test_canary_percent(value: object, ok: bool) -> None:
     if ok:
         assert 1 <= check_canary_percent(value) <= 100
     else:
-        with pytest.raises(InvalidParameter, match="canary_traffic_percent"):
+        with pytest.raises(DataError, match="canary_traffic_percent"):
             check_canary_percent(value)
 
 
@@ -131,7 +131,8 @@ def test_canary_percent(value: object, ok: bool) -> None:
     (lambda v: check_dns_label(v, "name", start_with_letter=True), ["fraud-detector"], ["0fraud"]),
     (lambda v: check_dns_subdomain(v, "service_account"), ["mlflow-credentials", "a.b-c"],
      ["Mlflow", "a..b", "a" * 254, "svc/../x"]),
-    (check_model_name, ["fraud-detector", "Fraud Model v2"], ["a/b", "x:1", "..", "---", "a\x00b"]),
+    (check_model_name, ["fraud-detector", "Fraud_Model.v2"],
+     ["a/b", "x:1", "..", "---", "a\x00b", "Fraud Model v2"]),
     (check_image_registry, ["ghcr.io/org", "registry.local:5000/team/sub"],
      ["GHCR.io/org", "https://ghcr.io/org", "ghcr.io/org name", "ghcr.io//x"]),
     (check_image_tag, ["0.1.0", "sha-0123abc", "v1_2"], ["-x", ".x", "a" * 129, "a:b", "latest tag"]),
@@ -144,7 +145,7 @@ def test_names_and_references(check, good: list[str], bad: list[str]) -> None:
     for value in good:
         check(value)
     for value in bad:
-        with pytest.raises(InvalidParameter):
+        with pytest.raises(DataError):
             check(value)
 
 
@@ -153,7 +154,7 @@ def test_names_and_references(check, good: list[str], bad: list[str]) -> None:
 def test_a_dns_label_is_accepted_only_when_it_is_one(value: str) -> None:
     try:
         check_dns_label(value, "namespace")
-    except InvalidParameter as error:
+    except DataError as error:
         assert "namespace" in str(error)
         assert not RFC_1123_LABEL.fullmatch(value)
     else:
@@ -166,7 +167,7 @@ def test_any_text_is_checked_without_an_unexpected_exception(value: str) -> None
     checks = (lambda v: check_table_location(v, "p"), check_tracking_uri, check_model_name,
               lambda v: check_cron(v), lambda v: check_server_url(v, "p"), lambda v: require_text(v, "p"))
     for check in checks:
-        with suppress(InvalidParameter):
+        with suppress(DataError):
             check(value)
 
 
@@ -174,7 +175,7 @@ def test_pipeline_arguments_report_every_problem_at_once() -> None:
     good = {"train_data": "s3://data/t.csv", "canary_traffic_percent": 10, "namespace": "kfp-cicd",
             "epochs": 3, "min_replicas": 1, "max_replicas": 2}
     assert check_pipeline_arguments(good, RULES) == good
-    with pytest.raises(InvalidParameter) as caught:
+    with pytest.raises(DataError) as caught:
         check_pipeline_arguments({"train_data": "ftp://x/t.csv", "canary_traffic_percent": 0,
                                   "namespace": "Team_A", "serving_memory": "2 GB", "model_name": "a/b",
                                   "deployment_mode": "Sideways", "min_replicas": 3, "max_replicas": 1},
@@ -232,6 +233,7 @@ def test_registry_serve_and_schema_refuse_bad_values_before_contacting_anything(
     code, err = _cli(capsys, "serve", "--model", str(tmp_path), "--http-port", "70000")
     assert code == 2 and "--http-port 70000 is not valid" in err
     schema = str(tmp_path / "s.pbtxt")
-    code, err = _cli(capsys, "schema", "infer", "--data", "s3://bucket/t.txt", "--out", schema)
+    code, err = _cli(capsys, "schema", "infer", "--data", "s3://bucket/t.txt", "--out", schema,
+                     "--label-column", "y")
     assert code == 2 and "must end with one of" in err
     assert not (tmp_path / "s.pbtxt").exists()

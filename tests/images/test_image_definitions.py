@@ -3,6 +3,7 @@ lock files, and the build script's errors."""
 
 from __future__ import annotations
 
+import ast
 import fnmatch
 import re
 from pathlib import Path
@@ -105,6 +106,28 @@ def test_dockerignore_admits_exactly_what_the_builds_copy() -> None:
             copied |= {str(p.relative_to(REPO_ROOT)) for p in files}
     assert copied and all(admitted(p) for p in copied), sorted(p for p in copied if not admitted(p))
     assert not admitted(".venv/bin/python") and not admitted("tests/conftest.py")
+
+
+def test_the_predictor_image_carries_the_library_only(build_module) -> None:
+    """The predictor copies kfp_cicd/ alone (no components/, no pipelines/) and removes the application
+    modules before installing it; nothing it keeps imports kfp, which serving.lock does not install."""
+    assert build_module.copied_inputs("predictor") == ["requirements/serving.lock", "setup.py", "README.md",
+                                                       "kfp_cicd"]
+    dockerfile = (REPO_ROOT / DOCKERFILES["predictor"]).read_text()
+    removed = re.search(r"(?m)^RUN rm -r ((?:kfp_cicd/\S+ )+)", dockerfile)
+    assert removed, "the predictor's Dockerfile removes the application modules before installing"
+    removed_paths = [REPO_ROOT / path for path in removed.group(1).split()]
+    assert all(path.exists() for path in removed_paths), removed.group(1)
+    kept = [path for path in (REPO_ROOT / "kfp_cicd").rglob("*.py")
+            if not any(path == gone or gone in path.parents for gone in removed_paths)]
+    needs_kfp = set()
+    for path in kept:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            if any(name.split(".")[0] in ("kfp", "google_cloud_pipeline_components") for name in names):
+                needs_kfp.add(str(path.relative_to(REPO_ROOT)))
+    assert kept and not needs_kfp, sorted(needs_kfp)
 
 
 @pytest.mark.parametrize("lock", ["requirements/serving.lock", "images/validation/kfp-env.lock"])

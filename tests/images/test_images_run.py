@@ -24,9 +24,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from kfp_cicd.components.register.registry import CHAMPION, version_for_alias
 from kfp_cicd.data.synthetic import LABEL_COLUMN, generate_dataset
 from kfp_cicd.local_run import TaskRecord, read_task_records
+from kfp_cicd.registry.aliases import CHAMPION
+from kfp_cicd.registry.client import version_for_alias
 
 pytestmark = [pytest.mark.slow, pytest.mark.images]
 CONTAINER_USER = "1000:1000"

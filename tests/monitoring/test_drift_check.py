@@ -21,19 +21,15 @@ from kfp_cicd.components.monitor.decision import (
 from kfp_cicd.components.monitor.drift_job import DriftRequest, DriftResult, run_drift_job
 from kfp_cicd.components.monitor.lineage import record_trigger
 from kfp_cicd.components.monitor.monitoring import MonitoringOutputs, check_production_drift
-from kfp_cicd.components.register.registry import (
-    CHAMPION,
-    TRAINING_STATISTICS_TAG,
-    client_for,
-    register_model_version,
-    run_register_task,
-    set_alias,
-    version_tags,
-)
-from kfp_cicd.components.validate_data.options import ValidationOptions
+from kfp_cicd.components.register.task import run_register_task
 from kfp_cicd.data.synthetic import LABEL_COLUMN, generate_dataset, generate_days
 from kfp_cicd.data.tables import read_table, write_table
 from kfp_cicd.errors import DataError, KfpCicdError, RegistryError
+from kfp_cicd.registry.aliases import CHAMPION, set_alias
+from kfp_cicd.registry.client import client_for, version_tags
+from kfp_cicd.registry.registration import register_model_version
+from kfp_cicd.registry.tags import TRAINING_STATISTICS_TAG
+from kfp_cicd.tfdv.options import ValidationOptions
 
 MODEL = "fraud-detector"
 

@@ -15,7 +15,8 @@ from kfp_cicd.cli import main
 REPO = Path(__file__).resolve().parents[2]
 VERTEX_SPEC = REPO / "compiled" / "vertex" / "training_pipeline.yaml"
 GOOD = ["--param", "train_data=s3://data/train.csv", "--param", "eval_data=s3://data/eval.csv",
-        "--param", "mlflow_tracking_uri=http://mlflow:5000"]
+        "--param", "mlflow_tracking_uri=http://mlflow:5000", "--param", "label_column=default",
+        "--param", "model_name=credit-default"]
 
 
 def with_params(*extra: str) -> list[str]:
@@ -35,7 +36,8 @@ BAD_RUN_OPTIONS = [
     (["--param", "train_data=ftp://host/train.csv"], "unsupported scheme 'ftp://'"),
     (["--param", "canary_traffic_percent=0"], "canary_traffic_percent 0 is not valid"),
     (["--param", "namespace=Team_A"], "namespace 'Team_A' is not valid"),
-    (["--param", "model_name=fraud/../x"], "MLflow model names cannot contain '/'"),
+    (["--param", "model_name=fraud/../x"], "no spaces, '/' or ':'"),
+    (["--param", "model_name=Fraud Model v2"], "no spaces, '/' or ':'"),
     (["--param", "mlflow_tracking_uri=mlflow:5000"], "unsupported scheme 'mlflow:'"),
     (["--param", "serving_memory=2 GB"], "Kubernetes quantity"),
     (["--pipeline-root", "/home/me/runs"], "cannot read a local path"),

@@ -23,6 +23,10 @@ REQUIRED = [
     "eval_data=s3://data/eval.csv",
     "--param",
     "mlflow_tracking_uri=http://mlflow:5000",
+    "--param",
+    "label_column=default",
+    "--param",
+    "model_name=credit-default",
 ]
 
 

@@ -13,7 +13,8 @@ from kfp_cicd.orchestration.spec import ParameterDefinition, load_compiled_pipel
 from kfp_cicd.orchestration.versioning import job_id, version_name
 
 REPO = Path(__file__).resolve().parents[2]
-REQUIRED = ["train_data=a.csv", "eval_data=b.csv", "mlflow_tracking_uri=sqlite:///m.db"]
+REQUIRED = ["train_data=a.csv", "eval_data=b.csv", "mlflow_tracking_uri=sqlite:///m.db", "label_column=y",
+            "model_name=m"]
 
 
 def test_spec_declares_types_descriptions_and_required_inputs() -> None:
@@ -21,7 +22,8 @@ def test_spec_declares_types_descriptions_and_required_inputs() -> None:
     assert pipeline.documents == 2 and pipeline.name == "kfp-cicd-training"
     assert pipeline.parameters["epochs"].parameter_type == "NUMBER_INTEGER"
     assert pipeline.parameters["epochs"].description  # the KFP run form shows it
-    assert pipeline.required_parameters() == ["eval_data", "mlflow_tracking_uri", "train_data"]
+    assert pipeline.required_parameters() == ["eval_data", "label_column", "mlflow_tracking_uri",
+                                              "model_name", "train_data"]
     with pytest.raises(SpecError, match="compiled/vertex"):
         require_single_document(pipeline)
     require_single_document(load_compiled_pipeline(REPO / "compiled" / "vertex" / "training_pipeline.yaml"))
@@ -29,7 +31,8 @@ def test_spec_declares_types_descriptions_and_required_inputs() -> None:
 
 def test_values_are_typed_as_declared() -> None:
     pipeline = load_compiled_pipeline(REPO / "compiled" / "vertex" / "training_pipeline.yaml")
-    typed = typed_parameters(pipeline, [*REQUIRED, "epochs=3", "learning_rate=1e-3", "model_name=007"])
+    required = [item for item in REQUIRED if not item.startswith("model_name=")]
+    typed = typed_parameters(pipeline, [*required, "epochs=3", "learning_rate=1e-3", "model_name=007"])
     assert typed["epochs"] == 3 and type(typed["epochs"]) is int
     assert typed["learning_rate"] == 0.001 and type(typed["learning_rate"]) is float
     assert typed["model_name"] == "007"

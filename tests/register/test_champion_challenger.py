@@ -20,18 +20,11 @@ from kfp_cicd.components.evaluate.evaluation import (
 )
 from kfp_cicd.components.evaluate.gate import GatePolicy
 from kfp_cicd.components.evaluate.operating_point import ErrorCosts
-from kfp_cicd.components.register.registry import (
-    CANDIDATE,
-    CHAMPION,
-    PREVIOUS,
-    list_versions,
-    promote,
-    register_model_version,
-    rollback,
-    run_register_task,
-    version_for_alias,
-)
-from kfp_cicd.errors import RegistryError
+from kfp_cicd.components.register.task import run_register_task
+from kfp_cicd.errors import DataError, RegistryError
+from kfp_cicd.registry.aliases import CANDIDATE, CHAMPION, PREVIOUS, promote, rollback
+from kfp_cicd.registry.client import list_versions, version_for_alias
+from kfp_cicd.registry.registration import register_model_version
 
 
 def _evaluate(model_dir: Path, holdout: Path, uri: str, name: str,
@@ -154,5 +147,5 @@ def test_rollback_bad_references_give_clear_errors_and_change_nothing(
     assert "no 'previous' alias" in capsys.readouterr().err
     assert version_for_alias(mlflow_server, "cc-once", CHAMPION) == only.version
     assert version_for_alias(mlflow_server, "cc-once", PREVIOUS) is None
-    with pytest.raises(RegistryError, match="invalid registered model name"):
+    with pytest.raises(DataError, match="model_name 'bad name!' is not valid"):
         rollback(mlflow_server, "bad name!")

@@ -9,20 +9,12 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from kfp_cicd.components.register.registry import (
-    CANDIDATE,
-    CHAMPION,
-    PREVIOUS,
-    download_version,
-    promote,
-    register_model_version,
-    run_register_task,
-    set_alias,
-    storage_location,
-    version_for_alias,
-)
-from kfp_cicd.errors import RegistryError
+from kfp_cicd.components.register.task import run_register_task
+from kfp_cicd.errors import DataError, RegistryError
 from kfp_cicd.model.integrity import verify_model
+from kfp_cicd.registry.aliases import CANDIDATE, CHAMPION, PREVIOUS, promote, set_alias
+from kfp_cicd.registry.client import download_version, storage_location, version_for_alias
+from kfp_cicd.registry.registration import register_model_version
 
 
 def test_register_creates_versions_with_lineage_and_candidate_alias(trained_model_dir: Path,
@@ -77,14 +69,14 @@ def test_unknown_alias_is_none_and_missing_version_is_refused(trained_model_dir:
 
 
 @pytest.mark.parametrize(("name", "alias", "message"), [
-    ("bad name!", CANDIDATE, "invalid registered model name"),
+    ("bad name!", CANDIDATE, "model_name 'bad name!' is not valid"),
     ("ok", "v3", "reserved for versions"),
     ("ok", "9lives", "invalid alias"),
 ])
 def test_bad_names_and_aliases_are_refused_before_anything_is_written(
         trained_model_dir: Path, sqlite_uri: str, tmp_path: Path, name: str, alias: str,
         message: str) -> None:
-    with pytest.raises(RegistryError, match=message):
+    with pytest.raises((RegistryError, DataError), match=message):
         register_model_version(trained_model_dir, tracking_uri=sqlite_uri, model_name=name, alias=alias)
     assert not (tmp_path / "mlflow.db").exists()
 

@@ -15,19 +15,19 @@ import pytest
 from mlflow import MlflowClient
 from real_mlflow_server import CuttableProxy, RealMlflowServer
 
-from kfp_cicd.components.register.registry import (
+from kfp_cicd.errors import RegistryError
+from kfp_cicd.registry.aliases import (
     CANDIDATE,
     CHAMPION,
-    MODEL_DIGEST_TAG,
     PREVIOUS,
     ROLLBACK_PENDING_TAG,
     promote,
-    register_model_version,
-    require_registered_model,
     rollback,
     set_alias,
 )
-from kfp_cicd.components.register.retries import (
+from kfp_cicd.registry.client import require_registered_model
+from kfp_cicd.registry.registration import register_model_version
+from kfp_cicd.registry.retries import (
     ATTEMPTS_ENV,
     BACKOFF_ENV,
     TIMEOUT_ENV,
@@ -35,7 +35,7 @@ from kfp_cicd.components.register.retries import (
     RetryPolicy,
     is_transient,
 )
-from kfp_cicd.errors import RegistryError
+from kfp_cicd.registry.tags import MODEL_DIGEST_TAG
 
 ATTEMPTS = 3
 ALIAS_WRITE = ("POST", "/registered-models/alias")

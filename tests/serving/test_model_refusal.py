@@ -150,21 +150,23 @@ def test_a_registry_digest_that_does_not_match_the_files_is_refused(untrained_mo
                                                                     tmp_path: Path) -> None:
     """``kfp-cicd serve models:/…`` takes the digest from the registry: a version without one is
     refused, and one whose digest differs from the downloaded files never loads."""
-    from kfp_cicd.components.register import registry
+    from kfp_cicd.registry.aliases import CANDIDATE
+    from kfp_cicd.registry.client import client_for
+    from kfp_cicd.registry.registration import register_model_version
+    from kfp_cicd.registry.tags import MODEL_DIGEST_TAG
 
     tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    registered = registry.register_model_version(untrained_model_dir, tracking_uri=tracking_uri,
-                                                 model_name="fraud")
+    registered = register_model_version(untrained_model_dir, tracking_uri=tracking_uri, model_name="fraud")
     source = resolve_model_source(f"models:/fraud/{registered.version}", tracking_uri=tracking_uri)
     assert source.expected_digest == verify_model(untrained_model_dir)
     assert PyfuncPredictor("fraud", source.model_dir, expected_digest=source.expected_digest).load()
 
-    client = registry.client_for(tracking_uri)
-    client.set_model_version_tag("fraud", registered.version, registry.MODEL_DIGEST_TAG, "sha256:" + "1" * 64)
-    swapped = resolve_model_source(f"models:/fraud@{registry.CANDIDATE}", tracking_uri=tracking_uri)
+    client = client_for(tracking_uri)
+    client.set_model_version_tag("fraud", registered.version, MODEL_DIGEST_TAG, "sha256:" + "1" * 64)
+    swapped = resolve_model_source(f"models:/fraud@{CANDIDATE}", tracking_uri=tracking_uri)
     with pytest.raises(DeploymentError, match="was swapped"):
         PyfuncPredictor("fraud", swapped.model_dir, expected_digest=swapped.expected_digest).load()
 
-    client.delete_model_version_tag("fraud", registered.version, registry.MODEL_DIGEST_TAG)
+    client.delete_model_version_tag("fraud", registered.version, MODEL_DIGEST_TAG)
     with pytest.raises(DeploymentError, match="has no 'model_digest' tag"):
         resolve_model_source(f"models:/fraud/{registered.version}", tracking_uri=tracking_uri)

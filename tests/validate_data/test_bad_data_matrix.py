@@ -22,7 +22,6 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from kfp_cicd.components.validate_data.options import ValidationOptions
 from kfp_cicd.components.validate_data.validation import (
     CURATED_SCHEMA,
     DataValidationFailed,
@@ -33,6 +32,7 @@ from kfp_cicd.components.validate_data.validation import (
 )
 from kfp_cicd.data.synthetic import LABEL_COLUMN, generate_transactions, split_train_holdout
 from kfp_cicd.errors import DataError
+from kfp_cicd.tfdv.options import ValidationOptions
 
 Frames = tuple[pd.DataFrame, pd.DataFrame]
 

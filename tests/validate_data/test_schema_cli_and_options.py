@@ -7,18 +7,19 @@ from pathlib import Path
 import pytest
 
 from kfp_cicd.cli import main
-from kfp_cicd.components.validate_data.options import (
+from kfp_cicd.errors import DataError
+from kfp_cicd.tfdv.options import (
     parse_beam_options,
     parse_drift_thresholds,
     parse_tolerated_kinds,
 )
-from kfp_cicd.errors import DataError
 
 
 def test_schema_infer_then_show_round_trip(small_dataset, tmp_path: Path,
                                            capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "schemas" / "inferred.pbtxt"
-    assert main(["schema", "infer", "--data", str(small_dataset.train), "--out", str(out)]) == 0
+    assert main(["schema", "infer", "--data", str(small_dataset.train), "--out", str(out),
+                 "--label-column", "is_fraud"]) == 0
     text = out.read_text()
     assert 'name: "amount"' in text and "default_environment" in text
     assert "TRAINING" in text and "SERVING" in text, "the label's environments must be set"
@@ -41,7 +42,7 @@ def test_schema_commands_name_missing_files(tmp_path: Path, capsys: pytest.Captu
     assert main(["schema", "show", str(tmp_path / "nope.pbtxt")]) == 2
     assert "nope.pbtxt does not exist" in capsys.readouterr().err
     assert main(["schema", "infer", "--data", str(tmp_path / "none.csv"), "--out",
-                 str(tmp_path / "s.pbtxt")]) == 2
+                 str(tmp_path / "s.pbtxt"), "--label-column", "y"]) == 2
     assert "none.csv" in capsys.readouterr().err
     assert not (tmp_path / "s.pbtxt").exists()
 

@@ -21,11 +21,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kfp_cicd.components.validate_data import tfdv_environment
-from kfp_cicd.components.validate_data.tfdv_environment import (
-    TFDV_PYTHON_ENV_VAR,
-    find_tfdv_python,
-)
 from kfp_cicd.components.validate_data.validation import (
     Anomaly,
     DataValidationFailed,
@@ -35,6 +30,8 @@ from kfp_cicd.components.validate_data.validation import (
     validate_datasets,
 )
 from kfp_cicd.errors import DataError, EnvironmentNotReady, KfpCicdError
+from kfp_cicd.tfdv import environment as tfdv_environment
+from kfp_cicd.tfdv.environment import TFDV_PYTHON_ENV_VAR, find_tfdv_python
 
 LABEL = "is_fraud"
 CHANNELS = ["online", "pos", "atm", "contactless"]

@@ -13,7 +13,7 @@ So every registry call runs with MLflow's transport retries off and a bounded re
 (:func:`mlflow_http_settings`), and retrying happens here, per operation, where it is known to be
 safe: reads and alias/tag writes are idempotent; creating a run or a model version is made
 idempotent by a ``recover`` function that looks for the object a lost answer may have created
-before sending the request again (``registry.py``). Errors the server answered on purpose (4xx:
+before sending the request again (``registration.py``). Errors the server answered on purpose (4xx:
 "version not found", "invalid alias") are not retried.
 
 Settings (environment variables of the register/deploy tasks):

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from table_header import header_problem
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -145,15 +147,10 @@ def _csv_header(path: Path, subject: str) -> tuple[str, ...]:
 
 
 def _check_header(header: tuple[str, ...], subject: str) -> None:
-    """Column names must be present and unique: TFDV keys its statistics by them."""
-    unnamed = [str(index + 1) for index, name in enumerate(header) if not name]
-    if unnamed:
-        raise InputError(f"{subject} is not a usable CSV table: column(s) {', '.join(unnamed)} of "
-                         "the header have no name. Give every column a name.")
-    duplicates = sorted({name for name in header if header.count(name) > 1})
-    if duplicates:
-        raise InputError(f"{subject} has duplicate column names: {', '.join(duplicates)}. "
-                         "Give every column a unique name.")
+    """Column names must be present and unique: TFDV keys its statistics by them (the shared rule)."""
+    problem = header_problem(header)
+    if problem:
+        raise InputError(f"{subject}: {problem}")
 
 
 def _parquet_columns(path: Path, subject: str) -> tuple[str, ...]:

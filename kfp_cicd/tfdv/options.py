@@ -1,4 +1,4 @@
-"""The validation's tunables, parsed from the component's plain string/number parameters.
+"""The TFDV jobs' tunables (validate_data, check_drift), parsed from plain string/number parameters.
 
 Pipeline parameters are strings and numbers, so lists and maps arrive as text: the anomaly kinds
 to tolerate as a comma-separated list, per-feature drift thresholds as a JSON object, Beam

@@ -1,12 +1,13 @@
 """Run TFDV on input tables; the validation environment's side of the job.
 
-Run by file path with the TFDV interpreter (see ``tfdv_environment.find_tfdv_python``)::
+Run by file path with the TFDV interpreter (see ``kfp_cicd.tfdv.environment.find_tfdv_python``)::
 
-    .venv-tfdv/bin/python components/validate_data/tfdv_job.py request.json
+    .venv-tfdv/bin/python kfp_cicd/tfdv/jobs/tfdv_job.py request.json
 
 This file and its sibling ``tfdv_*.py`` modules import only the standard library and what the
-validation environment has (TFDV, tensorflow_metadata, Beam, pyarrow, numpy): they are *not* run
-inside the ``kfp_cicd`` package, whose environment (kfp 2.17, protobuf 6) cannot load TFDV.
+validation environment has (TFDV, tensorflow_metadata, Beam, pyarrow, numpy): they ship inside the
+``kfp_cicd`` package but are *not* run as part of it, since its environment (kfp 2.17, protobuf 6)
+cannot load TFDV.
 
 The request is one JSON job, or ``{"jobs": [job, ...]}``: a batch validated in this one process,
 so TensorFlow's 10-20 s import is paid once. A job::

@@ -2,7 +2,7 @@
 
 Run by file path with the TFDV interpreter, like ``tfdv_job.py``::
 
-    .venv-tfdv/bin/python components/validate_data/tfdv_drift_job.py request.json
+    .venv-tfdv/bin/python kfp_cicd/tfdv/jobs/tfdv_drift_job.py request.json
 
 Production (serving) data usually has no label, so ``tfdv_job.py``'s validate mode (which checks
 training data and requires the label) does not fit. This job computes the window's statistics,

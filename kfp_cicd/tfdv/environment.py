@@ -1,8 +1,9 @@
 """Where the validation (TFDV) interpreter lives.
 
 kfp 2.17 and TensorFlow Data Validation 1.16 pin incompatible protobuf/pandas versions, so TFDV
-runs in its own virtual environment and the validation component calls that environment's
-interpreter as a subprocess. This module finds that interpreter, the same way on a laptop (the
+runs in its own virtual environment and the steps that need it (validate_data, check_drift, the
+``kfp-cicd schema`` commands) run that environment's interpreter as a subprocess
+(:mod:`kfp_cicd.tfdv.runner`). This module finds that interpreter, the same way on a laptop (the
 ``.venv-tfdv`` that ``make install`` creates) and in the validation image (``/opt/tfdv``).
 """
 
@@ -16,7 +17,7 @@ from kfp_cicd.errors import EnvironmentNotReady
 #: Environment variable naming the TFDV interpreter explicitly; it wins over every default.
 TFDV_PYTHON_ENV_VAR = "KFP_CICD_TFDV_PYTHON"
 
-#: The interpreter ``make install`` creates: components/validate_data/ -> repository root.
+#: The interpreter ``make install`` creates: kfp_cicd/tfdv/ -> repository root.
 REPO_TFDV_PYTHON = Path(__file__).resolve().parents[2] / ".venv-tfdv" / "bin" / "python"
 
 #: The interpreter in the validation image (see images/validation).
