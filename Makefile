@@ -8,7 +8,7 @@ MAIN_STAMP := $(VENV)/.installed
 TFDV_STAMP := $(TFDV_VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint compile compile-check lock clean images
+.PHONY: install run test lint format compile compile-check lock clean images
 
 install: $(MAIN_STAMP) $(TFDV_STAMP)
 
@@ -33,11 +33,16 @@ run: install
 
 test: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/kfp-cicd compile --check
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 lint: $(MAIN_STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(MAIN_STAMP)
+	$(VENV)/bin/ruff format .
 
 compile: $(MAIN_STAMP)
 	$(VENV)/bin/kfp-cicd compile

@@ -15,8 +15,11 @@ from setuptools import find_packages, setup
 LAYER_DIRS = {"kfp_cicd.components": "components", "kfp_cicd.pipelines": "pipelines"}
 PRESENT = {package: folder for package, folder in LAYER_DIRS.items() if Path(folder).is_dir()}
 # Every folder of components/ with an __init__.py is a component package.
-COMPONENTS = sorted(p.name for p in Path("components").iterdir()
-                    if (p / "__init__.py").is_file()) if "kfp_cicd.components" in PRESENT else []
+COMPONENTS = (
+    sorted(p.name for p in Path("components").iterdir() if (p / "__init__.py").is_file())
+    if "kfp_cicd.components" in PRESENT
+    else []
+)
 HAS_CLI = Path("kfp_cicd/cli/__init__.py").is_file()
 
 packages = find_packages(include=["kfp_cicd", "kfp_cicd.*"])

@@ -68,14 +68,24 @@ class Figures:
 
 def figures(protocol: str, tally: Tally, seconds: float) -> Figures:
     latencies = tally.latencies_ms or [0.0]
-    quantiles = statistics.quantiles(latencies, n=100, method="inclusive") if len(latencies) > 1 \
+    quantiles = (
+        statistics.quantiles(latencies, n=100, method="inclusive")
+        if len(latencies) > 1
         else [latencies[0]] * 99
-    return Figures(protocol, len(tally.latencies_ms), len(tally.latencies_ms) / seconds, quantiles[49],
-                   quantiles[98], tally.errors)
+    )
+    return Figures(
+        protocol,
+        len(tally.latencies_ms),
+        len(tally.latencies_ms) / seconds,
+        quantiles[49],
+        quantiles[98],
+        tally.errors,
+    )
 
 
-async def drive(urls: dict[str, str], bodies: dict[str, bytes], clients: int, seconds: float,
-                tallies: dict[str, Tally]) -> None:
+async def drive(
+    urls: dict[str, str], bodies: dict[str, bytes], clients: int, seconds: float, tallies: dict[str, Tally]
+) -> None:
     """``clients`` closed-loop clients alternating V1/V2 for ``seconds``; results into ``tallies``."""
     import aiohttp
 
@@ -111,8 +121,14 @@ async def sample_rss(process: psutil.Process, stop_event: asyncio.Event, peak: l
         await asyncio.sleep(0.5)
 
 
-async def run_phase(urls: dict[str, str], bodies: dict[str, bytes], clients: int, seconds: float,
-                    server: psutil.Process, peak: list[int]) -> tuple[dict[str, Tally], float]:
+async def run_phase(
+    urls: dict[str, str],
+    bodies: dict[str, bytes],
+    clients: int,
+    seconds: float,
+    server: psutil.Process,
+    peak: list[int],
+) -> tuple[dict[str, Tally], float]:
     tallies = {"V1": Tally(), "V2": Tally()}
     stop_event = asyncio.Event()
     sampler = asyncio.create_task(sample_rss(server, stop_event, peak))
@@ -124,26 +140,42 @@ async def run_phase(urls: dict[str, str], bodies: dict[str, bytes], clients: int
     return tallies, elapsed
 
 
-def report(args: argparse.Namespace, results: list[Figures], rss: dict[str, int], verdict: str,
-           load_before: tuple[float, ...], load_after: tuple[float, ...]) -> str:
-    lines = [f"## {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}: {args.clients} clients, "
-             f"{args.duration:.0f} s, {args.rows} row(s) per request", "",
-             f"- machine: {machine()}",
-             f"- load average before / after: {' '.join(f'{v:.2f}' for v in load_before)} / "
-             f"{' '.join(f'{v:.2f}' for v in load_after)}",
-             f"- method: `benchmarks/load_test.py --clients {args.clients} --duration {args.duration:g} "
-             f"--rows {args.rows}`; one server worker, loopback, closed-loop aiohttp clients alternating "
-             f"V1/V2 on the same machine, {args.warmup:g} s warm-up first", "",
-             "| protocol | requests | req/s | p50 ms | p99 ms | errors |",
-             "| --- | ---: | ---: | ---: | ---: | ---: |"]
-    lines += [f"| {f.protocol} | {f.requests} | {f.requests_per_s:.1f} | {f.p50_ms:.1f} | {f.p99_ms:.1f} | "
-              f"{f.errors} |" for f in results]
+def report(
+    args: argparse.Namespace,
+    results: list[Figures],
+    rss: dict[str, int],
+    verdict: str,
+    load_before: tuple[float, ...],
+    load_after: tuple[float, ...],
+) -> str:
+    lines = [
+        f"## {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}: {args.clients} clients, "
+        f"{args.duration:.0f} s, {args.rows} row(s) per request",
+        "",
+        f"- machine: {machine()}",
+        f"- load average before / after: {' '.join(f'{v:.2f}' for v in load_before)} / "
+        f"{' '.join(f'{v:.2f}' for v in load_after)}",
+        f"- method: `benchmarks/load_test.py --clients {args.clients} --duration {args.duration:g} "
+        f"--rows {args.rows}`; one server worker, loopback, closed-loop aiohttp clients alternating "
+        f"V1/V2 on the same machine, {args.warmup:g} s warm-up first",
+        "",
+        "| protocol | requests | req/s | p50 ms | p99 ms | errors |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    lines += [
+        f"| {f.protocol} | {f.requests} | {f.requests_per_s:.1f} | {f.p50_ms:.1f} | {f.p99_ms:.1f} | "
+        f"{f.errors} |"
+        for f in results
+    ]
     growth = (rss["end"] - rss["after_warmup"]) / MIB
-    lines += ["", f"- server RSS: ready {rss['ready'] / MIB:.1f} MiB, after warm-up "
-              f"{rss['after_warmup'] / MIB:.1f} MiB, peak {rss['peak'] / MIB:.1f} MiB, end "
-              f"{rss['end'] / MIB:.1f} MiB; growth after warm-up {growth:+.1f} MiB "
-              f"(bound {args.max_growth_mb:g} MiB)",
-              f"- verdict: **{verdict}**"]
+    lines += [
+        "",
+        f"- server RSS: ready {rss['ready'] / MIB:.1f} MiB, after warm-up "
+        f"{rss['after_warmup'] / MIB:.1f} MiB, peak {rss['peak'] / MIB:.1f} MiB, end "
+        f"{rss['end'] / MIB:.1f} MiB; growth after warm-up {growth:+.1f} MiB "
+        f"(bound {args.max_growth_mb:g} MiB)",
+        f"- verdict: **{verdict}**",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -153,8 +185,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=60.0, help="measured seconds (default 60)")
     parser.add_argument("--warmup", type=float, default=5.0, help="warm-up seconds, not measured (default 5)")
     parser.add_argument("--rows", type=int, default=1, help="rows per request (default 1)")
-    parser.add_argument("--max-growth-mb", type=float, default=64.0,
-                        help="largest RSS growth after warm-up that passes (default 64 MiB)")
+    parser.add_argument(
+        "--max-growth-mb",
+        type=float,
+        default=64.0,
+        help="largest RSS growth after warm-up that passes (default 64 MiB)",
+    )
     parser.add_argument("--model-dir", type=Path)
     parser.add_argument("--output", type=Path, help="append the markdown section to this file")
     args = parser.parse_args(argv)
@@ -165,19 +201,38 @@ def main(argv: list[str] | None = None) -> int:
         model_dir = args.model_dir or build_model(work_dir)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        process = start([sys.executable, "-m", "kfp_cicd.serving", "--model-dir", str(model_dir),
-                         "--model-name", MODEL_NAME, "--http-port", str(port), "--no-grpc"],
-                        work_dir / "server.log")
+        process = start(
+            [
+                sys.executable,
+                "-m",
+                "kfp_cicd.serving",
+                "--model-dir",
+                str(model_dir),
+                "--model-name",
+                MODEL_NAME,
+                "--http-port",
+                str(port),
+                "--no-grpc",
+            ],
+            work_dir / "server.log",
+        )
         try:
             wait_for(f"{base}/v2/models/{MODEL_NAME}/ready", process)
             server = psutil.Process(process.pid)
             metadata = requests.get(f"{base}/v2/models/{MODEL_NAME}", timeout=10).json()
-            records = generate_transactions(args.rows, seed=3).drop(columns=[LABEL_COLUMN]) \
+            records = (
+                generate_transactions(args.rows, seed=3)
+                .drop(columns=[LABEL_COLUMN])
                 .to_dict(orient="records")
-            urls = {"V1": f"{base}/v1/models/{MODEL_NAME}:predict",
-                    "V2": f"{base}/v2/models/{MODEL_NAME}/infer"}
-            bodies = {"V1": json.dumps({"instances": records}).encode(),
-                      "V2": json.dumps(v2_body(records, metadata)).encode()}
+            )
+            urls = {
+                "V1": f"{base}/v1/models/{MODEL_NAME}:predict",
+                "V2": f"{base}/v2/models/{MODEL_NAME}/infer",
+            }
+            bodies = {
+                "V1": json.dumps({"instances": records}).encode(),
+                "V2": json.dumps(v2_body(records, metadata)).encode(),
+            }
             rss: dict[str, int] = {"ready": server.memory_info().rss}
             peak = [rss["ready"]]
             load_before = os.getloadavg()
@@ -188,20 +243,28 @@ def main(argv: list[str] | None = None) -> int:
             tallies, elapsed = asyncio.run(run_phase(urls, bodies, args.clients, args.duration, server, peak))
             rss["end"] = server.memory_info().rss
             rss["peak"] = max(peak[0], rss["end"])
-            alive = process.poll() is None and requests.get(
-                f"{base}/v2/models/{MODEL_NAME}/ready", timeout=10).status_code == 200
+            alive = (
+                process.poll() is None
+                and requests.get(f"{base}/v2/models/{MODEL_NAME}/ready", timeout=10).status_code == 200
+            )
             load_after = os.getloadavg()
         finally:
             stop(process)
     results = [figures(protocol, tally, elapsed) for protocol, tally in tallies.items()]
-    everything = Tally([v for t in tallies.values() for v in t.latencies_ms],
-                       sum(t.errors for t in tallies.values()))
+    everything = Tally(
+        [v for t in tallies.values() for v in t.latencies_ms], sum(t.errors for t in tallies.values())
+    )
     results.append(figures("total", everything, elapsed))
     growth_mb = (rss["end"] - rss["after_warmup"]) / MIB
-    problems = [f"{everything.errors} failed requests: {[e for t in tallies.values() for e in t.examples]}"
-                if everything.errors else "",
-                f"RSS grew {growth_mb:.1f} MiB > {args.max_growth_mb:g} MiB" if growth_mb > args.max_growth_mb
-                else "", "" if alive else "the server was not ready after the run"]
+    problems = [
+        f"{everything.errors} failed requests: {[e for t in tallies.values() for e in t.examples]}"
+        if everything.errors
+        else "",
+        f"RSS grew {growth_mb:.1f} MiB > {args.max_growth_mb:g} MiB"
+        if growth_mb > args.max_growth_mb
+        else "",
+        "" if alive else "the server was not ready after the run",
+    ]
     problems = [p for p in problems if p]
     verdict = "PASS" if not problems else "FAIL: " + "; ".join(problems)
     text = report(args, results, rss, verdict, load_before, load_after)
@@ -210,8 +273,11 @@ def main(argv: list[str] | None = None) -> int:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         with args.output.open("a", encoding="utf-8") as handle:
             handle.write("\n" + text)
-    print(f"RESULT {'PASS' if not problems else 'FAIL'} errors={everything.errors} "
-          f"rss_growth_mib={growth_mb:.1f} bound_mib={args.max_growth_mb:g}", flush=True)
+    print(
+        f"RESULT {'PASS' if not problems else 'FAIL'} errors={everything.errors} "
+        f"rss_growth_mib={growth_mb:.1f} bound_mib={args.max_growth_mb:g}",
+        flush=True,
+    )
     return 0 if not problems else 1
 
 

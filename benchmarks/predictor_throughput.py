@@ -95,9 +95,15 @@ def build_model(directory: Path) -> Path:
     preprocessor = build_preprocessor(spec).fit(features)
     input_dim = preprocessor.transform(features.head(2)).shape[1]
     torch.manual_seed(1)
-    return save_classifier(directory / "model", preprocessor=preprocessor, network=TabularMLP(input_dim),
-                           input_dim=input_dim, spec=spec, example=features.head(5),
-                           numeric_ranges=training_numeric_ranges(features, spec))
+    return save_classifier(
+        directory / "model",
+        preprocessor=preprocessor,
+        network=TabularMLP(input_dim),
+        input_dim=input_dim,
+        spec=spec,
+        example=features.head(5),
+        numeric_ranges=training_numeric_ranges(features, spec),
+    )
 
 
 def venv_path() -> str:
@@ -107,8 +113,13 @@ def venv_path() -> str:
 
 def start(command: list[str], log_path: Path) -> subprocess.Popen:
     with open(log_path, "wb") as log:
-        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1", "PATH": venv_path()})
+        return subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "PATH": venv_path()},
+        )
 
 
 def wait_for(url: str, process: subprocess.Popen, timeout: float = 240) -> None:
@@ -167,8 +178,16 @@ async def drive(url: str, body: dict[str, Any], concurrency: int, duration: floa
     return latencies, errors
 
 
-def measure(server: str, protocol: str, url: str, body: dict[str, Any], rows: int, concurrency: int,
-            duration: float, pid: int) -> Figures:
+def measure(
+    server: str,
+    protocol: str,
+    url: str,
+    body: dict[str, Any],
+    rows: int,
+    concurrency: int,
+    duration: float,
+    pid: int,
+) -> Figures:
     asyncio.run(drive(url, body, concurrency, min(1.0, duration / 3)))  # warm-up
     cpu_before = cpu_seconds(pid)
     started = time.perf_counter()
@@ -176,21 +195,38 @@ def measure(server: str, protocol: str, url: str, body: dict[str, Any], rows: in
     elapsed = time.perf_counter() - started
     cpu_ms = (cpu_seconds(pid) - cpu_before) * 1000.0 / len(latencies)
     quantiles = statistics.quantiles(latencies, n=100, method="inclusive")
-    figures = Figures(server, protocol, rows, concurrency, len(latencies) / elapsed, quantiles[49],
-                      quantiles[98], errors, cpu_ms)
-    print(f"{server:>8} {protocol:>3} rows={rows:<3} c={concurrency:<3} {figures.requests_per_s:8.1f} req/s "
-          f"p50 {figures.p50_ms:6.2f} ms p99 {figures.p99_ms:6.2f} ms errors {errors} "
-          f"server CPU {cpu_ms:6.2f} ms/request", flush=True)
+    figures = Figures(
+        server,
+        protocol,
+        rows,
+        concurrency,
+        len(latencies) / elapsed,
+        quantiles[49],
+        quantiles[98],
+        errors,
+        cpu_ms,
+    )
+    print(
+        f"{server:>8} {protocol:>3} rows={rows:<3} c={concurrency:<3} {figures.requests_per_s:8.1f} req/s "
+        f"p50 {figures.p50_ms:6.2f} ms p99 {figures.p99_ms:6.2f} ms errors {errors} "
+        f"server CPU {cpu_ms:6.2f} ms/request",
+        flush=True,
+    )
     return figures
 
 
 def machine() -> str:
     cpu = platform.processor() or ""
     with contextlib.suppress(OSError, StopIteration):
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    return (f"{platform.node()}: {os.cpu_count()} CPUs ({cpu}), {platform.platform()}, "
-            f"Python {platform.python_version()}")
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
+    return (
+        f"{platform.node()}: {os.cpu_count()} CPUs ({cpu}), {platform.platform()}, "
+        f"Python {platform.python_version()}"
+    )
 
 
 def load_average() -> str:
@@ -213,35 +249,51 @@ def goal_summary(figures: list[Figures]) -> str:
     mean_cpu = {key: statistics.fmean(values) for key, values in cpu.items()}
     cpu_ratios = ", ".join(
         f"{protocol} {rows} row{'s' if rows > 1 else ''}: {mean_cpu[('mlflow', '-', rows)] / value:.2f}x"
-        for (server, protocol, rows), value in mean_cpu.items() if server != "mlflow")
-    return (f"goal (>= 3x MLflow's req/s in every cell, single-row p99 < 10 ms): {verdict}; "
-            f"lowest ratio {worst_ratio:.2f}x ({worst.protocol}, {worst.rows} row(s), concurrency "
-            f"{worst.concurrency}); single-row p99 at concurrency 1: {p99:.2f} ms.\n\n"
-            f"Server CPU per request, MLflow's divided by ours (capacity per core; less load-sensitive "
-            f"than wall clock): "
-            f"{cpu_ratios}")
+        for (server, protocol, rows), value in mean_cpu.items()
+        if server != "mlflow"
+    )
+    return (
+        f"goal (>= 3x MLflow's req/s in every cell, single-row p99 < 10 ms): {verdict}; "
+        f"lowest ratio {worst_ratio:.2f}x ({worst.protocol}, {worst.rows} row(s), concurrency "
+        f"{worst.concurrency}); single-row p99 at concurrency 1: {p99:.2f} ms.\n\n"
+        f"Server CPU per request, MLflow's divided by ours (capacity per core; less load-sensitive "
+        f"than wall clock): "
+        f"{cpu_ratios}"
+    )
 
 
-def report(figures: list[Figures], duration: float, model_dir: Path, loads: tuple[str, str],
-           note: str = "", heading: str = "#") -> str:
-    lines = [f"{heading} Predictor throughput vs `mlflow models serve`", "",
-             f"- date: {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}",
-             f"- machine: {machine()}",
-             f"- load average (1, 5, 15 min) before: {loads[0]}; after: {loads[1]}",
-             *([f"- note: {note}"] if note else []),
-             f"- model: {model_dir} (24 input columns: fitted preprocessor + MLP)",
-             f"- method: `benchmarks/predictor_throughput.py`, one worker per server, loopback, closed-loop "
-             f"aiohttp client on the same machine, {duration:.0f} s per cell after a warm-up", "",
-             "| rows | concurrency | server | protocol | req/s | p50 ms | p99 ms | errors | ratio | "
-             "server CPU ms/request |",
-             "| ---: | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+def report(
+    figures: list[Figures],
+    duration: float,
+    model_dir: Path,
+    loads: tuple[str, str],
+    note: str = "",
+    heading: str = "#",
+) -> str:
+    lines = [
+        f"{heading} Predictor throughput vs `mlflow models serve`",
+        "",
+        f"- date: {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}",
+        f"- machine: {machine()}",
+        f"- load average (1, 5, 15 min) before: {loads[0]}; after: {loads[1]}",
+        *([f"- note: {note}"] if note else []),
+        f"- model: {model_dir} (24 input columns: fitted preprocessor + MLP)",
+        f"- method: `benchmarks/predictor_throughput.py`, one worker per server, loopback, closed-loop "
+        f"aiohttp client on the same machine, {duration:.0f} s per cell after a warm-up",
+        "",
+        "| rows | concurrency | server | protocol | req/s | p50 ms | p99 ms | errors | ratio | "
+        "server CPU ms/request |",
+        "| ---: | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     baseline = {(f.rows, f.concurrency): f.requests_per_s for f in figures if f.server == "mlflow"}
     for f in figures:
         base = baseline.get((f.rows, f.concurrency))
         ratio = f.requests_per_s / base if base else 0.0
-        lines.append(f"| {f.rows} | {f.concurrency} | {f.server} | {f.protocol} | {f.requests_per_s:.1f} | "
-                     f"{f.p50_ms:.2f} | {f.p99_ms:.2f} | {f.errors} | {ratio:.2f}x | "
-                     f"{f.cpu_ms_per_request:.2f} |")
+        lines.append(
+            f"| {f.rows} | {f.concurrency} | {f.server} | {f.protocol} | {f.requests_per_s:.1f} | "
+            f"{f.p50_ms:.2f} | {f.p99_ms:.2f} | {f.errors} | {ratio:.2f}x | "
+            f"{f.cpu_ms_per_request:.2f} |"
+        )
     lines += ["", goal_summary(figures)]
     return "\n".join(lines) + "\n"
 
@@ -263,11 +315,40 @@ def main(argv: list[str] | None = None) -> int:
         load_before = load_average()
         ours_port, mlflow_port = free_port(), free_port()
         print(f"starting both servers on {model_dir}", flush=True)
-        ours = start([sys.executable, "-m", "kfp_cicd.serving", "--model-dir", str(model_dir), "--model-name",
-                      MODEL_NAME, "--http-port", str(ours_port), "--no-grpc"], work_dir / "ours.log")
+        ours = start(
+            [
+                sys.executable,
+                "-m",
+                "kfp_cicd.serving",
+                "--model-dir",
+                str(model_dir),
+                "--model-name",
+                MODEL_NAME,
+                "--http-port",
+                str(ours_port),
+                "--no-grpc",
+            ],
+            work_dir / "ours.log",
+        )
         mlflow_cli = str(Path(sys.executable).with_name("mlflow"))
-        theirs = start([mlflow_cli, "models", "serve", "-m", str(model_dir), "--env-manager", "local",
-                        "-h", "127.0.0.1", "-p", str(mlflow_port), "-w", "1"], work_dir / "mlflow.log")
+        theirs = start(
+            [
+                mlflow_cli,
+                "models",
+                "serve",
+                "-m",
+                str(model_dir),
+                "--env-manager",
+                "local",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(mlflow_port),
+                "-w",
+                "1",
+            ],
+            work_dir / "mlflow.log",
+        )
         try:
             ours_url, mlflow_url = f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{mlflow_port}"
             wait_for(f"{ours_url}/v2/models/{MODEL_NAME}/ready", ours)
@@ -277,20 +358,41 @@ def main(argv: list[str] | None = None) -> int:
             for rows in (1, 100):
                 frame = generate_transactions(rows, seed=rows).drop(columns=[LABEL_COLUMN])
                 records = frame.to_dict(orient="records")
-                cells = [("mlflow", "-", f"{mlflow_url}/invocations", {"dataframe_records": records}, theirs),
-                         ("kfp-cicd", "V1", f"{ours_url}/v1/models/{MODEL_NAME}:predict",
-                          {"instances": records}, ours),
-                         ("kfp-cicd", "V2", f"{ours_url}/v2/models/{MODEL_NAME}/infer",
-                          v2_body(records, metadata), ours)]
+                cells = [
+                    ("mlflow", "-", f"{mlflow_url}/invocations", {"dataframe_records": records}, theirs),
+                    (
+                        "kfp-cicd",
+                        "V1",
+                        f"{ours_url}/v1/models/{MODEL_NAME}:predict",
+                        {"instances": records},
+                        ours,
+                    ),
+                    (
+                        "kfp-cicd",
+                        "V2",
+                        f"{ours_url}/v2/models/{MODEL_NAME}/infer",
+                        v2_body(records, metadata),
+                        ours,
+                    ),
+                ]
                 for concurrency in args.concurrency:
                     for server, protocol, url, body, process in cells:
-                        figures.append(measure(server, protocol, url, body, rows, concurrency, args.duration,
-                                               process.pid))
+                        figures.append(
+                            measure(
+                                server, protocol, url, body, rows, concurrency, args.duration, process.pid
+                            )
+                        )
         finally:
             stop(ours)
             stop(theirs)
-        text = report(figures, args.duration, model_dir, (load_before, load_average()), args.note,
-                      heading="##" if args.append else "#")
+        text = report(
+            figures,
+            args.duration,
+            model_dir,
+            (load_before, load_average()),
+            args.note,
+            heading="##" if args.append else "#",
+        )
     print(text)
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)

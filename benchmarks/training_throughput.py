@@ -51,13 +51,21 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def bare_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn: torch.nn.Module,
-               x: torch.Tensor, y: torch.Tensor, batch_size: int, epoch: int, bf16: bool) -> None:
+def bare_epoch(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int,
+    epoch: int,
+    bf16: bool,
+) -> None:
     """A hand-written loop: shuffle, slice, forward, loss, backward, step."""
     generator = torch.Generator().manual_seed(epoch)
     order = torch.randperm(len(y), generator=generator).to(x.device)
     for begin in range(0, len(order), batch_size):
-        batch = order[begin:begin + batch_size]
+        batch = order[begin : begin + batch_size]
         optimizer.zero_grad(set_to_none=True)
         with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16, enabled=bf16):
             logits = model(x[batch])
@@ -66,8 +74,9 @@ def bare_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
         optimizer.step()
 
 
-def compare_inner_loops(device: torch.device, rows: int, batch_size: int, repeats: int,
-                        bf16: bool) -> dict[str, float]:
+def compare_inner_loops(
+    device: torch.device, rows: int, batch_size: int, repeats: int, bf16: bool
+) -> dict[str, float]:
     """Median rows/s of the bare loop and of the component's loop, alternating runs.
 
     The component's loop runs twice: on the plain network, which is what a world of one runs
@@ -81,7 +90,8 @@ def compare_inner_loops(device: torch.device, rows: int, batch_size: int, repeat
         torch.manual_seed(0)
         models[name] = TabularMLP(FEATURES, HIDDEN, dropout=0.0).to(device)
     models["component loop under DDP"] = DistributedDataParallel(
-        models["component loop under DDP"], device_ids=[device.index] if device.type == "cuda" else None)
+        models["component loop under DDP"], device_ids=[device.index] if device.type == "cuda" else None
+    )
     optimizers = {name: torch.optim.AdamW(model.parameters(), lr=1e-3) for name, model in models.items()}
     sampler = EpochSampler(rows, rank=0, world_size=1, seed=0)
     speeds: dict[str, list[float]] = {name: [] for name in models}
@@ -93,8 +103,9 @@ def compare_inner_loops(device: torch.device, rows: int, batch_size: int, repeat
                 bare_epoch(model, optimizers[name], loss_fn, x, y, batch_size, epoch, bf16)
             else:
                 indices = sampler.indices(epoch).to(device)
-                loss_sum = run_epoch(model, optimizers[name], loss_fn, x, y, indices, batch_size,
-                                     device, bf16)
+                loss_sum = run_epoch(
+                    model, optimizers[name], loss_fn, x, y, indices, batch_size, device, bf16
+                )
                 float(loss_sum)  # the component reads the loss once per epoch
             sync(device)
             if epoch:
@@ -104,8 +115,13 @@ def compare_inner_loops(device: torch.device, rows: int, batch_size: int, repeat
 
 def report_inner_loops(label: str, speeds: dict[str, float]) -> None:
     bare = speeds["bare loop"]
-    print(f"{label}: " + ", ".join(f"{name} {speed:,.0f} rows/s ({speed / bare:.3f}x bare)"
-                                   for name, speed in speeds.items()) + " (goal >= 0.9x)")
+    print(
+        f"{label}: "
+        + ", ".join(
+            f"{name} {speed:,.0f} rows/s ({speed / bare:.3f}x bare)" for name, speed in speeds.items()
+        )
+        + " (goal >= 0.9x)"
+    )
 
 
 def init_single_process_group(backend: str) -> None:
@@ -124,11 +140,20 @@ def ddp_scaling(rows: int, epochs: int) -> dict[str, float]:
         x, y = make_data(rows, torch.device("cpu"))
         torch.save(x, data / "features.pt")
         torch.save(y, data / "labels.pt")
-        cases = {"1 process x 1 thread": (1, "1"), "2 processes x 1 thread": (2, "1"),
-                 f"1 process x {os.cpu_count()} threads": (1, str(os.cpu_count()))}
+        cases = {
+            "1 process x 1 thread": (1, "1"),
+            "2 processes x 1 thread": (2, "1"),
+            f"1 process x {os.cpu_count()} threads": (1, str(os.cpu_count())),
+        }
         for label, (processes, threads) in cases.items():
-            config = TrainingConfig(epochs=epochs, batch_size=8192, hidden_units=HIDDEN, dropout=0.0,
-                                    num_processes=processes, max_restarts=0)
+            config = TrainingConfig(
+                epochs=epochs,
+                batch_size=8192,
+                hidden_units=HIDDEN,
+                dropout=0.0,
+                num_processes=processes,
+                max_restarts=0,
+            )
             env = {**os.environ, "OMP_NUM_THREADS": threads}
             summary = run_workers(data, data / label.replace(" ", "_"), config, env=env)
             results[label] = statistics.median(h["rows_per_second"] for h in summary["history"][1:])
@@ -142,15 +167,21 @@ def main() -> None:
     parser.add_argument("--skip-scaling", action="store_true")
     args = parser.parse_args()
     machine = platform.processor() or platform.machine()
-    print(f"# training throughput, {date.today()}, {platform.node()}, {machine}, {os.cpu_count()} CPUs, "
-          f"load {os.getloadavg()[0]:.1f}, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(
+        f"# training throughput, {date.today()}, {platform.node()}, {machine}, {os.cpu_count()} CPUs, "
+        f"load {os.getloadavg()[0]:.1f}, torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
     init_single_process_group("gloo")
-    report_inner_loops("CPU fp32 batch 8192",
-                       compare_inner_loops(torch.device("cpu"), args.rows, 8192, args.repeats, bf16=False))
+    report_inner_loops(
+        "CPU fp32 batch 8192",
+        compare_inner_loops(torch.device("cpu"), args.rows, 8192, args.repeats, bf16=False),
+    )
     dist.destroy_process_group()
     if not args.skip_scaling and torch.cuda.is_available():
-        print("CPU DDP scaling: skipped, CUDA is visible (the workers would take the GPUs); "
-              "run again with CUDA_VISIBLE_DEVICES= to measure it")
+        print(
+            "CPU DDP scaling: skipped, CUDA is visible (the workers would take the GPUs); "
+            "run again with CUDA_VISIBLE_DEVICES= to measure it"
+        )
     elif not args.skip_scaling:
         scaling = ddp_scaling(args.rows // 2, epochs=4)
         one = scaling["1 process x 1 thread"]

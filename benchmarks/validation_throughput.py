@@ -82,24 +82,41 @@ def main() -> None:
         print(f"generating {args.rows} rows ...", flush=True)
         generate_transactions(args.rows, seed=1).to_csv(path, index=False)
         machine = platform.processor() or platform.machine()
-        print(f"{path.stat().st_size / 1e6:.0f} MB CSV; machine: {machine}, {psutil.cpu_count()} CPUs, "
-              f"{psutil.virtual_memory().total / 2**30:.0f} GiB", flush=True)
+        print(
+            f"{path.stat().st_size / 1e6:.0f} MB CSV; machine: {machine}, {psutil.cpu_count()} CPUs, "
+            f"{psutil.virtual_memory().total / 2**30:.0f} GiB",
+            flush=True,
+        )
         floor_s, floor_mem = pandas_floor(path)
-        print(f"pandas read_csv+describe: {floor_s:.2f} s = {args.rows / floor_s:,.0f} rows/s, "
-              f"+{floor_mem / 2**20:.0f} MiB", flush=True)
+        print(
+            f"pandas read_csv+describe: {floor_s:.2f} s = {args.rows / floor_s:,.0f} rows/s, "
+            f"+{floor_mem / 2**20:.0f} MiB",
+            flush=True,
+        )
         schema = str(CURATED_SCHEMA) if args.schema == "curated" else None
         with PeakRss() as rss:
             started = time.perf_counter()
-            result = validate_datasets(str(path), str(path), label_column="is_fraud",
-                                       output_dir=Path(work) / "out", schema_path=schema)
+            result = validate_datasets(
+                str(path),
+                str(path),
+                label_column="is_fraud",
+                output_dir=Path(work) / "out",
+                schema_path=schema,
+            )
             step_s = time.perf_counter() - started
         rows = sum(result.row_counts.values())
         assert result.anomalies == [], result.anomalies
-        print(f"validate_data step (2 x {args.rows} rows, incl. TFDV start/import): {step_s:.2f} s "
-              f"= {rows / step_s:,.0f} rows/s; peak RSS {rss.peak / 2**20:.0f} MiB", flush=True)
-        print(f"  in-job validation (import excluded): {result.seconds:.2f} s = "
-              f"{rows / result.seconds:,.0f} rows/s; ratio to the pandas floor per table: "
-              f"{(result.seconds / 2) / floor_s:.2f}x", flush=True)
+        print(
+            f"validate_data step (2 x {args.rows} rows, incl. TFDV start/import): {step_s:.2f} s "
+            f"= {rows / step_s:,.0f} rows/s; peak RSS {rss.peak / 2**20:.0f} MiB",
+            flush=True,
+        )
+        print(
+            f"  in-job validation (import excluded): {result.seconds:.2f} s = "
+            f"{rows / result.seconds:,.0f} rows/s; ratio to the pandas floor per table: "
+            f"{(result.seconds / 2) / floor_s:.2f}x",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

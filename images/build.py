@@ -33,9 +33,11 @@ from kfp_cicd.version import __version__  # noqa: E402
 
 INPUTS_LABEL = "io.kfp-cicd.inputs-sha256"
 TOOLS = ("docker", "podman", "buildah")
-INSTALL_HINT = ("no image builder found: install one of docker, podman or buildah, e.g. "
-                "`apt-get install -y buildah` (Debian/Ubuntu) or `dnf install -y buildah`, "
-                "or set IMAGE_TOOL to its path")
+INSTALL_HINT = (
+    "no image builder found: install one of docker, podman or buildah, e.g. "
+    "`apt-get install -y buildah` (Debian/Ubuntu) or `dnf install -y buildah`, "
+    "or set IMAGE_TOOL to its path"
+)
 
 
 class BuildError(RuntimeError):
@@ -52,9 +54,15 @@ class Builder:
     def name(self) -> str:
         return Path(self.tool).name
 
-    def build_command(self, dockerfile: str, ref: str, build_args: dict[str, str],
-                      labels: dict[str, str], volumes: list[str]) -> list[str]:
-        command = ([self.tool, "bud"] if self.name == "buildah" else [self.tool, "build"])
+    def build_command(
+        self,
+        dockerfile: str,
+        ref: str,
+        build_args: dict[str, str],
+        labels: dict[str, str],
+        volumes: list[str],
+    ) -> list[str]:
+        command = [self.tool, "bud"] if self.name == "buildah" else [self.tool, "build"]
         if self.name == "buildah" and os.environ.get("BUILDAH_LAYERS"):  # step cache; costly with vfs
             command.append("--layers")
         isolation = os.environ.get("BUILDAH_ISOLATION", "chroot" if self.name == "buildah" else "")
@@ -104,7 +112,7 @@ def parse_size(text: str) -> int:
     number, _, unit = text.strip().partition(" ")
     if not unit:
         digits = number.rstrip("kKMGTB")
-        number, unit = digits, number[len(digits):]
+        number, unit = digits, number[len(digits) :]
     scale = {"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12}[unit.upper()]
     return int(float(number) * scale)
 
@@ -157,10 +165,12 @@ def inputs_hash(name: str, build_args: dict[str, str]) -> str:
 def code_revision() -> str:
     """The git commit of the checkout (``-dirty`` when it has changes), else ``unknown``."""
     try:
-        revision = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True,
-                                  text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain"], capture_output=True,
-                               text=True, check=True).stdout.strip()
+        revision = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain"], capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return f"{revision}-dirty" if dirty else revision
@@ -175,8 +185,15 @@ class BuiltImage:
     reused: bool
 
 
-def build_image(builder: Builder, name: str, refs: ImageRefs, build_args: dict[str, str],
-                volumes: list[str], reuse: bool = False, gpu: bool = False) -> BuiltImage:
+def build_image(
+    builder: Builder,
+    name: str,
+    refs: ImageRefs,
+    build_args: dict[str, str],
+    volumes: list[str],
+    reuse: bool = False,
+    gpu: bool = False,
+) -> BuiltImage:
     """Build one image (or reuse an identical one); raises BuildError naming the image on failure."""
     ref = refs.ref(name) + ("-cuda" if gpu else "")
     args = dict(build_args)
@@ -194,8 +211,10 @@ def build_image(builder: Builder, name: str, refs: ImageRefs, build_args: dict[s
     result = subprocess.run(command, cwd=ROOT)
     seconds = time.monotonic() - started
     if result.returncode != 0:
-        raise BuildError(f"building {ref} from {DOCKERFILES[name]} failed (exit {result.returncode}); "
-                         f"the build output above says which step")
+        raise BuildError(
+            f"building {ref} from {DOCKERFILES[name]} failed (exit {result.returncode}); "
+            f"the build output above says which step"
+        )
     built = builder.inspect(ref)
     return BuiltImage(name, ref, seconds, built["size"] if built else 0, reused=False)
 
@@ -211,27 +230,41 @@ def parse_pairs(values: list[str], what: str) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--registry", default=os.environ.get("IMAGE_REGISTRY") or DEFAULT_REGISTRY)
     parser.add_argument("--tag", default=os.environ.get("IMAGE_TAG") or __version__)
-    parser.add_argument("--only", default=os.environ.get("IMAGES") or ",".join(DOCKERFILES),
-                        help="comma-separated image names (default: all: %(default)s)")
-    parser.add_argument("--gpu", action="store_true",
-                        help="build the runtime image with CUDA torch instead, tagged TAG-cuda")
-    parser.add_argument("--reuse", action="store_true",
-                        help="skip an image whose reference exists and was built from the same inputs")
+    parser.add_argument(
+        "--only",
+        default=os.environ.get("IMAGES") or ",".join(DOCKERFILES),
+        help="comma-separated image names (default: all: %(default)s)",
+    )
+    parser.add_argument(
+        "--gpu", action="store_true", help="build the runtime image with CUDA torch instead, tagged TAG-cuda"
+    )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="skip an image whose reference exists and was built from the same inputs",
+    )
     parser.add_argument("--build-arg", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--volume", action="append", default=[], metavar="HOST:CONTAINER[:ro]",
-                        help="bind mount during RUN steps (podman/buildah), e.g. a local wheel directory")
+    parser.add_argument(
+        "--volume",
+        action="append",
+        default=[],
+        metavar="HOST:CONTAINER[:ro]",
+        help="bind mount during RUN steps (podman/buildah), e.g. a local wheel directory",
+    )
     parser.add_argument("--push", action="store_true", help="push each image after building it")
     args = parser.parse_args(argv)
     try:
         names = [n.strip() for n in args.only.split(",") if n.strip()]
         unknown = [n for n in names if n not in DOCKERFILES]
         if unknown:
-            raise BuildError(f"unknown image(s) {', '.join(unknown)}; "
-                             f"the images are {', '.join(DOCKERFILES)}")
+            raise BuildError(
+                f"unknown image(s) {', '.join(unknown)}; the images are {', '.join(DOCKERFILES)}"
+            )
         if args.gpu:
             names = ["runtime"]
         builder = find_builder()
@@ -240,8 +273,11 @@ def main(argv: list[str] | None = None) -> int:
         results = []
         for name in names:
             built = build_image(builder, name, refs, build_args, args.volume, args.reuse, args.gpu)
-            print(f"{built.ref}: {'reused' if built.reused else f'built in {built.seconds:.0f} s'}, "
-                  f"{built.size_bytes / 1e6:.0f} MB", flush=True)
+            print(
+                f"{built.ref}: {'reused' if built.reused else f'built in {built.seconds:.0f} s'}, "
+                f"{built.size_bytes / 1e6:.0f} MB",
+                flush=True,
+            )
             if args.push:
                 builder.push(built.ref)
             results.append(built.__dict__ | {"tool": builder.name})

@@ -17,8 +17,7 @@ from kfp_cicd.pipelines.monitoring_pipeline import build_monitoring_pipeline
 from kfp_cicd.pipelines.training_pipeline import Target, TrainingResources, build_training_pipeline
 
 DEFAULT_OUTPUT_DIR = Path("compiled")
-PIPELINES = {"training_pipeline": build_training_pipeline,
-             "monitoring_pipeline": build_monitoring_pipeline}
+PIPELINES = {"training_pipeline": build_training_pipeline, "monitoring_pipeline": build_monitoring_pipeline}
 TARGETS = (Target.KUBEFLOW, Target.VERTEX)
 
 
@@ -35,8 +34,9 @@ def all_specs() -> list[CompiledSpec]:
     return [CompiledSpec(target, name) for target in TARGETS for name in PIPELINES]
 
 
-def compile_spec(spec: CompiledSpec, output_dir: Path, images: ImageRefs,
-                 resources: TrainingResources | None = None) -> Path:
+def compile_spec(
+    spec: CompiledSpec, output_dir: Path, images: ImageRefs, resources: TrainingResources | None = None
+) -> Path:
     """Compile one pipeline for one target into ``output_dir``."""
     path = output_dir / spec.relative_path()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -45,15 +45,21 @@ def compile_spec(spec: CompiledSpec, output_dir: Path, images: ImageRefs,
     return path
 
 
-def compile_all(output_dir: Path = DEFAULT_OUTPUT_DIR, images: ImageRefs | None = None,
-                resources: TrainingResources | None = None) -> list[Path]:
+def compile_all(
+    output_dir: Path = DEFAULT_OUTPUT_DIR,
+    images: ImageRefs | None = None,
+    resources: TrainingResources | None = None,
+) -> list[Path]:
     """Compile every pipeline for every target; returns the written files."""
     images = images or ImageRefs()
     return [compile_spec(spec, Path(output_dir), images, resources) for spec in all_specs()]
 
 
-def stale_specs(output_dir: Path = DEFAULT_OUTPUT_DIR, images: ImageRefs | None = None,
-                resources: TrainingResources | None = None) -> list[str]:
+def stale_specs(
+    output_dir: Path = DEFAULT_OUTPUT_DIR,
+    images: ImageRefs | None = None,
+    resources: TrainingResources | None = None,
+) -> list[str]:
     """Committed specs that are missing or differ from a fresh compilation (relative paths)."""
     images = images or ImageRefs()
     output_dir = Path(output_dir)

@@ -83,8 +83,10 @@ def required_label(request: LocalRunRequest) -> str:
     """The label column the user named; the generated demo data set brings its own."""
     label = str(request.pipeline_arguments.get("label_column", "")).strip()
     if not label:
-        raise KfpCicdError("name the label column of your data: --param label_column=NAME (any two "
-                           "distinct values: 0/1, true/false, Yes/No, two strings)")
+        raise KfpCicdError(
+            "name the label column of your data: --param label_column=NAME (any two "
+            "distinct values: 0/1, true/false, Yes/No, two strings)"
+        )
     return label
 
 
@@ -113,8 +115,9 @@ def prepare_data(request: LocalRunRequest, data_dir: Path) -> tuple[str, str]:
         label = required_label(request)
         frame = read_table(request.data)
         if label not in frame.columns:
-            raise DataError(f"{request.data} has no label column {label!r}; its columns are "
-                            f"{list(frame.columns)}")
+            raise DataError(
+                f"{request.data} has no label column {label!r}; its columns are {list(frame.columns)}"
+            )
         BinaryLabels.infer(frame[label], label, str(request.pipeline_arguments.get("positive_label", "")))
         train, holdout = split_train_holdout(frame, seed=request.seed, label_column=label)
         suffix = ".parquet" if request.data.endswith(".parquet") else ".csv"
@@ -132,9 +135,13 @@ def read_task_records(pipeline_root: Path) -> dict[str, TaskRecord]:
     for output_file in sorted(pipeline_root.glob("*/*/executor_output.json")):
         payload = json.loads(output_file.read_text())
         artifacts = {
-            name: {"uri": entry["artifacts"][0].get("uri", ""),
-                   "metadata": entry["artifacts"][0].get("metadata", {})}
-            for name, entry in payload.get("artifacts", {}).items() if entry.get("artifacts")}
+            name: {
+                "uri": entry["artifacts"][0].get("uri", ""),
+                "metadata": entry["artifacts"][0].get("metadata", {}),
+            }
+            for name, entry in payload.get("artifacts", {}).items()
+            if entry.get("artifacts")
+        }
         name = output_file.parent.name
         records[name] = TaskRecord(name, payload.get("parameterValues", {}), artifacts)
     return records
@@ -167,8 +174,9 @@ def execute_pipeline(pipeline: GraphComponent, arguments: dict, pipeline_root: P
     from kfp_cicd.tfdv.environment import TFDV_PYTHON_ENV_VAR, find_tfdv_python
 
     os.environ[TFDV_PYTHON_ENV_VAR] = find_tfdv_python()  # fail before anything runs
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root),
-               raise_on_error=True)
+    local.init(
+        runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root), raise_on_error=True
+    )
     with warnings.catch_warnings():
         # The images are ours and hold Python; kfp.local warns on any image name without "python".
         warnings.filterwarnings("ignore", message=".*non-Python base image.*")
@@ -179,8 +187,9 @@ def execute_pipeline(pipeline: GraphComponent, arguments: dict, pipeline_root: P
     return None
 
 
-def run_locally(request: LocalRunRequest, pipeline: GraphComponent | None = None,
-                arguments: dict | None = None) -> LocalRunResult:
+def run_locally(
+    request: LocalRunRequest, pipeline: GraphComponent | None = None, arguments: dict | None = None
+) -> LocalRunResult:
     """Run a pipeline through ``kfp.local`` and collect what each task produced.
 
     By default the training pipeline, on the request's data. ``pipeline`` runs another pipeline
@@ -201,13 +210,28 @@ def run_locally(request: LocalRunRequest, pipeline: GraphComponent | None = None
     tracking_uri = tracking_uri_for(request)
     pipeline_root = run_dir / "pipeline_root"
     pipeline = pipeline or build_training_pipeline(target=Target.LOCAL)
-    all_arguments = {"train_data": train_data, "eval_data": eval_data,
-                     "mlflow_tracking_uri": tracking_uri, "deploy_target": "local",
-                     **(arguments or {}), **request.pipeline_arguments}
+    all_arguments = {
+        "train_data": train_data,
+        "eval_data": eval_data,
+        "mlflow_tracking_uri": tracking_uri,
+        "deploy_target": "local",
+        **(arguments or {}),
+        **request.pipeline_arguments,
+    }
     if not all_arguments.get("model_name"):
         all_arguments["model_name"] = default_model_name(list(read_table(train_data).columns), label)
-        log.info("model_name not given: using %r (from the label and the feature columns)",
-                 all_arguments["model_name"])
+        log.info(
+            "model_name not given: using %r (from the label and the feature columns)",
+            all_arguments["model_name"],
+        )
     error = execute_pipeline(pipeline, all_arguments, pipeline_root)
-    return LocalRunResult(run_dir, pipeline_root, tracking_uri, train_data, eval_data,
-                          read_task_records(pipeline_root), error, all_arguments)
+    return LocalRunResult(
+        run_dir,
+        pipeline_root,
+        tracking_uri,
+        train_data,
+        eval_data,
+        read_task_records(pipeline_root),
+        error,
+        all_arguments,
+    )

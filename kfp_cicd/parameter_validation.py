@@ -30,8 +30,9 @@ MAX_TEXT_LENGTH = 2048
 #: Object stores a table, schema or statistics file may live on (fsspec protocols), plus file://.
 OBJECT_STORE_SCHEMES = frozenset({*FILESYSTEM_PACKAGES, "file"})
 #: MLflow tracking URI schemes: a server, or a store the client opens itself.
-TRACKING_SCHEMES = frozenset({"http", "https", "databricks", "sqlite", "file", "postgresql", "mysql",
-                              "mssql"})
+TRACKING_SCHEMES = frozenset(
+    {"http", "https", "databricks", "sqlite", "file", "postgresql", "mysql", "mssql"}
+)
 #: Kubernetes label and name limits.
 MAX_DNS_LABEL = 63
 #: Registered model names (MLflow allows more; URIs and Kubernetes names need plain ones).
@@ -94,8 +95,14 @@ def _scheme(value: str) -> str:
     return value.split("://", 1)[0].lower() if "://" in value else ""
 
 
-def check_location(value: Any, name: str, *, suffixes: tuple[str, ...] = (),
-                   schemes: frozenset[str] = OBJECT_STORE_SCHEMES, local: bool = True) -> str:
+def check_location(
+    value: Any,
+    name: str,
+    *,
+    suffixes: tuple[str, ...] = (),
+    schemes: frozenset[str] = OBJECT_STORE_SCHEMES,
+    local: bool = True,
+) -> str:
     """A local path or an object-store URL (``gs://bucket/key``, ``s3://bucket/key``, ``file://``).
 
     ``suffixes``: the name must end with one of them (case-insensitive); ``local``: plain paths
@@ -115,8 +122,12 @@ def check_location(value: Any, name: str, *, suffixes: tuple[str, ...] = (),
     elif scheme != "file":
         bucket, _, key = text.split("://", 1)[1].partition("/")
         if not is_bucket_name(bucket):
-            raise _fail(name, value, f"'{bucket}' is not a bucket name (3-222 lower-case letters, digits, "
-                        "'.', '-', '_'); write it as scheme://bucket/path")
+            raise _fail(
+                name,
+                value,
+                f"'{bucket}' is not a bucket name (3-222 lower-case letters, digits, "
+                "'.', '-', '_'); write it as scheme://bucket/path",
+            )
         if suffixes and not key:
             raise _fail(name, value, "it names a bucket, not a file in it")
     if suffixes and not text.lower().endswith(suffixes):
@@ -129,8 +140,9 @@ def check_table_location(value: Any, name: str) -> str:
     return check_location(value, name, suffixes=tuple(suffix for suffix, _, _ in SUFFIXES))
 
 
-def check_pipeline_root(value: Any, name: str = "--pipeline-root", *,
-                        schemes: tuple[str, ...] = ("gs", "s3", "minio")) -> str:
+def check_pipeline_root(
+    value: Any, name: str = "--pipeline-root", *, schemes: tuple[str, ...] = ("gs", "s3", "minio")
+) -> str:
     """Where runs keep their artifacts: an object-store prefix (``gs://bucket/runs``)."""
     return check_location(value, name, schemes=frozenset(schemes), local=False)
 
@@ -172,15 +184,23 @@ def check_tracking_uri(value: Any, name: str = "mlflow_tracking_uri") -> str:
         return text  # Databricks, or a local directory (MLflow's file store)
     scheme = match.group(1).lower().split("+", 1)[0]  # postgresql+psycopg2 -> postgresql
     if scheme not in TRACKING_SCHEMES:
-        raise _fail(name, value, f"unsupported scheme '{scheme}:'; use http(s)://host:port, "
-                    "sqlite:///path.db, databricks, postgresql://..., or a local directory")
+        raise _fail(
+            name,
+            value,
+            f"unsupported scheme '{scheme}:'; use http(s)://host:port, "
+            "sqlite:///path.db, databricks, postgresql://..., or a local directory",
+        )
     if scheme in ("http", "https"):
         return check_server_url(text, name)
     if _URL_USERINFO.match(text):
-        raise _fail(name, value, "credentials in the URI would be stored with the run's parameters and "
-                    "printed in logs; give the database password through PGPASSWORD or a .pgpass file "
-                    "(for an MLflow server: MLFLOW_TRACKING_USERNAME/PASSWORD from the mlflow-credentials "
-                    "Secret)")
+        raise _fail(
+            name,
+            value,
+            "credentials in the URI would be stored with the run's parameters and "
+            "printed in logs; give the database password through PGPASSWORD or a .pgpass file "
+            "(for an MLflow server: MLFLOW_TRACKING_USERNAME/PASSWORD from the mlflow-credentials "
+            "Secret)",
+        )
     return text
 
 
@@ -213,15 +233,20 @@ def is_bucket_name(text: str) -> bool:
     return bool(_BUCKET.match(text))
 
 
-def check_dns_label(value: Any, name: str, *, start_with_letter: bool = False,
-                    max_length: int = MAX_DNS_LABEL) -> str:
+def check_dns_label(
+    value: Any, name: str, *, start_with_letter: bool = False, max_length: int = MAX_DNS_LABEL
+) -> str:
     """A Kubernetes RFC 1123 label (namespaces, most names); RFC 1035 with ``start_with_letter``
     (Service and InferenceService names, which become DNS host names)."""
     text = require_text(value, name)
     if not is_dns_label(text, start_with_letter=start_with_letter, max_length=max_length):
         first = "a letter" if start_with_letter else "a letter or digit"
-        raise _fail(name, value, f"use at most {max_length} lower-case letters, digits and '-', starting "
-                    f"with {first} and ending with a letter or digit (e.g. 'credit-default')")
+        raise _fail(
+            name,
+            value,
+            f"use at most {max_length} lower-case letters, digits and '-', starting "
+            f"with {first} and ending with a letter or digit (e.g. 'credit-default')",
+        )
     return text
 
 
@@ -229,8 +254,12 @@ def check_dns_subdomain(value: Any, name: str) -> str:
     """A Kubernetes RFC 1123 subdomain (Secret and ServiceAccount names): labels joined by '.'."""
     text = require_text(value, name)
     if len(text) > MAX_DNS_SUBDOMAIN or not _DNS_1123_SUBDOMAIN.match(text):
-        raise _fail(name, value, f"use at most {MAX_DNS_SUBDOMAIN} lower-case letters, digits, '-' and '.', "
-                    "starting and ending with a letter or digit (e.g. 'mlflow-credentials')")
+        raise _fail(
+            name,
+            value,
+            f"use at most {MAX_DNS_SUBDOMAIN} lower-case letters, digits, '-' and '.', "
+            "starting and ending with a letter or digit (e.g. 'mlflow-credentials')",
+        )
     return text
 
 
@@ -243,31 +272,50 @@ def check_model_name(value: Any, name: str = "model_name") -> str:
     starting with a letter or digit, at most 255 characters.
     """
     text = require_text(value, name, max_length=MAX_MODEL_NAME)
-    return _matching(text, name, _MODEL_NAME, max_length=MAX_MODEL_NAME,
-                     rule="use letters, digits, '.', '_' or '-', starting with a letter or digit "
-                          "(e.g. 'credit-default'); no spaces, '/' or ':'")
+    return _matching(
+        text,
+        name,
+        _MODEL_NAME,
+        max_length=MAX_MODEL_NAME,
+        rule="use letters, digits, '.', '_' or '-', starting with a letter or digit "
+        "(e.g. 'credit-default'); no spaces, '/' or ':'",
+    )
 
 
 def check_image_registry(value: Any, name: str = "--image-registry") -> str:
     """A container registry and path, e.g. ``ghcr.io/org`` or ``registry.local:5000/team``."""
     text = require_text(value, name, max_length=255).rstrip("/")
     if "://" in text or not _REGISTRY.match(text):
-        raise _fail(name, value, "write host[:port][/path] in lower case without a scheme "
-                    "(e.g. ghcr.io/your-org or europe-docker.pkg.dev/project/repo)")
+        raise _fail(
+            name,
+            value,
+            "write host[:port][/path] in lower case without a scheme "
+            "(e.g. ghcr.io/your-org or europe-docker.pkg.dev/project/repo)",
+        )
     return text
 
 
 def check_image_tag(value: Any, name: str = "--image-tag") -> str:
     """A container image tag: at most 128 of letters, digits, '_', '.', '-', not starting with '.'/'-'."""
-    return _matching(value, name, _IMAGE_TAG, max_length=128,
-                     rule="a tag is at most 128 letters, digits, '_', '.' and '-', not starting "
-                          "with '.' or '-' (e.g. 0.1.0 or sha-0123abc)")
+    return _matching(
+        value,
+        name,
+        _IMAGE_TAG,
+        max_length=128,
+        rule="a tag is at most 128 letters, digits, '_', '.' and '-', not starting "
+        "with '.' or '-' (e.g. 0.1.0 or sha-0123abc)",
+    )
 
 
 def check_quantity(value: Any, name: str) -> str:
     """A Kubernetes resource quantity, e.g. ``500m``, ``1``, ``2Gi``."""
-    return _matching(value, name, _QUANTITY, max_length=64,
-                     rule="write a Kubernetes quantity such as 500m or 2 (CPU), 512Mi or 2Gi (memory)")
+    return _matching(
+        value,
+        name,
+        _QUANTITY,
+        max_length=64,
+        rule="write a Kubernetes quantity such as 500m or 2 (CPU), 512Mi or 2Gi (memory)",
+    )
 
 
 def check_port(value: Any, name: str) -> int:
@@ -309,45 +357,76 @@ def check_timestamp(value: Any, name: str) -> str:
 
 def check_gcp_project(value: Any, name: str = "--project") -> str:
     """A Google Cloud project id: 6-30 lower-case letters, digits and '-', starting with a letter."""
-    return _matching(value, name, _GCP_PROJECT, max_length=64,
-                     rule="a project id is 6-30 lower-case letters, digits and '-', starting with a "
-                          "letter (the id, not the display name or number; see `gcloud projects list`)")
+    return _matching(
+        value,
+        name,
+        _GCP_PROJECT,
+        max_length=64,
+        rule="a project id is 6-30 lower-case letters, digits and '-', starting with a "
+        "letter (the id, not the display name or number; see `gcloud projects list`)",
+    )
 
 
 def check_gcp_region(value: Any, name: str = "--region") -> str:
     """A Google Cloud region such as ``europe-west4`` or ``us-central1``."""
-    return _matching(value, name, _GCP_REGION, max_length=64,
-                     rule="a region looks like europe-west4 or us-central1 (not a zone like "
-                          "us-central1-a)")
+    return _matching(
+        value,
+        name,
+        _GCP_REGION,
+        max_length=64,
+        rule="a region looks like europe-west4 or us-central1 (not a zone like us-central1-a)",
+    )
 
 
 def check_service_account_email(value: Any, name: str = "--service-account") -> str:
     """A Google service account e-mail (``name@project.iam.gserviceaccount.com``)."""
-    return _matching(value, name, _SA_EMAIL, max_length=254,
-                     rule="give the service account's e-mail, e.g. "
-                          "pipelines@my-project.iam.gserviceaccount.com")
+    return _matching(
+        value,
+        name,
+        _SA_EMAIL,
+        max_length=254,
+        rule="give the service account's e-mail, e.g. pipelines@my-project.iam.gserviceaccount.com",
+    )
 
 
 def check_vertex_job_id(value: Any, name: str = "--job-id") -> str:
     """A Vertex AI PipelineJob id: ``[a-z][-a-z0-9]{0,127}``."""
-    return _matching(value, name, _VERTEX_JOB_ID, max_length=128,
-                     rule="a job id is at most 128 lower-case letters, digits and '-', starting "
-                          "with a letter")
+    return _matching(
+        value,
+        name,
+        _VERTEX_JOB_ID,
+        max_length=128,
+        rule="a job id is at most 128 lower-case letters, digits and '-', starting with a letter",
+    )
 
 
 # --- cron ----------------------------------------------------------------------------------------
 
-_MONTHS = {m: i for i, m in enumerate(("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP",
-                                         "OCT", "NOV", "DEC"), start=1)}
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), start=1
+    )
+}
 _DAYS = {d: i for i, d in enumerate(("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"))}
 _CRON_FIELDS = {  # name -> (low, high, names)
-    "second": (0, 59, {}), "minute": (0, 59, {}), "hour": (0, 23, {}), "day of month": (1, 31, {}),
-    "month": (1, 12, _MONTHS), "day of week": (0, 6, _DAYS),
+    "second": (0, 59, {}),
+    "minute": (0, 59, {}),
+    "hour": (0, 23, {}),
+    "day of month": (1, 31, {}),
+    "month": (1, 12, _MONTHS),
+    "day of week": (0, 6, _DAYS),
 }
 
 
-def check_cron(expression: Any, name: str = "--cron", *, seconds: bool = False,
-               question_mark: bool = False, sunday_seven: bool = False) -> str:
+def check_cron(
+    expression: Any,
+    name: str = "--cron",
+    *,
+    seconds: bool = False,
+    question_mark: bool = False,
+    sunday_seven: bool = False,
+) -> str:
     """A cron expression: 5 fields (minute hour day month weekday), 6 with ``seconds`` first.
 
     Each field is ``*``, a value, a range ``a-b``, a step ``*/n`` or ``a-b/n``, or a list of those;
@@ -356,17 +435,22 @@ def check_cron(expression: Any, name: str = "--cron", *, seconds: bool = False,
     """
     text = require_text(expression, name, max_length=256)
     fields = text.split()
-    names = list(_CRON_FIELDS)[0 if seconds else 1:]
+    names = list(_CRON_FIELDS)[0 if seconds else 1 :]
     if len(fields) != len(names):
-        raise _fail(name, expression, f"it has {len(fields)} fields; write {len(names)}: "
-                    f"{' '.join(n.replace(' ', '-') for n in names)} (e.g. "
-                    f"'{'0 ' if seconds else ''}0 3 * * *' for 03:00 daily)")
+        raise _fail(
+            name,
+            expression,
+            f"it has {len(fields)} fields; write {len(names)}: "
+            f"{' '.join(n.replace(' ', '-') for n in names)} (e.g. "
+            f"'{'0 ' if seconds else ''}0 3 * * *' for 03:00 daily)",
+        )
     for field, field_name in zip(fields, names, strict=True):
         low, high, aliases = _CRON_FIELDS[field_name]
         if field_name == "day of week" and sunday_seven:
             high = 7
-        problem = _cron_field_problem(field, low, high, aliases,
-                                      question_mark and field_name in ("day of month", "day of week"))
+        problem = _cron_field_problem(
+            field, low, high, aliases, question_mark and field_name in ("day of month", "day of week")
+        )
         if problem:
             raise _fail(name, expression, f"{field_name} field {field!r}: {problem}")
     return text
@@ -400,8 +484,9 @@ def _cron_value(text: str, aliases: dict[str, int]) -> int | None:
     return aliases.get(text.upper())
 
 
-def parameter_problems(values: Mapping[str, Any],
-                       rules: Mapping[str, Callable[[Any, str], Any]]) -> list[str]:
+def parameter_problems(
+    values: Mapping[str, Any], rules: Mapping[str, Callable[[Any, str], Any]]
+) -> list[str]:
     """What is wrong with each parameter in ``values`` that has a rule in ``rules``, as sentences.
 
     ``rules`` maps a parameter name to its check (the pipelines declare theirs in
@@ -424,8 +509,9 @@ def parameter_problems(values: Mapping[str, Any],
     return problems
 
 
-def check_pipeline_arguments(values: Mapping[str, Any],
-                             rules: Mapping[str, Callable[[Any, str], Any]]) -> dict[str, Any]:
+def check_pipeline_arguments(
+    values: Mapping[str, Any], rules: Mapping[str, Callable[[Any, str], Any]]
+) -> dict[str, Any]:
     """Check every parameter in ``values`` that has a rule; one error listing all problems."""
     problems = parameter_problems(values, rules)
     if problems:

@@ -39,8 +39,10 @@ def _classes_and_threshold(record: TaskRecord) -> list[str]:
     lines = []
     classes = model.get("classes")
     if classes:
-        lines.append(f"  positive class: {classes['positive']!r} of {classes['column']} "
-                     f"(negative {classes['negative']!r}; {classes['rule']})")
+        lines.append(
+            f"  positive class: {classes['positive']!r} of {classes['column']} "
+            f"(negative {classes['negative']!r}; {classes['rule']})"
+        )
     if model.get("threshold_rule"):
         lines.append(f"  threshold {model['operating_threshold']:.4g} chosen by: {model['threshold_rule']}")
     return lines
@@ -55,16 +57,20 @@ def _gate_reasons(record: TaskRecord) -> list[str]:
 
 def format_summary(result: LocalRunResult) -> str:
     """A readable multi-line report of the run."""
-    lines = [f"kfp-cicd local run: {'SUCCEEDED' if result.succeeded else 'FAILED'}",
-             f"  run directory:   {result.run_dir}",
-             f"  training data:   {result.train_data}",
-             f"  holdout data:    {result.eval_data}",
-             f"  MLflow store:    {redact_url_credentials(result.tracking_uri)}"]
+    lines = [
+        f"kfp-cicd local run: {'SUCCEEDED' if result.succeeded else 'FAILED'}",
+        f"  run directory:   {result.run_dir}",
+        f"  training data:   {result.train_data}",
+        f"  holdout data:    {result.eval_data}",
+        f"  MLflow store:    {redact_url_credentials(result.tracking_uri)}",
+    ]
     validate = _task(result, "validate-data")
     if validate:
         p = validate.parameters
-        lines.append(f"validation: {p.get('train_rows', '?')} training rows, {p.get('eval_rows', '?')} "
-                     f"holdout rows validated; {p.get('anomaly_count', '?')} anomalies")
+        lines.append(
+            f"validation: {p.get('train_rows', '?')} training rows, {p.get('eval_rows', '?')} "
+            f"holdout rows validated; {p.get('anomaly_count', '?')} anomalies"
+        )
     train = _task(result, "train-model")
     lines.append(f"training:   {_metrics(train, 'metrics', TRAINING)}")
     evaluate = _task(result, "evaluate-model")

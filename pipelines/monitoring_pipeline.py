@@ -35,13 +35,18 @@ from kfp_cicd.pipelines.training_pipeline import (
 )
 
 PIPELINE_NAME = "kfp-cicd-monitoring"
-DESCRIPTION = ("Compare recent production data with the champion's training statistics (TFDV drift); "
-               "when it drifted, retrain, evaluate, register and deploy.")
+DESCRIPTION = (
+    "Compare recent production data with the champion's training statistics (TFDV drift); "
+    "when it drifted, retrain, evaluate, register and deploy."
+)
 SUMMARY = "Monitor production data for drift and retrain the model when it drifted."
 
 
-def build_monitoring_pipeline(images: ImageRefs | None = None, target: Target | str = Target.LOCAL,
-                              resources: TrainingResources | None = None) -> GraphComponent:
+def build_monitoring_pipeline(
+    images: ImageRefs | None = None,
+    target: Target | str = Target.LOCAL,
+    resources: TrainingResources | None = None,
+) -> GraphComponent:
     """The monitoring pipeline with components on ``images``, configured for ``target``.
 
     It takes every training pipeline parameter (passed on to the nested training run) plus the
@@ -55,18 +60,26 @@ def build_monitoring_pipeline(images: ImageRefs | None = None, target: Target | 
     training = build_training_pipeline(images=images, target=target, resources=resources)
 
     def monitor_and_retrain(p: dict) -> None:
-        check = check_drift_op(**component_arguments(CHECK_DRIFT, p, MONITORING_PIPELINE)
-                               ).set_display_name("check drift (TFDV)")
+        check = check_drift_op(**component_arguments(CHECK_DRIFT, p, MONITORING_PIPELINE)).set_display_name(
+            "check drift (TFDV)"
+        )
         use_mlflow_credentials(check, target)
         verdict = verdict_op(decision=check.outputs["decision"]).set_display_name("monitoring verdict")
         # kfp.local (2.17) resolves a condition on a task's single "Output" only (see training_pipeline).
         with dsl.If(check.outputs["Output"] == True, name="drift-retrain"):  # noqa: E712
-            retrain = training(**{parameter.name: p[parameter.name] for parameter in TRAINING},
-                               trigger_reason=verdict.output).set_display_name("retrain (training pipeline)")
-            record = record_op(
-                **component_arguments(RECORD, p, MONITORING_PIPELINE), decision=check.outputs["decision"],
-                drift_report=check.outputs["drift_report"], pipeline_job_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
-            ).set_display_name("record retraining trigger").after(retrain)
+            retrain = training(
+                **{parameter.name: p[parameter.name] for parameter in TRAINING}, trigger_reason=verdict.output
+            ).set_display_name("retrain (training pipeline)")
+            record = (
+                record_op(
+                    **component_arguments(RECORD, p, MONITORING_PIPELINE),
+                    decision=check.outputs["decision"],
+                    drift_report=check.outputs["drift_report"],
+                    pipeline_job_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+                )
+                .set_display_name("record retraining trigger")
+                .after(retrain)
+            )
             use_mlflow_credentials(record, target)
         # Each run reads the registry's current champion and changes the registry: never cache. The
         # nested training pipeline keeps its own per-task settings (validate/train cached, the rest not).
@@ -75,4 +88,5 @@ def build_monitoring_pipeline(images: ImageRefs | None = None, target: Target | 
             run_as_image_user(task, target)
 
     return dsl.pipeline(name=PIPELINE_NAME, description=DESCRIPTION)(
-        declare_pipeline_function("monitoring_pipeline", SUMMARY, MONITORING_PIPELINE, monitor_and_retrain))
+        declare_pipeline_function("monitoring_pipeline", SUMMARY, MONITORING_PIPELINE, monitor_and_retrain)
+    )

@@ -34,8 +34,10 @@ from kfp_cicd.pipelines.parameters import (
 )
 
 PIPELINE_NAME = "kfp-cicd-training"
-DESCRIPTION = ("Validate data (TFDV), train with PyTorch DDP, evaluate against a quality gate and a "
-               "baseline, register in MLflow and deploy on KServe.")
+DESCRIPTION = (
+    "Validate data (TFDV), train with PyTorch DDP, evaluate against a quality gate and a "
+    "baseline, register in MLflow and deploy on KServe."
+)
 SUMMARY = "Train, gate and ship a binary classifier for tabular data."
 MLFLOW_SECRET = "mlflow-credentials"  # optional Secret; keys become the env MLflow clients read
 
@@ -66,8 +68,10 @@ class TrainingResources:
 
     def __post_init__(self) -> None:
         if self.kubeflow_nodes > 1 and not self.shared_pvc:
-            raise ValueError("multi-node training on Kubeflow needs shared_pvc: a ReadWriteMany "
-                             "PersistentVolumeClaim the launcher and the job's pods share")
+            raise ValueError(
+                "multi-node training on Kubeflow needs shared_pvc: a ReadWriteMany "
+                "PersistentVolumeClaim the launcher and the job's pods share"
+            )
         if self.gpus < 0 or self.vertex_replica_count < 1 or self.kubeflow_nodes < 1:
             raise ValueError("gpus must be >= 0, vertex_replica_count and kubeflow_nodes >= 1")
 
@@ -80,8 +84,7 @@ class TrainingResources:
         return self.kubeflow_nodes > 1
 
 
-def _configure_training_task(task: dsl.PipelineTask, target: Target,
-                             resources: TrainingResources) -> None:
+def _configure_training_task(task: dsl.PipelineTask, target: Target, resources: TrainingResources) -> None:
     if target is Target.LOCAL:
         return
     if target is Target.VERTEX and resources.vertex_custom_job:
@@ -94,8 +97,9 @@ def _configure_training_task(task: dsl.PipelineTask, target: Target,
         return
     if target is Target.KUBEFLOW:
         task.set_accelerator_type(resources.kubeflow_accelerator).set_accelerator_limit(resources.gpus)
-        kubernetes.add_toleration(task, key=resources.kubeflow_accelerator, operator="Exists",
-                                  effect="NoSchedule")
+        kubernetes.add_toleration(
+            task, key=resources.kubeflow_accelerator, operator="Exists", effect="NoSchedule"
+        )
         for label_key, label_value in resources.gpu_node_selector:
             kubernetes.add_node_selector(task, label_key=label_key, label_value=label_value)
     else:
@@ -107,12 +111,17 @@ def use_mlflow_credentials(task: dsl.PipelineTask, target: Target) -> None:
     if target is not Target.KUBEFLOW:
         return
     kubernetes.use_secret_as_env(
-        task, secret_name=MLFLOW_SECRET, optional=True,
-        secret_key_to_env={"MLFLOW_TRACKING_USERNAME": "MLFLOW_TRACKING_USERNAME",
-                           "MLFLOW_TRACKING_PASSWORD": "MLFLOW_TRACKING_PASSWORD",
-                           "MLFLOW_TRACKING_TOKEN": "MLFLOW_TRACKING_TOKEN",
-                           "AWS_ACCESS_KEY_ID": "AWS_ACCESS_KEY_ID",
-                           "AWS_SECRET_ACCESS_KEY": "AWS_SECRET_ACCESS_KEY"})
+        task,
+        secret_name=MLFLOW_SECRET,
+        optional=True,
+        secret_key_to_env={
+            "MLFLOW_TRACKING_USERNAME": "MLFLOW_TRACKING_USERNAME",
+            "MLFLOW_TRACKING_PASSWORD": "MLFLOW_TRACKING_PASSWORD",
+            "MLFLOW_TRACKING_TOKEN": "MLFLOW_TRACKING_TOKEN",
+            "AWS_ACCESS_KEY_ID": "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY": "AWS_SECRET_ACCESS_KEY",
+        },
+    )
 
 
 IMAGE_USER = 1000  # the non-root user of the project's images (images/*/Dockerfile)
@@ -126,12 +135,16 @@ def run_as_image_user(task: dsl.PipelineTask, target: Target) -> None:
     namespace's Pod Security Admission (manifests/namespace/). Vertex rejects the platform spec.
     """
     if target is Target.KUBEFLOW:
-        kubernetes.set_security_context(task, run_as_user=IMAGE_USER, run_as_group=IMAGE_USER,
-                                        run_as_non_root=True)
+        kubernetes.set_security_context(
+            task, run_as_user=IMAGE_USER, run_as_group=IMAGE_USER, run_as_non_root=True
+        )
 
 
-def build_training_pipeline(images: ImageRefs | None = None, target: Target | str = Target.LOCAL,
-                            resources: TrainingResources | None = None) -> GraphComponent:
+def build_training_pipeline(
+    images: ImageRefs | None = None,
+    target: Target | str = Target.LOCAL,
+    resources: TrainingResources | None = None,
+) -> GraphComponent:
     """The training pipeline with components on ``images``, configured for ``target``."""
     images = images or ImageRefs()
     target = Target(target)
@@ -139,10 +152,15 @@ def build_training_pipeline(images: ImageRefs | None = None, target: Target | st
     validate_op = build_validate(images.validation)
     train_op = build_train(images.runtime)
     if target is Target.VERTEX and resources.vertex_custom_job:
-        train_op = build_vertex_component(images.runtime, VertexTrainingCluster(
-            replica_count=resources.vertex_replica_count, machine_type=resources.vertex_machine_type,
-            accelerator_type=resources.vertex_accelerator if resources.gpus else "",
-            accelerator_count=max(resources.gpus, 1)))
+        train_op = build_vertex_component(
+            images.runtime,
+            VertexTrainingCluster(
+                replica_count=resources.vertex_replica_count,
+                machine_type=resources.vertex_machine_type,
+                accelerator_type=resources.vertex_accelerator if resources.gpus else "",
+                accelerator_count=max(resources.gpus, 1),
+            ),
+        )
     multi_node = target is Target.KUBEFLOW and resources.kubeflow_multi_node
     pytorchjob_op = build_pytorchjob(images.runtime) if multi_node else None
     evaluate_op = build_evaluate(images.runtime)
@@ -154,36 +172,51 @@ def build_training_pipeline(images: ImageRefs | None = None, target: Target | st
         validate = validate_op(**component_arguments(VALIDATE, p)).set_display_name("validate data")
         if pytorchjob_op is not None:
             train = pytorchjob_op(
-                **component_arguments("pytorchjob", p), schema=validate.outputs["schema"],
-                worker_image=images.runtime, shared_pvc=resources.shared_pvc,
-                shared_mount_path=resources.shared_mount_path, workers=resources.kubeflow_nodes - 1,
-                gpus_per_worker=resources.gpus, gpu_resource=resources.kubeflow_accelerator)
+                **component_arguments("pytorchjob", p),
+                schema=validate.outputs["schema"],
+                worker_image=images.runtime,
+                shared_pvc=resources.shared_pvc,
+                shared_mount_path=resources.shared_mount_path,
+                workers=resources.kubeflow_nodes - 1,
+                gpus_per_worker=resources.gpus,
+                gpu_resource=resources.kubeflow_accelerator,
+            )
         else:
             train = train_op(**component_arguments(TRAIN, p), schema=validate.outputs["schema"])
         train.set_display_name("train (PyTorch DDP)")
         _configure_training_task(train, target, resources)
         evaluate = evaluate_op(
-            **component_arguments(EVALUATE, p), model=train.outputs["model"],
-            schema=validate.outputs["schema"], data_fingerprint=validate.outputs["data_fingerprint"],
+            **component_arguments(EVALUATE, p),
+            model=train.outputs["model"],
+            schema=validate.outputs["schema"],
+            data_fingerprint=validate.outputs["data_fingerprint"],
             image_refs=f"runtime={images.runtime},validation={images.validation}",
             pipeline_job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-            pipeline_job_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER).set_display_name("evaluate + gate")
+            pipeline_job_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        ).set_display_name("evaluate + gate")
         use_mlflow_credentials(evaluate, target)  # it compares with the registry's champion
         # The gate is evaluate's single return value: kfp.local (2.17) resolves a condition on a task's
         # "Output" but treats a named NamedTuple output as a missing parent input and skips the branch.
         with dsl.If(evaluate.outputs["Output"] == True, name="gate-approved"):  # noqa: E712
             register = register_op(
-                **component_arguments(REGISTER, p), model=evaluate.outputs["operating_model"],
-                evaluation_metrics=evaluate.outputs["metrics"], decision=evaluate.outputs["decision"],
-                audit_record=evaluate.outputs["audit_record"], model_card=evaluate.outputs["model_card"],
-                report=evaluate.outputs["report"], statistics=validate.outputs["statistics"],
+                **component_arguments(REGISTER, p),
+                model=evaluate.outputs["operating_model"],
+                evaluation_metrics=evaluate.outputs["metrics"],
+                decision=evaluate.outputs["decision"],
+                audit_record=evaluate.outputs["audit_record"],
+                model_card=evaluate.outputs["model_card"],
+                report=evaluate.outputs["report"],
+                statistics=validate.outputs["statistics"],
                 data_fingerprint=validate.outputs["data_fingerprint"],
                 pipeline_job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-                pipeline_job_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER).set_display_name("register (MLflow)")
+                pipeline_job_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+            ).set_display_name("register (MLflow)")
             use_mlflow_credentials(register, target)
             deploy = deploy_op(
-                **component_arguments(DEPLOY, p), version=register.outputs["version"],
-                runtime_image=images.predictor).set_display_name("deploy (KServe)")
+                **component_arguments(DEPLOY, p),
+                version=register.outputs["version"],
+                runtime_image=images.predictor,
+            ).set_display_name("deploy (KServe)")
             use_mlflow_credentials(deploy, target)
         # Caching, task by task (KFP reuses a cached task's outputs when its inputs are the same):
         # validate and train are pure functions of their inputs, so a re-run after a failure (a
@@ -199,5 +232,6 @@ def build_training_pipeline(images: ImageRefs | None = None, target: Target | st
             run_as_image_user(task, target)
 
     training_pipeline = dsl.pipeline(name=PIPELINE_NAME, description=DESCRIPTION)(
-        declare_pipeline_function("training_pipeline", SUMMARY, TRAINING_PIPELINE, train_and_ship))
+        declare_pipeline_function("training_pipeline", SUMMARY, TRAINING_PIPELINE, train_and_ship)
+    )
     return training_pipeline

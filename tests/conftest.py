@@ -44,14 +44,16 @@ def small_dataset(tmp_path_factory: pytest.TempPathFactory) -> DatasetFiles:
 
 
 @pytest.fixture(scope="session")
-def trained_model_dir(tmp_path_factory: pytest.TempPathFactory, small_dataset: DatasetFiles,
-                      feature_spec: FeatureSpec) -> Path:
+def trained_model_dir(
+    tmp_path_factory: pytest.TempPathFactory, small_dataset: DatasetFiles, feature_spec: FeatureSpec
+) -> Path:
     """An MLflow pyfunc model trained by two real torchrun workers (gloo) for a few epochs."""
     from kfp_cicd.components.train.training import TrainingConfig, train_classifier
 
     model_dir = tmp_path_factory.mktemp("model") / "model"
-    train_classifier(str(small_dataset.train), feature_spec, model_dir,
-                     TrainingConfig(epochs=4, num_processes=2, seed=1))
+    train_classifier(
+        str(small_dataset.train), feature_spec, model_dir, TrainingConfig(epochs=4, num_processes=2, seed=1)
+    )
     return model_dir
 
 
@@ -74,6 +76,12 @@ def untrained_model_dir(tmp_path_factory: pytest.TempPathFactory, feature_spec: 
     torch.manual_seed(1)
     network = TabularMLP(input_dim, hidden_units=(16,))
     path = tmp_path_factory.mktemp("untrained-model") / "model"
-    return save_classifier(path, preprocessor=preprocessor, network=network, input_dim=input_dim,
-                           spec=feature_spec, example=features.head(5),
-                           numeric_ranges=training_numeric_ranges(features, feature_spec))
+    return save_classifier(
+        path,
+        preprocessor=preprocessor,
+        network=network,
+        input_dim=input_dim,
+        spec=feature_spec,
+        example=features.head(5),
+        numeric_ranges=training_numeric_ranges(features, feature_spec),
+    )

@@ -60,17 +60,26 @@ class RolloutReport:
 
     def summary(self) -> str:
         """One paragraph for the pipeline UI."""
-        head = {CREATED: (f"created InferenceService {self.namespace}/{self.name} serving version "
-                          f"{self.version}"),
-                UPDATED_IN_PLACE: f"version {self.version} was already stable; re-applied and re-checked",
-                PROMOTED: (f"canary of version {self.version} at {self.canary_percent}% passed; promoted to "
-                           f"100% (previous version {self.previous_version})"),
-                ROLLED_BACK: (f"ROLLED BACK: canary of version {self.version} failed; version "
-                              f"{self.previous_version} keeps 100% of traffic"),
-                FAILED: f"FAILED: version {self.version} was not deployed"}.get(self.outcome, self.outcome)
-        champion = (f"; champion -> version {self.champion}" if self.outcome in (CREATED, UPDATED_IN_PLACE,
-                                                                                  PROMOTED)
-                    else "; champion alias unchanged")
+        head = {
+            CREATED: (
+                f"created InferenceService {self.namespace}/{self.name} serving version {self.version}"
+            ),
+            UPDATED_IN_PLACE: f"version {self.version} was already stable; re-applied and re-checked",
+            PROMOTED: (
+                f"canary of version {self.version} at {self.canary_percent}% passed; promoted to "
+                f"100% (previous version {self.previous_version})"
+            ),
+            ROLLED_BACK: (
+                f"ROLLED BACK: canary of version {self.version} failed; version "
+                f"{self.previous_version} keeps 100% of traffic"
+            ),
+            FAILED: f"FAILED: version {self.version} was not deployed",
+        }.get(self.outcome, self.outcome)
+        champion = (
+            f"; champion -> version {self.champion}"
+            if self.outcome in (CREATED, UPDATED_IN_PLACE, PROMOTED)
+            else "; champion alias unchanged"
+        )
         return f"{head} ({self.mode} mode) at {self.url or 'no URL'}: {self.reason}{champion}"
 
 
@@ -107,9 +116,18 @@ def _served_name(manifest: dict[str, Any]) -> str:
 class ClusterRollout:
     """One rollout of ``manifest`` (already rendered) through ``api``."""
 
-    def __init__(self, api: InferenceServiceApi, manifest: dict[str, Any], *, mode: str, model_name: str,
-                 version: str, tracking_uri: str, smoke_rows: list[dict[str, Any]],
-                 settings: RolloutSettings) -> None:
+    def __init__(
+        self,
+        api: InferenceServiceApi,
+        manifest: dict[str, Any],
+        *,
+        mode: str,
+        model_name: str,
+        version: str,
+        tracking_uri: str,
+        smoke_rows: list[dict[str, Any]],
+        settings: RolloutSettings,
+    ) -> None:
         self.api = api
         self.mode = mode
         self.manifest = traffic.with_tag_routing(manifest, mode)
@@ -117,18 +135,28 @@ class ClusterRollout:
         self.tracking_uri = tracking_uri
         self.rows = smoke_rows
         self.settings = settings
-        self.report = RolloutReport(name=self.name, namespace=api.namespace, mode=mode, model_name=model_name,
-                                    version=str(version))
+        self.report = RolloutReport(
+            name=self.name, namespace=api.namespace, mode=mode, model_name=model_name, version=str(version)
+        )
 
     def _wait(self, expected_percent: int | None) -> ReadyState:
-        return wait_for_rollout(lambda: self.api.get(self.name), mode=self.mode,
-                                expected_percent=expected_percent, timeout=self.settings.ready_timeout,
-                                poll=self.settings.poll_seconds)
+        return wait_for_rollout(
+            lambda: self.api.get(self.name),
+            mode=self.mode,
+            expected_percent=expected_percent,
+            timeout=self.settings.ready_timeout,
+            poll=self.settings.poll_seconds,
+        )
 
     def _check(self, url: str, what: str) -> CheckResult:
         self.report.step(f"checking {what} at {url}")
-        result = check_service(url, self.name, self.rows, self.settings.checks,
-                               ready_timeout=min(30.0, self.settings.ready_timeout))
+        result = check_service(
+            url,
+            self.name,
+            self.rows,
+            self.settings.checks,
+            ready_timeout=min(30.0, self.settings.ready_timeout),
+        )
         self.report.checks.append({"what": what, **result.as_dict()})
         self.report.step(f"{what}: {'passed' if result.passed else 'FAILED'}: {result.reason}")
         return result
@@ -148,8 +176,9 @@ class ClusterRollout:
         annotations = existing["metadata"].get("annotations") or {}
         self.report.previous_version = annotations.get(traffic.VERSION_ANNOTATION)
         desired_uri = traffic.storage_uri_of(self.manifest["spec"]["predictor"])
-        if (traffic.storage_uri_of(traffic.stable_predictor(existing)) == desired_uri
-                and not traffic.pending_canary(existing)):
+        if traffic.storage_uri_of(
+            traffic.stable_predictor(existing)
+        ) == desired_uri and not traffic.pending_canary(existing):
             return self._in_place(existing)
         return self._canary(existing)
 
@@ -169,8 +198,10 @@ class ClusterRollout:
             state = self._wait(100)
         except DeploymentError as exc:
             self.report.outcome = FAILED
-            self.report.reason = (f"{exc}; there is no previous version to roll back to: the "
-                                  "InferenceService stays as created and serves nothing healthy")
+            self.report.reason = (
+                f"{exc}; there is no previous version to roll back to: the "
+                "InferenceService stays as created and serves nothing healthy"
+            )
             raise RolloutFailed(self.report) from exc
         self.report.url = state.url
         result = self._check(state.url, "new InferenceService")
@@ -178,8 +209,11 @@ class ClusterRollout:
 
     def _in_place(self, existing: dict[str, Any]) -> RolloutReport:
         self.report.step(f"version {self.report.version} is already the stable version; re-applying its spec")
-        self.api.patch(self.name, traffic.in_place_patch(existing, self.manifest, self.report.version),
-                       existing["metadata"].get("resourceVersion"))
+        self.api.patch(
+            self.name,
+            traffic.in_place_patch(existing, self.manifest, self.report.version),
+            existing["metadata"].get("resourceVersion"),
+        )
         try:
             state = self._wait(100)
         except DeploymentError as exc:
@@ -192,24 +226,33 @@ class ClusterRollout:
     def _canary(self, existing: dict[str, Any]) -> RolloutReport:
         percent = self.settings.canary_percent
         self.report.canary_percent = percent
-        self.report.step(f"canary: version {self.report.version} at {percent}% beside version "
-                         f"{self.report.previous_version}")
-        self.api.patch(self.name, traffic.canary_patch(existing, self.manifest, self.mode, percent,
-                                                       self.report.version),
-                       existing["metadata"].get("resourceVersion"))
+        self.report.step(
+            f"canary: version {self.report.version} at {percent}% beside version "
+            f"{self.report.previous_version}"
+        )
+        self.api.patch(
+            self.name,
+            traffic.canary_patch(existing, self.manifest, self.mode, percent, self.report.version),
+            existing["metadata"].get("resourceVersion"),
+        )
         try:
             state = self._wait(percent)
         except DeploymentError as exc:
             return self._roll_back(f"canary never became Ready: {exc}")
         self.report.url = state.url
-        result = self._check(state.canary_url or state.url,
-                             "canary revision" if state.canary_url else "service URL (canary split)")
+        result = self._check(
+            state.canary_url or state.url,
+            "canary revision" if state.canary_url else "service URL (canary split)",
+        )
         if not result.passed:
             return self._roll_back(result.reason)
         current = self.api.get(self.name) or existing
         self.report.step("promoting the canary to 100%")
-        self.api.patch(self.name, traffic.promote_patch(current, self.mode, self.report.version),
-                       current["metadata"].get("resourceVersion"))
+        self.api.patch(
+            self.name,
+            traffic.promote_patch(current, self.mode, self.report.version),
+            current["metadata"].get("resourceVersion"),
+        )
         try:
             state = self._wait(100)
         except DeploymentError as exc:
@@ -224,13 +267,18 @@ class ClusterRollout:
         self.report.step(f"rolling back: {reason}")
         current = self.api.get(self.name)
         if current is not None:
-            self.api.patch(self.name, traffic.rollback_patch(current, self.mode, reason),
-                           current["metadata"].get("resourceVersion"))
+            self.api.patch(
+                self.name,
+                traffic.rollback_patch(current, self.mode, reason),
+                current["metadata"].get("resourceVersion"),
+            )
             started = time.monotonic()
             try:
                 self._wait(None)
-                self.report.step(f"rollback observed after {time.monotonic() - started:.1f} s; version "
-                                 f"{self.report.previous_version} serves all traffic")
+                self.report.step(
+                    f"rollback observed after {time.monotonic() - started:.1f} s; version "
+                    f"{self.report.previous_version} serves all traffic"
+                )
             except DeploymentError as exc:
                 self.report.step(f"rollback patched but not yet observed Ready: {exc}")
         self.report.outcome, self.report.reason = ROLLED_BACK, reason

@@ -75,19 +75,42 @@ def deploy_model(
     from kfp_cicd.components.deploy.kube_api import ClusterConnection
     from kfp_cicd.components.deploy.service_check import CheckPolicy
 
-    inference_service.metadata.update({"model_name": model_name, "version": version, "target": target,
-                                       "namespace": namespace, "deployment_mode": deployment_mode})
+    inference_service.metadata.update(
+        {
+            "model_name": model_name,
+            "version": version,
+            "target": target,
+            "namespace": namespace,
+            "deployment_mode": deployment_mode,
+        }
+    )
     cluster = ClusterOptions(
-        connection=ClusterConnection(host=cluster_host), service_account=service_account,
-        min_replicas=min_replicas, max_replicas=max_replicas, cpu=cpu, memory=memory,
-        rollout=RolloutSettings(canary_percent=canary_traffic_percent,
-                                ready_timeout=float(ready_timeout_seconds),
-                                checks=CheckPolicy(requests=smoke_requests, max_error_rate=max_error_rate,
-                                                   max_p95_latency_ms=max_p95_latency_ms)))
+        connection=ClusterConnection(host=cluster_host),
+        service_account=service_account,
+        min_replicas=min_replicas,
+        max_replicas=max_replicas,
+        cpu=cpu,
+        memory=memory,
+        rollout=RolloutSettings(
+            canary_percent=canary_traffic_percent,
+            ready_timeout=float(ready_timeout_seconds),
+            checks=CheckPolicy(
+                requests=smoke_requests, max_error_rate=max_error_rate, max_p95_latency_ms=max_p95_latency_ms
+            ),
+        ),
+    )
     outcome = run_deploy_task(
-        tracking_uri=tracking_uri, model_name=model_name, version=version, target=target,
-        namespace=namespace, runtime_image=runtime_image, eval_data=eval_data,
-        inference_service_path=inference_service.path, deployment_mode=deployment_mode, cluster=cluster)
+        tracking_uri=tracking_uri,
+        model_name=model_name,
+        version=version,
+        target=target,
+        namespace=namespace,
+        runtime_image=runtime_image,
+        eval_data=eval_data,
+        inference_service_path=inference_service.path,
+        deployment_mode=deployment_mode,
+        cluster=cluster,
+    )
     # A plain tuple is a valid value for NamedTuple outputs (kfp's executor takes it by position).
     return outcome.endpoint, outcome.smoke_summary, outcome.rollout
 

@@ -86,29 +86,50 @@ def model_input_columns(tracking_uri: str, model_name: str, version: str) -> lis
 
     mlflow.set_tracking_uri(tracking_uri)
     try:
-        info = call_with_retries(f"read the signature of {model_name} version {version}",
-                                 lambda: mlflow.models.get_model_info(f"models:/{model_name}/{version}"),
-                                 tracking_uri=tracking_uri)
+        info = call_with_retries(
+            f"read the signature of {model_name} version {version}",
+            lambda: mlflow.models.get_model_info(f"models:/{model_name}/{version}"),
+            tracking_uri=tracking_uri,
+        )
     except RegistryUnavailable:
         raise
     except Exception as exc:  # mlflow raises various errors for unreachable stores
-        raise DeploymentError(f"could not read the signature of {model_name} version {version}: "
-                              f"{exc}") from exc
+        raise DeploymentError(
+            f"could not read the signature of {model_name} version {version}: {exc}"
+        ) from exc
     schema = info.signature.inputs if info.signature is not None else None
     if schema is None or not schema.has_input_names():
-        raise DeploymentError(f"{model_name} version {version} has no named input signature; register models "
-                              "saved by kfp_cicd.model.packaging")
+        raise DeploymentError(
+            f"{model_name} version {version} has no named input signature; register models "
+            "saved by kfp_cicd.model.packaging"
+        )
     return list(schema.input_names())
 
 
-def _deploy_to_cluster(manifest: dict, *, tracking_uri: str, model_name: str, version: str,
-                       deployment_mode: str, rows: list[dict], options: ClusterOptions) -> DeployOutcome:
+def _deploy_to_cluster(
+    manifest: dict,
+    *,
+    tracking_uri: str,
+    model_name: str,
+    version: str,
+    deployment_mode: str,
+    rows: list[dict],
+    options: ClusterOptions,
+) -> DeployOutcome:
     api = InferenceServiceApi(build_api_client(options.connection), manifest["metadata"]["namespace"])
     try:
         columns = model_input_columns(tracking_uri, model_name, version)
         features = [{column: row[column] for column in columns if column in row} for row in rows]
-        rollout = ClusterRollout(api, manifest, mode=deployment_mode, model_name=model_name, version=version,
-                                 tracking_uri=tracking_uri, smoke_rows=features, settings=options.rollout)
+        rollout = ClusterRollout(
+            api,
+            manifest,
+            mode=deployment_mode,
+            model_name=model_name,
+            version=version,
+            tracking_uri=tracking_uri,
+            smoke_rows=features,
+            settings=options.rollout,
+        )
         report = rollout.run()
     finally:
         api.api_client.close()
@@ -116,39 +137,72 @@ def _deploy_to_cluster(manifest: dict, *, tracking_uri: str, model_name: str, ve
     return DeployOutcome(report.url, smoke, report.to_json())
 
 
-def run_deploy_task(*, tracking_uri: str, model_name: str, version: str, target: str, namespace: str,
-                    runtime_image: str, eval_data: str, inference_service_path: str,
-                    deployment_mode: str, cluster: ClusterOptions | None = None) -> DeployOutcome:
+def run_deploy_task(
+    *,
+    tracking_uri: str,
+    model_name: str,
+    version: str,
+    target: str,
+    namespace: str,
+    runtime_image: str,
+    eval_data: str,
+    inference_service_path: str,
+    deployment_mode: str,
+    cluster: ClusterOptions | None = None,
+) -> DeployOutcome:
     """The KFP task body. Raises DeploymentError (RolloutFailed after a rollback) with the reason."""
     if target not in TARGETS:
         raise DeploymentError(f"unknown deploy target {target!r}; use one of {', '.join(TARGETS)}")
     if deployment_mode not in DEPLOYMENT_MODES:
-        raise DeploymentError(f"unknown deployment_mode {deployment_mode!r}; use one of "
-                              f"{', '.join(DEPLOYMENT_MODES)}")
+        raise DeploymentError(
+            f"unknown deployment_mode {deployment_mode!r}; use one of {', '.join(DEPLOYMENT_MODES)}"
+        )
     check_model_name(model_name)
     cluster = cluster or ClusterOptions()
     name = service_name_for(model_name)
     storage_uri = storage_location(tracking_uri, model_name, version)
     digest = registered_digest(tracking_uri, model_name, version)
     manifest = render_inference_service(
-        name=name, namespace=namespace, storage_uri=storage_uri, runtime_image=runtime_image or None,
-        deployment_mode=deployment_mode, service_account=cluster.service_account or None,
-        min_replicas=cluster.min_replicas, max_replicas=cluster.max_replicas, resources=cluster.resources(),
+        name=name,
+        namespace=namespace,
+        storage_uri=storage_uri,
+        runtime_image=runtime_image or None,
+        deployment_mode=deployment_mode,
+        service_account=cluster.service_account or None,
+        min_replicas=cluster.min_replicas,
+        max_replicas=cluster.max_replicas,
+        resources=cluster.resources(),
         labels={"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "kfp-cicd"},
         annotations={"kfp-cicd.io/registered-model": model_name, "kfp-cicd.io/model-version": str(version)},
-        env={DIGEST_ENV: digest, "MODEL_VERSION": str(version)})
+        env={DIGEST_ENV: digest, "MODEL_VERSION": str(version)},
+    )
     written = write_manifest(manifest, inference_service_path)
     log.info("wrote InferenceService %s/%s (storageUri %s) to %s", namespace, name, storage_uri, written)
     rows = smoke_rows_from_table(eval_data)
     if target == KUBERNETES:
-        return _deploy_to_cluster(manifest, tracking_uri=tracking_uri, model_name=model_name,
-                                  version=str(version), deployment_mode=deployment_mode, rows=rows,
-                                  options=cluster)
+        return _deploy_to_cluster(
+            manifest,
+            tracking_uri=tracking_uri,
+            model_name=model_name,
+            version=str(version),
+            deployment_mode=deployment_mode,
+            rows=rows,
+            options=cluster,
+        )
     with tempfile.TemporaryDirectory(prefix="kfp-cicd-deploy-") as work_dir:
-        deployment = deploy_locally(tracking_uri=tracking_uri, model_name=model_name, version=str(version),
-                                    smoke_rows=rows, work_dir=work_dir)
+        deployment = deploy_locally(
+            tracking_uri=tracking_uri,
+            model_name=model_name,
+            version=str(version),
+            smoke_rows=rows,
+            work_dir=work_dir,
+        )
     summary = deployment.summary()
     log.info("%s", summary)
-    rollout = {"outcome": "promoted-locally", "version": deployment.version, "endpoint": deployment.endpoint,
-               "champion": deployment.version}
+    rollout = {
+        "outcome": "promoted-locally",
+        "version": deployment.version,
+        "endpoint": deployment.endpoint,
+        "champion": deployment.version,
+    }
     return DeployOutcome(deployment.endpoint, summary, json.dumps(rollout, sort_keys=True))

@@ -46,14 +46,24 @@ SCRATCH_MOUNT = "/tmp"
 SCRATCH_SIZE = "1Gi"
 # Pod level: the fields only a pod can set (and the defaults for every container in it).
 POD_SECURITY_CONTEXT: dict[str, Any] = {
-    "runAsNonRoot": True, "runAsUser": RUN_AS_USER, "runAsGroup": RUN_AS_USER, "fsGroup": RUN_AS_USER,
-    "seccompProfile": {"type": "RuntimeDefault"}}
+    "runAsNonRoot": True,
+    "runAsUser": RUN_AS_USER,
+    "runAsGroup": RUN_AS_USER,
+    "fsGroup": RUN_AS_USER,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
 # Container level: the restricted profile's container fields, repeated so the model container is
 # locked down even where a mutating webhook rewrites the pod's.
 CONTAINER_SECURITY_CONTEXT: dict[str, Any] = {
-    "allowPrivilegeEscalation": False, "privileged": False, "readOnlyRootFilesystem": True,
-    "runAsNonRoot": True, "runAsUser": RUN_AS_USER, "runAsGroup": RUN_AS_USER,
-    "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
+    "allowPrivilegeEscalation": False,
+    "privileged": False,
+    "readOnlyRootFilesystem": True,
+    "runAsNonRoot": True,
+    "runAsUser": RUN_AS_USER,
+    "runAsGroup": RUN_AS_USER,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
 # Environment variable names that hold credentials: their values must never be in a manifest.
 _SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|CREDENTIAL|ACCESS_KEY|API_KEY|PRIVATE_KEY", re.IGNORECASE)
 
@@ -61,17 +71,21 @@ _SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|CREDENTIAL|ACCESS_KEY|API_KEY|
 def check_name(name: str) -> str:
     """An InferenceService name must be a DNS-1035 label (it becomes service and host names)."""
     if not is_dns_label(name, start_with_letter=True):
-        raise DeploymentError(f"invalid InferenceService name {name!r}: use at most {_MAX_LABEL} lower-case "
-                              "letters, digits and '-', starting with a letter and ending with a letter or "
-                              "digit (e.g. 'credit-default')")
+        raise DeploymentError(
+            f"invalid InferenceService name {name!r}: use at most {_MAX_LABEL} lower-case "
+            "letters, digits and '-', starting with a letter and ending with a letter or "
+            "digit (e.g. 'credit-default')"
+        )
     return name
 
 
 def check_namespace(namespace: str) -> str:
     """A namespace is a DNS-1123 label."""
     if not is_dns_label(namespace):
-        raise DeploymentError(f"invalid namespace {namespace!r}: use at most {_MAX_LABEL} lower-case "
-                              "letters, digits and '-', starting and ending with a letter or digit")
+        raise DeploymentError(
+            f"invalid namespace {namespace!r}: use at most {_MAX_LABEL} lower-case "
+            "letters, digits and '-', starting and ending with a letter or digit"
+        )
     return namespace
 
 
@@ -88,17 +102,21 @@ def service_name_for(model_name: str) -> str:
 def check_storage_uri(storage_uri: str) -> str:
     """Refuse locations KServe's storage initializer cannot download, saying what to use instead."""
     if not isinstance(storage_uri, str) or not storage_uri.strip():
-        raise DeploymentError("no storage URI given: pass where the model files are (s3://, gs://, pvc://, "
-                              "https:// or file://)")
+        raise DeploymentError(
+            "no storage URI given: pass where the model files are (s3://, gs://, pvc://, https:// or file://)"
+        )
     if storage_uri.startswith(MLFLOW_SCHEMES):
         raise DeploymentError(
             f"storage URI {storage_uri!r} is an MLflow URI, which KServe's storage initializer cannot "
             "read; resolve the version's real location first (registry.storage_location), and run the "
             "MLflow server with a direct artifact store (s3://, gs://) rather than proxied "
-            "mlflow-artifacts:/ so that location is readable from the cluster")
+            "mlflow-artifacts:/ so that location is readable from the cluster"
+        )
     if not storage_uri.startswith(STORAGE_SCHEMES):
-        raise DeploymentError(f"storage URI {storage_uri!r} has a scheme KServe cannot download; use one of "
-                              f"{', '.join(STORAGE_SCHEMES)}")
+        raise DeploymentError(
+            f"storage URI {storage_uri!r} has a scheme KServe cannot download; use one of "
+            f"{', '.join(STORAGE_SCHEMES)}"
+        )
     return storage_uri
 
 
@@ -107,11 +125,14 @@ def _check_replicas(min_replicas: int, max_replicas: int, deployment_mode: str) 
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise DeploymentError(f"{label} must be a non-negative integer, got {count!r}")
     if max_replicas < 1 or max_replicas < min_replicas:
-        raise DeploymentError(f"max_replicas ({max_replicas}) must be at least 1 and at least min_replicas "
-                              f"({min_replicas})")
+        raise DeploymentError(
+            f"max_replicas ({max_replicas}) must be at least 1 and at least min_replicas ({min_replicas})"
+        )
     if min_replicas == 0 and deployment_mode not in SCALE_TO_ZERO_MODES:
-        raise DeploymentError(f"min_replicas=0 (scale to zero) needs deployment_mode 'Serverless'; "
-                              f"{deployment_mode} keeps at least one replica")
+        raise DeploymentError(
+            f"min_replicas=0 (scale to zero) needs deployment_mode 'Serverless'; "
+            f"{deployment_mode} keeps at least one replica"
+        )
 
 
 def _check_string_map(label: str, values: dict | None) -> dict[str, str]:
@@ -128,9 +149,11 @@ def _check_labels(labels: dict | None) -> dict[str, str]:
     labels = _check_string_map("labels", labels)
     bad = {k: v for k, v in labels.items() if len(v) > _MAX_LABEL or not _LABEL_VALUE.match(v)}
     if bad:
-        raise DeploymentError(f"invalid label value(s) {bad}: at most {_MAX_LABEL} letters, digits, '-', '_' "
-                              "or '.', starting and ending with a letter or digit; put longer text in "
-                              "annotations")
+        raise DeploymentError(
+            f"invalid label value(s) {bad}: at most {_MAX_LABEL} letters, digits, '-', '_' "
+            "or '.', starting and ending with a letter or digit; put longer text in "
+            "annotations"
+        )
     return labels
 
 
@@ -138,18 +161,30 @@ def _check_no_secret_values(env: dict[str, str]) -> None:
     """Refuse credentials as plain values: a manifest is written to the pipeline's artifacts."""
     secret = sorted(name for name in env if _SECRET_NAME.search(name))
     if secret:
-        raise DeploymentError(f"environment variable(s) {secret} look like credentials and would be written "
-                              "into the InferenceService manifest in plain text; give the predictor its "
-                              "credentials through its service account (service_account) or a Secret "
-                              "reference, never as a value")
+        raise DeploymentError(
+            f"environment variable(s) {secret} look like credentials and would be written "
+            "into the InferenceService manifest in plain text; give the predictor its "
+            "credentials through its service account (service_account) or a Secret "
+            "reference, never as a value"
+        )
 
 
-def render_inference_service(*, name: str, namespace: str, storage_uri: str,
-                             runtime_image: str | None = None, model_format: str = MODEL_FORMAT,
-                             service_account: str | None = None, min_replicas: int = 1,
-                             max_replicas: int = 1, deployment_mode: str = "Serverless",
-                             resources: dict | None = None, labels: dict | None = None,
-                             annotations: dict | None = None, env: dict | None = None) -> dict[str, Any]:
+def render_inference_service(
+    *,
+    name: str,
+    namespace: str,
+    storage_uri: str,
+    runtime_image: str | None = None,
+    model_format: str = MODEL_FORMAT,
+    service_account: str | None = None,
+    min_replicas: int = 1,
+    max_replicas: int = 1,
+    deployment_mode: str = "Serverless",
+    resources: dict | None = None,
+    labels: dict | None = None,
+    annotations: dict | None = None,
+    env: dict | None = None,
+) -> dict[str, Any]:
     """The ``serving.kserve.io/v1beta1`` InferenceService manifest, as a dict ready for YAML or the API.
 
     ``runtime_image`` overrides the ClusterServingRuntime's image (pin it to the pipeline's image
@@ -161,20 +196,27 @@ def render_inference_service(*, name: str, namespace: str, storage_uri: str,
     check_namespace(namespace)
     check_storage_uri(storage_uri)
     if deployment_mode not in DEPLOYMENT_MODES:
-        raise DeploymentError(f"unknown deployment_mode {deployment_mode!r}; use one of "
-                              f"{', '.join(DEPLOYMENT_MODES)}")
+        raise DeploymentError(
+            f"unknown deployment_mode {deployment_mode!r}; use one of {', '.join(DEPLOYMENT_MODES)}"
+        )
     _check_replicas(min_replicas, max_replicas, deployment_mode)
     annotations = _check_string_map("annotations", annotations)
     if annotations.get(DEPLOYMENT_MODE_ANNOTATION, deployment_mode) != deployment_mode:
-        raise DeploymentError(f"annotation {DEPLOYMENT_MODE_ANNOTATION} contradicts deployment_mode "
-                              f"{deployment_mode!r}; set the mode through deployment_mode only")
+        raise DeploymentError(
+            f"annotation {DEPLOYMENT_MODE_ANNOTATION} contradicts deployment_mode "
+            f"{deployment_mode!r}; set the mode through deployment_mode only"
+        )
     annotations[DEPLOYMENT_MODE_ANNOTATION] = deployment_mode
     if not model_format:
-        raise DeploymentError("model_format is empty; use the format our ClusterServingRuntime supports "
-                              f"({MODEL_FORMAT!r})")
+        raise DeploymentError(
+            f"model_format is empty; use the format our ClusterServingRuntime supports ({MODEL_FORMAT!r})"
+        )
 
-    model: dict[str, Any] = {"modelFormat": {"name": model_format}, "runtime": RUNTIME_NAME,
-                             "storageUri": storage_uri}
+    model: dict[str, Any] = {
+        "modelFormat": {"name": model_format},
+        "runtime": RUNTIME_NAME,
+        "storageUri": storage_uri,
+    }
     if runtime_image:
         model["image"] = runtime_image
     if resources:

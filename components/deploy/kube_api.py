@@ -30,9 +30,11 @@ PLURAL = "inferenceservices"
 RESOURCE = f"{PLURAL}.{GROUP}"
 FIELD_MANAGER = "kfp-cicd-deploy"
 REQUEST_TIMEOUT_SECONDS = 30.0
-RBAC_HINT = ("grant it with the Role and RoleBinding in manifests/base/rbac.yaml "
-             "(kubectl apply -k manifests/overlays/example, after setting the namespace and the pipeline "
-             "runner's service account)")
+RBAC_HINT = (
+    "grant it with the Role and RoleBinding in manifests/base/rbac.yaml "
+    "(kubectl apply -k manifests/overlays/example, after setting the namespace and the pipeline "
+    "runner's service account)"
+)
 
 
 class ClusterUnreachable(DeploymentError):
@@ -81,7 +83,8 @@ def build_api_client(connection: ClusterConnection) -> Any:
     except (config.ConfigException, OSError, TypeError) as exc:
         raise ClusterUnreachable(
             f"no Kubernetes configuration found ({exc}): run the task in a pod with a service account, "
-            "set $KUBECONFIG, or pass the API server address (cluster_host)") from exc
+            "set $KUBECONFIG, or pass the API server address (cluster_host)"
+        ) from exc
     return client.ApiClient(configuration)
 
 
@@ -114,43 +117,57 @@ class InferenceServiceApi:
 
         target = f"{RESOURCE} {name!r}" if name else RESOURCE
         if isinstance(exc, HTTPError | OSError):
-            return ClusterUnreachable(f"the Kubernetes API server at {self.host} is unreachable "
-                                      f"({type(exc).__name__}: {exc}); check the cluster address, the "
-                                      "network policy of the pipeline's namespace and that the cluster is up")
+            return ClusterUnreachable(
+                f"the Kubernetes API server at {self.host} is unreachable "
+                f"({type(exc).__name__}: {exc}); check the cluster address, the "
+                "network policy of the pipeline's namespace and that the cluster is up"
+            )
         if not isinstance(exc, ApiException):
             return DeploymentError(f"{verb} {target}: {type(exc).__name__}: {exc}")
         message = _status_message(exc.body)
         if exc.status == 401:
-            return ForbiddenByRbac(f"the Kubernetes API server at {self.host} rejected our credentials (401) "
-                                   f"for {verb} {target}: {message}; check the service account token")
+            return ForbiddenByRbac(
+                f"the Kubernetes API server at {self.host} rejected our credentials (401) "
+                f"for {verb} {target}: {message}; check the service account token"
+            )
         if exc.status == 403:
             return ForbiddenByRbac(
                 f"forbidden: the service account may not '{verb}' resource '{PLURAL}' in API group "
                 f"'{GROUP}' in namespace '{self.namespace}' (missing RBAC verb {verb!r} on {RESOURCE}); "
-                f"{RBAC_HINT}. API server said: {message}")
+                f"{RBAC_HINT}. API server said: {message}"
+            )
         if exc.status == 409:
-            return DeploymentError(f"conflict on {verb} {target} in namespace {self.namespace}: it was "
-                                   f"changed by someone else during the deployment ({message}); nothing "
-                                   "was overwritten, rerun the deployment")
+            return DeploymentError(
+                f"conflict on {verb} {target} in namespace {self.namespace}: it was "
+                f"changed by someone else during the deployment ({message}); nothing "
+                "was overwritten, rerun the deployment"
+            )
         if exc.status == 422:
             return DeploymentError(f"the API server refused {target} as invalid: {message}")
-        return DeploymentError(f"{verb} {target} in namespace {self.namespace} failed with HTTP "
-                               f"{exc.status}: {message}")
+        return DeploymentError(
+            f"{verb} {target} in namespace {self.namespace} failed with HTTP {exc.status}: {message}"
+        )
 
     def check_api_available(self) -> None:
         """Discovery of ``serving.kserve.io/v1beta1``: tells a missing CRD from a missing object."""
         from kubernetes.client.exceptions import ApiException
 
         try:
-            self.api_client.call_api(f"/apis/{GROUP}/{VERSION}", "GET", response_type="object",
-                                     auth_settings=["BearerToken"], _return_http_data_only=True,
-                                     _request_timeout=REQUEST_TIMEOUT_SECONDS)
+            self.api_client.call_api(
+                f"/apis/{GROUP}/{VERSION}",
+                "GET",
+                response_type="object",
+                auth_settings=["BearerToken"],
+                _return_http_data_only=True,
+                _request_timeout=REQUEST_TIMEOUT_SECONDS,
+            )
         except ApiException as exc:
             if exc.status == 404:
                 raise InferenceServiceCrdMissing(
                     f"the cluster at {self.host} does not serve {GROUP}/{VERSION} (HTTP 404 on the API "
                     "group): the InferenceService CRD is not installed; install KServe (>= 0.15) and "
-                    "apply manifests/ (kubectl apply -k manifests/overlays/example)") from exc
+                    "apply manifests/ (kubectl apply -k manifests/overlays/example)"
+                ) from exc
             raise self._translate(exc, "get") from exc
         except Exception as exc:  # urllib3 / socket errors: the cluster did not answer
             raise self._translate(exc, "get") from exc
@@ -161,7 +178,8 @@ class InferenceServiceApi:
 
         try:
             return self.objects.get_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, PLURAL, name, _request_timeout=REQUEST_TIMEOUT_SECONDS)
+                GROUP, VERSION, self.namespace, PLURAL, name, _request_timeout=REQUEST_TIMEOUT_SECONDS
+            )
         except ApiException as exc:
             if exc.status == 404:
                 return None
@@ -174,8 +192,14 @@ class InferenceServiceApi:
         name = manifest["metadata"]["name"]
         try:
             return self.objects.create_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, PLURAL, manifest, field_manager=FIELD_MANAGER,
-                _request_timeout=REQUEST_TIMEOUT_SECONDS)
+                GROUP,
+                VERSION,
+                self.namespace,
+                PLURAL,
+                manifest,
+                field_manager=FIELD_MANAGER,
+                _request_timeout=REQUEST_TIMEOUT_SECONDS,
+            )
         except Exception as exc:
             raise self._translate(exc, "create", name) from exc
 
@@ -186,7 +210,14 @@ class InferenceServiceApi:
             body.setdefault("metadata", {})["resourceVersion"] = resource_version
         try:
             return self.objects.patch_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, PLURAL, name, body, field_manager=FIELD_MANAGER,
-                _request_timeout=REQUEST_TIMEOUT_SECONDS)
+                GROUP,
+                VERSION,
+                self.namespace,
+                PLURAL,
+                name,
+                body,
+                field_manager=FIELD_MANAGER,
+                _request_timeout=REQUEST_TIMEOUT_SECONDS,
+            )
         except Exception as exc:
             raise self._translate(exc, "patch", name) from exc

@@ -55,9 +55,11 @@ class LocalDeployment:
 
     def summary(self) -> str:
         """A few lines for logs and the pipeline UI."""
-        return (f"local deployment of {self.model_name} version {self.version} passed its smoke test at "
-                f"{self.endpoint} (server stopped afterwards): {self.smoke.summary()}; "
-                f"alias {self.promoted_alias!r} now points at version {self.version}")
+        return (
+            f"local deployment of {self.model_name} version {self.version} passed its smoke test at "
+            f"{self.endpoint} (server stopped afterwards): {self.smoke.summary()}; "
+            f"alias {self.promoted_alias!r} now points at version {self.version}"
+        )
 
 
 def free_port() -> int:
@@ -85,8 +87,10 @@ def check_model_loads(model_dir: Path) -> dict[str, Any]:
         model = mlflow.pyfunc.load_model(str(model_dir))
         return dict(model.unwrap_python_model().config)
     except Exception as exc:  # the model's own loading code may fail in any way
-        raise DeploymentError(f"the model in {model_dir} does not load ({type(exc).__name__}: {exc}); "
-                              "it was not deployed and the registry is unchanged") from exc
+        raise DeploymentError(
+            f"the model in {model_dir} does not load ({type(exc).__name__}: {exc}); "
+            "it was not deployed and the registry is unchanged"
+        ) from exc
 
 
 def verify_download(model_dir: Path, expected_digest: str, model_name: str, version: str) -> None:
@@ -94,8 +98,10 @@ def verify_download(model_dir: Path, expected_digest: str, model_name: str, vers
     try:
         verify_model(model_dir, expected_digest)
     except ModelIntegrityError as exc:
-        raise DeploymentError(f"{model_name} version {version} failed its integrity check ({exc}); it was "
-                              "not deployed and the registry is unchanged") from exc
+        raise DeploymentError(
+            f"{model_name} version {version} failed its integrity check ({exc}); it was "
+            "not deployed and the registry is unchanged"
+        ) from exc
 
 
 def feature_rows(rows: list[dict[str, Any]], label: str | None) -> list[dict[str, Any]]:
@@ -103,18 +109,40 @@ def feature_rows(rows: list[dict[str, Any]], label: str | None) -> list[dict[str
     return [{key: value for key, value in row.items() if key != label} for row in rows]
 
 
-def start_server(model_dir: Path, served_name: str, port: int, log_path: Path,
-                 expected_digest: str | None = None, model_version: str = "") -> subprocess.Popen:
+def start_server(
+    model_dir: Path,
+    served_name: str,
+    port: int,
+    log_path: Path,
+    expected_digest: str | None = None,
+    model_version: str = "",
+) -> subprocess.Popen:
     """Start ``python -m kfp_cicd.serving`` on ``port`` (REST only), logging to ``log_path``."""
-    command = [sys.executable, "-m", "kfp_cicd.serving", "--model-dir", str(model_dir),
-               "--model-name", served_name, "--http-port", str(port), "--no-grpc"]
+    command = [
+        sys.executable,
+        "-m",
+        "kfp_cicd.serving",
+        "--model-dir",
+        str(model_dir),
+        "--model-name",
+        served_name,
+        "--http-port",
+        str(port),
+        "--no-grpc",
+    ]
     if expected_digest:
         command += ["--expected-digest", expected_digest]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "MODEL_VERSION": model_version}
     log.info("starting the predictor: %s", " ".join(command))
     with open(log_path, "wb") as log_file:
-        return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log_file,
-                                stderr=subprocess.STDOUT, env=env, cwd=str(log_path.parent))
+        return subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=str(log_path.parent),
+        )
 
 
 def stop_server(process: subprocess.Popen, grace: float = STOP_GRACE_SECONDS) -> None:
@@ -130,8 +158,9 @@ def stop_server(process: subprocess.Popen, grace: float = STOP_GRACE_SECONDS) ->
                 process.wait(timeout=grace)
 
 
-def _wait_for_server(process: subprocess.Popen, base_url: str, served_name: str, timeout: float,
-                     log_path: Path) -> None:
+def _wait_for_server(
+    process: subprocess.Popen, base_url: str, served_name: str, timeout: float, log_path: Path
+) -> None:
     """Wait for readiness; DeploymentError with the log tail if the server exits or times out."""
     try:
         wait_until_ready(base_url, served_name, timeout, still_running=lambda: process.poll() is None)
@@ -141,9 +170,14 @@ def _wait_for_server(process: subprocess.Popen, base_url: str, served_name: str,
         raise DeploymentError(f"{exc}{exited}; last lines of {log_path}:\n{log_tail(log_path)}") from exc
 
 
-def _serve_and_smoke_test(model_dir: Path, served_name: str, rows: list[dict[str, Any]],
-                          work_dir: Path, startup_timeout: float,
-                          expected_digest: str | None = None) -> tuple[str, SmokeResult, Path]:
+def _serve_and_smoke_test(
+    model_dir: Path,
+    served_name: str,
+    rows: list[dict[str, Any]],
+    work_dir: Path,
+    startup_timeout: float,
+    expected_digest: str | None = None,
+) -> tuple[str, SmokeResult, Path]:
     """Run the predictor only for the smoke test; it is stopped whatever happens."""
     port = free_port()
     base_url = f"http://{LOOPBACK}:{port}"
@@ -154,19 +188,29 @@ def _serve_and_smoke_test(model_dir: Path, served_name: str, rows: list[dict[str
         try:
             result = smoke_test(base_url, served_name, rows, timeout=REQUEST_TIMEOUT_SECONDS)
         except DeploymentError as exc:
-            raise DeploymentError(f"smoke test failed: {exc}\nlast lines of {log_path}:\n"
-                                  f"{log_tail(log_path)}") from exc
+            raise DeploymentError(
+                f"smoke test failed: {exc}\nlast lines of {log_path}:\n{log_tail(log_path)}"
+            ) from exc
     finally:
         stop_server(process)
     if is_ready(base_url, served_name, timeout=0.5):
-        raise DeploymentError(f"something still answers at {base_url} after the predictor stopped; "
-                              "another process may have taken the port, so the smoke test proves nothing")
+        raise DeploymentError(
+            f"something still answers at {base_url} after the predictor stopped; "
+            "another process may have taken the port, so the smoke test proves nothing"
+        )
     return base_url, result, log_path
 
 
-def deploy_locally(*, tracking_uri: str, model_name: str, version: str, smoke_rows: list[dict],
-                   work_dir: str | Path, promote_alias: str = CHAMPION,
-                   startup_timeout: float = 120) -> LocalDeployment:
+def deploy_locally(
+    *,
+    tracking_uri: str,
+    model_name: str,
+    version: str,
+    smoke_rows: list[dict],
+    work_dir: str | Path,
+    promote_alias: str = CHAMPION,
+    startup_timeout: float = 120,
+) -> LocalDeployment:
     """Serve ``model_name`` version ``version`` from the registry locally, smoke-test, promote.
 
     ``smoke_rows`` are rows of feature values (a label column, as in holdout data, is dropped using
@@ -185,14 +229,23 @@ def deploy_locally(*, tracking_uri: str, model_name: str, version: str, smoke_ro
     config = check_model_loads(model_dir)
     served_name = service_name_for(model_name)
     rows = feature_rows(smoke_rows, config.get("label"))
-    base_url, result, log_path = _serve_and_smoke_test(model_dir, served_name, rows, work_dir,
-                                                       startup_timeout, expected_digest)
+    base_url, result, log_path = _serve_and_smoke_test(
+        model_dir, served_name, rows, work_dir, startup_timeout, expected_digest
+    )
     if promote_alias == CHAMPION:
         promote(tracking_uri, model_name, version)  # the old champion becomes "previous"
     else:
         set_alias(tracking_uri, model_name, promote_alias, version)
-    log.info("%s version %s passed the local smoke test; alias %s moved to it", model_name, version,
-             promote_alias)
-    return LocalDeployment(model_name=model_name, version=str(version), served_name=served_name,
-                           model_dir=model_dir, endpoint=base_url, smoke=result,
-                           promoted_alias=promote_alias, log_path=log_path)
+    log.info(
+        "%s version %s passed the local smoke test; alias %s moved to it", model_name, version, promote_alias
+    )
+    return LocalDeployment(
+        model_name=model_name,
+        version=str(version),
+        served_name=served_name,
+        model_dir=model_dir,
+        endpoint=base_url,
+        smoke=result,
+        promoted_alias=promote_alias,
+        log_path=log_path,
+    )

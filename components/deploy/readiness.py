@@ -47,8 +47,9 @@ def _traffic(status: dict[str, Any], mode: str) -> tuple[int | None, dict[str, i
     """(percent on the newest revision, revision → percent, the newest revision's tagged URL)."""
     if is_knative(mode):
         entries = ((status.get("components") or {}).get("predictor") or {}).get("traffic") or []
-        split = {str(e.get("revisionName") or e.get("tag") or "?"): int(e.get("percent") or 0)
-                 for e in entries}
+        split = {
+            str(e.get("revisionName") or e.get("tag") or "?"): int(e.get("percent") or 0) for e in entries
+        }
         latest = [e for e in entries if e.get("latestRevision")]
         if not latest:
             return None, split, None
@@ -64,24 +65,35 @@ def describe(isvc: dict[str, Any]) -> str:
     """One line on where the InferenceService stands (for errors and logs)."""
     status = isvc.get("status") or {}
     ready = _ready_condition(status) or {}
-    return (f"generation {isvc['metadata'].get('generation')}, observedGeneration "
-            f"{status.get('observedGeneration')}, Ready={ready.get('status', 'unknown')}"
-            + (f" ({ready.get('reason')}: {ready.get('message')})" if ready.get("message") else ""))
+    return (
+        f"generation {isvc['metadata'].get('generation')}, observedGeneration "
+        f"{status.get('observedGeneration')}, Ready={ready.get('status', 'unknown')}"
+        + (f" ({ready.get('reason')}: {ready.get('message')})" if ready.get("message") else "")
+    )
 
 
 def _failed_load(status: dict[str, Any]) -> str | None:
     """KServe's own report that the model cannot load (no point waiting for the timeout)."""
-    for model_status in [status.get("modelStatus") or {}] + [c.get("modelStatus") or {}
-                                                             for c in status.get("canaryStatuses") or []]:
+    for model_status in [status.get("modelStatus") or {}] + [
+        c.get("modelStatus") or {} for c in status.get("canaryStatuses") or []
+    ]:
         if model_status.get("transitionStatus") in FAILED_TRANSITIONS:
             failure = model_status.get("lastFailureInfo") or {}
-            return (f"{model_status['transitionStatus']}: {failure.get('reason', '')} "
-                    f"{failure.get('message', '')}").strip()
+            return (
+                f"{model_status['transitionStatus']}: {failure.get('reason', '')} "
+                f"{failure.get('message', '')}"
+            ).strip()
     return None
 
 
-def wait_for_rollout(get: Callable[[], dict[str, Any] | None], *, mode: str, expected_percent: int | None,
-                     timeout: float, poll: float = POLL_SECONDS) -> ReadyState:
+def wait_for_rollout(
+    get: Callable[[], dict[str, Any] | None],
+    *,
+    mode: str,
+    expected_percent: int | None,
+    timeout: float,
+    poll: float = POLL_SECONDS,
+) -> ReadyState:
     """Poll ``get()`` until the last change is observed, Ready and at ``expected_percent`` on the
     newest version (None: any split); ReadinessTimeout (with the last status) after ``timeout`` s."""
     started = time.monotonic()
@@ -109,5 +121,6 @@ def wait_for_rollout(get: Callable[[], dict[str, Any] | None], *, mode: str, exp
                 f"not Ready within {timeout:.0f} s"
                 + (f" with {expected_percent}% on the new version" if expected_percent is not None else "")
                 + f": "
-                f"{describe(last)}, traffic {split or 'none reported'}")
+                f"{describe(last)}, traffic {split or 'none reported'}"
+            )
         time.sleep(poll)

@@ -61,22 +61,31 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(share * len(ordered)) - 1))]
 
 
-def _one_request(session: requests.Session, url: str, row: dict[str, Any],
-                 timeout: float) -> tuple[bool, float]:
+def _one_request(
+    session: requests.Session, url: str, row: dict[str, Any], timeout: float
+) -> tuple[bool, float]:
     """(answered correctly, latency ms) for one single-row V1 request."""
     started = time.perf_counter()
     try:
         response = session.post(url, json={"instances": [row]}, timeout=timeout)
         body = response.json() if response.status_code == 200 else None
-        good = (body is not None and len(body.get("predictions", [])) == 1
-                and 0.0 <= float(body["predictions"][0]["probability"]) <= 1.0)
+        good = (
+            body is not None
+            and len(body.get("predictions", [])) == 1
+            and 0.0 <= float(body["predictions"][0]["probability"]) <= 1.0
+        )
     except (requests.RequestException, ValueError, KeyError, TypeError, AttributeError):
         good = False
     return good, (time.perf_counter() - started) * 1000.0
 
 
-def check_service(base_url: str, model_name: str, rows: list[dict[str, Any]], policy: CheckPolicy,
-                  ready_timeout: float = 30.0) -> CheckResult:
+def check_service(
+    base_url: str,
+    model_name: str,
+    rows: list[dict[str, Any]],
+    policy: CheckPolicy,
+    ready_timeout: float = 30.0,
+) -> CheckResult:
     """Run the smoke test and the error-rate/latency check against ``base_url``."""
     base_url = base_url.rstrip("/")
     try:
@@ -94,12 +103,15 @@ def check_service(base_url: str, model_name: str, rows: list[dict[str, Any]], po
     p95 = _percentile(latencies, 0.95) if latencies else None
     rate = errors / len(outcomes) if outcomes else 0.0
     if rate > policy.max_error_rate:
-        reason = (f"error rate {rate:.1%} ({errors} of {len(outcomes)} requests) exceeds "
-                  f"max_error_rate {policy.max_error_rate:.1%}")
+        reason = (
+            f"error rate {rate:.1%} ({errors} of {len(outcomes)} requests) exceeds "
+            f"max_error_rate {policy.max_error_rate:.1%}"
+        )
         return CheckResult(base_url, False, reason, smoke.summary(), len(outcomes), errors, p50, p95)
     if p95 is not None and p95 > policy.max_p95_latency_ms:
         reason = f"p95 latency {p95:.1f} ms exceeds max_p95_latency_ms {policy.max_p95_latency_ms:.0f}"
         return CheckResult(base_url, False, reason, smoke.summary(), len(outcomes), errors, p50, p95)
-    reason = (f"smoke test passed; {len(outcomes)} requests, {errors} errors"
-              + (f", p50 {p50:.1f} ms, p95 {p95:.1f} ms" if p95 is not None else ""))
+    reason = f"smoke test passed; {len(outcomes)} requests, {errors} errors" + (
+        f", p50 {p50:.1f} ms, p95 {p95:.1f} ms" if p95 is not None else ""
+    )
     return CheckResult(base_url, True, reason, smoke.summary(), len(outcomes), errors, p50, p95)

@@ -49,8 +49,10 @@ class SmokeResult:
     def summary(self) -> str:
         """One line for logs and the pipeline UI."""
         probabilities = ", ".join(f"{p.probability:.4f}" for p in self.v1_predictions)
-        return (f"{len(self.v1_predictions)} rows, V1 and V2 agree; probabilities [{probabilities}]; "
-                f"latency V1 {self.v1_latency_ms:.1f} ms, V2 {self.v2_latency_ms:.1f} ms")
+        return (
+            f"{len(self.v1_predictions)} rows, V1 and V2 agree; probabilities [{probabilities}]; "
+            f"latency V1 {self.v1_latency_ms:.1f} ms, V2 {self.v2_latency_ms:.1f} ms"
+        )
 
 
 def _body(response: requests.Response) -> str:
@@ -78,8 +80,9 @@ def is_ready(base_url: str, model_name: str, timeout: float = 2.0) -> bool:
     return True
 
 
-def wait_until_ready(base_url: str, model_name: str, timeout: float,
-                     still_running: Callable[[], bool] | None = None) -> None:
+def wait_until_ready(
+    base_url: str, model_name: str, timeout: float, still_running: Callable[[], bool] | None = None
+) -> None:
     """Poll the health endpoints until ready; DeploymentError after ``timeout`` seconds, or at once
     when ``still_running`` says the server process is gone."""
     deadline = time.monotonic() + timeout
@@ -89,8 +92,10 @@ def wait_until_ready(base_url: str, model_name: str, timeout: float,
         if is_ready(base_url, model_name, timeout=min(2.0, max(timeout, 0.1))):
             return
         if time.monotonic() >= deadline:
-            raise DeploymentError(f"{model_name} at {base_url} did not become ready within {timeout:.0f} s "
-                                  f"(GET /v2/health/ready and /v2/models/{model_name}/ready)")
+            raise DeploymentError(
+                f"{model_name} at {base_url} did not become ready within {timeout:.0f} s "
+                f"(GET /v2/health/ready and /v2/models/{model_name}/ready)"
+            )
         time.sleep(READY_POLL_SECONDS)
 
 
@@ -113,12 +118,15 @@ def _call(method: str, url: str, what: str, timeout: float, **kwargs: Any) -> tu
 def _checked(predictions: list[Prediction], rows: int, what: str, body: Any) -> tuple[Prediction, ...]:
     """Refuse answers with the wrong row count, probabilities outside [0, 1] or labels not 0/1."""
     if len(predictions) != rows:
-        raise DeploymentError(f"{what}: expected {rows} predictions, got {len(predictions)}: "
-                              f"{str(body)[:_BODY_CHARS]}")
+        raise DeploymentError(
+            f"{what}: expected {rows} predictions, got {len(predictions)}: {str(body)[:_BODY_CHARS]}"
+        )
     for index, (probability, label) in enumerate(predictions):
         if not (isinstance(probability, float) and 0.0 <= probability <= 1.0) or label not in (0, 1):
-            raise DeploymentError(f"{what}: row {index} got probability {probability!r} and prediction "
-                                  f"{label!r}; expected a probability in [0, 1] and a 0/1 prediction")
+            raise DeploymentError(
+                f"{what}: row {index} got probability {probability!r} and prediction "
+                f"{label!r}; expected a probability in [0, 1] and a 0/1 prediction"
+            )
     return tuple(predictions)
 
 
@@ -128,8 +136,10 @@ def _parse_v1(body: Any, rows: int) -> tuple[Prediction, ...]:
         answers = body["predictions"]
         predictions = [Prediction(float(a["probability"]), a["prediction"]) for a in answers]
     except (KeyError, TypeError, ValueError) as exc:
-        raise DeploymentError(f"{what}: unexpected response {str(body)[:_BODY_CHARS]}; expected "
-                              '{"predictions": [{"probability": p, "prediction": 0|1}, ...]}') from exc
+        raise DeploymentError(
+            f"{what}: unexpected response {str(body)[:_BODY_CHARS]}; expected "
+            '{"predictions": [{"probability": p, "prediction": 0|1}, ...]}'
+        ) from exc
     return _checked(predictions, rows, what, body)
 
 
@@ -137,11 +147,15 @@ def _parse_v2(body: Any, rows: int) -> tuple[Prediction, ...]:
     what = "V2 infer"
     try:
         outputs = {output["name"]: output["data"] for output in body["outputs"]}
-        predictions = [Prediction(float(p), y) for p, y in
-                       zip(outputs["probability"], outputs["prediction"], strict=True)]
+        predictions = [
+            Prediction(float(p), y)
+            for p, y in zip(outputs["probability"], outputs["prediction"], strict=True)
+        ]
     except (KeyError, TypeError, ValueError) as exc:
-        raise DeploymentError(f"{what}: unexpected response {str(body)[:_BODY_CHARS]}; expected outputs "
-                              "'probability' and 'prediction' with one value per row") from exc
+        raise DeploymentError(
+            f"{what}: unexpected response {str(body)[:_BODY_CHARS]}; expected outputs "
+            "'probability' and 'prediction' with one value per row"
+        ) from exc
     return _checked(predictions, rows, what, body)
 
 
@@ -164,14 +178,17 @@ def v2_inputs(rows: list[dict[str, Any]], metadata: dict[str, Any]) -> list[dict
     try:
         specs = [(spec["name"], spec["datatype"]) for spec in metadata["inputs"]]
     except (KeyError, TypeError) as exc:
-        raise DeploymentError(f"model metadata lists no usable inputs: "
-                              f"{str(metadata)[:_BODY_CHARS]}") from exc
+        raise DeploymentError(
+            f"model metadata lists no usable inputs: {str(metadata)[:_BODY_CHARS]}"
+        ) from exc
     inputs = []
     for name, datatype in specs:
         missing = [index for index, row in enumerate(rows) if name not in row]
         if missing:
-            raise DeploymentError(f"smoke row {missing[0]} has no value for model input {name!r}; give "
-                                  f"every smoke row all of {[n for n, _ in specs]}")
+            raise DeploymentError(
+                f"smoke row {missing[0]} has no value for model input {name!r}; give "
+                f"every smoke row all of {[n for n, _ in specs]}"
+            )
         data = [_tensor_value(row[name], datatype) for row in rows]
         inputs.append({"name": name, "datatype": datatype, "shape": [len(rows)], "data": data})
     return inputs
@@ -180,8 +197,10 @@ def v2_inputs(rows: list[dict[str, Any]], metadata: dict[str, Any]) -> list[dict
 def _check_agreement(v1: tuple[Prediction, ...], v2: tuple[Prediction, ...]) -> None:
     for index, (a, b) in enumerate(zip(v1, v2, strict=True)):
         if abs(a.probability - b.probability) > AGREEMENT_TOLERANCE or a.prediction != b.prediction:
-            raise DeploymentError(f"V1 and V2 disagree on row {index}: V1 {tuple(a)} vs V2 {tuple(b)}; the "
-                                  "two protocols must reach the same model")
+            raise DeploymentError(
+                f"V1 and V2 disagree on row {index}: V1 {tuple(a)} vs V2 {tuple(b)}; the "
+                "two protocols must reach the same model"
+            )
 
 
 def smoke_test(base_url: str, model_name: str, rows: list[dict], timeout: float = 10) -> SmokeResult:
@@ -196,11 +215,13 @@ def smoke_test(base_url: str, model_name: str, rows: list[dict], timeout: float 
     wait_until_ready(base_url, model_name, timeout)
     rows = [{key: _native(value) for key, value in row.items()} for row in rows]
     metadata, _ = _call("GET", f"{base_url}/v2/models/{model_name}", "V2 model metadata", timeout)
-    v1_body, v1_ms = _call("POST", f"{base_url}/v1/models/{model_name}:predict", "V1 predict", timeout,
-                           json={"instances": rows})
+    v1_body, v1_ms = _call(
+        "POST", f"{base_url}/v1/models/{model_name}:predict", "V1 predict", timeout, json={"instances": rows}
+    )
     v2_request = {"id": "kfp-cicd-smoke", "inputs": v2_inputs(rows, metadata)}
-    v2_body, v2_ms = _call("POST", f"{base_url}/v2/models/{model_name}/infer", "V2 infer", timeout,
-                           json=v2_request)
+    v2_body, v2_ms = _call(
+        "POST", f"{base_url}/v2/models/{model_name}/infer", "V2 infer", timeout, json=v2_request
+    )
     v1 = _parse_v1(v1_body, len(rows))
     v2 = _parse_v2(v2_body, len(rows))
     _check_agreement(v1, v2)

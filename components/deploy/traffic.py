@@ -39,8 +39,11 @@ def is_knative(mode: str) -> bool:
 def mode_of(isvc: dict[str, Any]) -> str:
     """The deployment mode an existing InferenceService was created with (KServe's default: Knative)."""
     annotations = isvc.get("metadata", {}).get("annotations") or {}
-    return annotations.get(DEPLOYMENT_MODE_ANNOTATION) or (isvc.get("status") or {}).get("deploymentMode") \
+    return (
+        annotations.get(DEPLOYMENT_MODE_ANNOTATION)
+        or (isvc.get("status") or {}).get("deploymentMode")
         or "Serverless"
+    )
 
 
 def check_same_mode_family(existing: dict[str, Any], desired_mode: str) -> None:
@@ -48,9 +51,11 @@ def check_same_mode_family(existing: dict[str, Any], desired_mode: str) -> None:
     current = mode_of(existing)
     if is_knative(current) != is_knative(desired_mode):
         name = existing["metadata"]["name"]
-        raise DeploymentError(f"InferenceService {name!r} runs in deployment mode {current!r}; KServe cannot "
-                              f"switch it to {desired_mode!r} in place. Deploy with deployment_mode="
-                              f"{current!r}, or delete the InferenceService first (downtime) to change modes")
+        raise DeploymentError(
+            f"InferenceService {name!r} runs in deployment mode {current!r}; KServe cannot "
+            f"switch it to {desired_mode!r} in place. Deploy with deployment_mode="
+            f"{current!r}, or delete the InferenceService first (downtime) to change modes"
+        )
 
 
 def merge_patch_to(current: Any, desired: Any) -> Any:
@@ -87,8 +92,9 @@ def pending_canary(isvc: dict[str, Any]) -> bool:
     return "canaryTrafficPercent" in (spec.get("predictor") or {}) or bool(spec.get("canary"))
 
 
-def _metadata_patch(existing: dict[str, Any], desired: dict[str, Any],
-                    extra_annotations: dict[str, str | None]) -> dict[str, Any]:
+def _metadata_patch(
+    existing: dict[str, Any], desired: dict[str, Any], extra_annotations: dict[str, str | None]
+) -> dict[str, Any]:
     """Labels and annotations of ``desired`` (plus ``extra_annotations``) over the existing ones."""
     annotations: dict[str, str | None] = dict(desired["metadata"].get("annotations") or {})
     annotations.update(extra_annotations)
@@ -110,45 +116,69 @@ def with_tag_routing(manifest: dict[str, Any], mode: str) -> dict[str, Any]:
 def in_place_patch(existing: dict[str, Any], desired: dict[str, Any], version: str) -> dict[str, Any]:
     """Re-apply the same version (idempotent): spec and metadata exactly as desired, no canary."""
     patch_spec = merge_patch_to(existing.get("spec") or {}, desired["spec"])
-    return {"metadata": _metadata_patch(existing, desired, {VERSION_ANNOTATION: version,
-                                                            CANARY_VERSION_ANNOTATION: None,
-                                                            ROLLOUT_ANNOTATION: "stable"}),
-            "spec": patch_spec}
+    return {
+        "metadata": _metadata_patch(
+            existing,
+            desired,
+            {VERSION_ANNOTATION: version, CANARY_VERSION_ANNOTATION: None, ROLLOUT_ANNOTATION: "stable"},
+        ),
+        "spec": patch_spec,
+    }
 
 
-def canary_patch(existing: dict[str, Any], desired: dict[str, Any], mode: str, percent: int,
-                 version: str) -> dict[str, Any]:
+def canary_patch(
+    existing: dict[str, Any], desired: dict[str, Any], mode: str, percent: int, version: str
+) -> dict[str, Any]:
     """Start the rollout: the new predictor at ``percent`` % beside the stable version."""
     new_predictor = copy.deepcopy(desired["spec"]["predictor"])
-    metadata = _metadata_patch(existing, desired, {CANARY_VERSION_ANNOTATION: version,
-                                                   ROLLOUT_ANNOTATION: f"canary {percent}%"})
+    metadata = _metadata_patch(
+        existing, desired, {CANARY_VERSION_ANNOTATION: version, ROLLOUT_ANNOTATION: f"canary {percent}%"}
+    )
     # The version annotation keeps naming the stable version until promotion (None: unknown, removed).
     metadata["annotations"][VERSION_ANNOTATION] = (existing["metadata"].get("annotations") or {}).get(
-        VERSION_ANNOTATION)
+        VERSION_ANNOTATION
+    )
     if is_knative(mode):
         new_predictor["canaryTrafficPercent"] = percent
-        return {"metadata": metadata,
-                "spec": {"predictor": merge_patch_to(existing["spec"]["predictor"], new_predictor),
-                         "canary": None}}
+        return {
+            "metadata": metadata,
+            "spec": {
+                "predictor": merge_patch_to(existing["spec"]["predictor"], new_predictor),
+                "canary": None,
+            },
+        }
     # The CRD requires a container name on spec.canary[].predictor.model (not on spec.predictor.model).
     new_predictor["model"].setdefault("name", CANARY_CONTAINER_NAME)
-    return {"metadata": metadata,
-            "spec": {"canary": [{"trafficPercent": percent, "predictor": new_predictor}]}}
+    return {
+        "metadata": metadata,
+        "spec": {"canary": [{"trafficPercent": percent, "predictor": new_predictor}]},
+    }
 
 
 def promote_patch(current: dict[str, Any], mode: str, version: str) -> dict[str, Any]:
     """All traffic to the canary's version."""
-    metadata = {"annotations": {VERSION_ANNOTATION: version, CANARY_VERSION_ANNOTATION: None,
-                                ROLLOUT_ANNOTATION: "promoted"}}
+    metadata = {
+        "annotations": {
+            VERSION_ANNOTATION: version,
+            CANARY_VERSION_ANNOTATION: None,
+            ROLLOUT_ANNOTATION: "promoted",
+        }
+    }
     if is_knative(mode):
         return {"metadata": metadata, "spec": {"predictor": {"canaryTrafficPercent": None}}}
     canary = (current["spec"].get("canary") or [None])[0]
     if not canary:
-        raise DeploymentError(f"InferenceService {current['metadata']['name']!r} has no spec.canary to "
-                              "promote (changed by someone else during the rollout?)")
-    return {"metadata": metadata,
-            "spec": {"predictor": merge_patch_to(current["spec"]["predictor"], canary["predictor"]),
-                     "canary": None}}
+        raise DeploymentError(
+            f"InferenceService {current['metadata']['name']!r} has no spec.canary to "
+            "promote (changed by someone else during the rollout?)"
+        )
+    return {
+        "metadata": metadata,
+        "spec": {
+            "predictor": merge_patch_to(current["spec"]["predictor"], canary["predictor"]),
+            "canary": None,
+        },
+    }
 
 
 def rollback_patch(current: dict[str, Any], mode: str, reason: str) -> dict[str, Any]:

@@ -92,11 +92,13 @@ def training_history_summary(model_dir: str | Path) -> dict | None:
 
 def approval(outcome: EvaluationOutcome, context: AuditContext, decided_at: datetime | None = None) -> dict:
     """Who or what decided, what, and when."""
-    return {"decision": "approved" if outcome.decision.approved else "rejected",
-            "decided_by": context.approved_by or AUTOMATED_APPROVER,
-            "decided_at": (decided_at or datetime.now(UTC)).isoformat(timespec="seconds"),
-            "pipeline_job_name": context.pipeline_job_name,
-            "pipeline_job_id": context.pipeline_job_id}
+    return {
+        "decision": "approved" if outcome.decision.approved else "rejected",
+        "decided_by": context.approved_by or AUTOMATED_APPROVER,
+        "decided_at": (decided_at or datetime.now(UTC)).isoformat(timespec="seconds"),
+        "pipeline_job_name": context.pipeline_job_name,
+        "pipeline_job_id": context.pipeline_job_id,
+    }
 
 
 def baseline_section(outcome: EvaluationOutcome) -> dict:
@@ -106,36 +108,61 @@ def baseline_section(outcome: EvaluationOutcome) -> dict:
     return {"compared": True, "note": outcome.baseline_note, **outcome.baseline.to_dict()}
 
 
-def build_audit_record(outcome: EvaluationOutcome, context: AuditContext, *, model_digest: str,
-                       candidate_digest: str, model_config: dict, eval_frame: pd.DataFrame,
-                       model_dir: str | Path, parameters: dict) -> dict:
+def build_audit_record(
+    outcome: EvaluationOutcome,
+    context: AuditContext,
+    *,
+    model_digest: str,
+    candidate_digest: str,
+    model_config: dict,
+    eval_frame: pd.DataFrame,
+    model_dir: str | Path,
+    parameters: dict,
+) -> dict:
     """The whole record as a JSON-ready dict."""
     champion = outcome.champion
     return {
         "record_version": RECORD_VERSION,
-        "model": {"name": context.model_name, "digest": model_digest, "candidate_digest": candidate_digest,
-                  "operating_threshold": outcome.operating_point.threshold,
-                  "threshold_rule": outcome.operating_point.source,
-                  "label": model_config.get("label"),
-                  "classes": outcome.classes.to_dict(),
-                  "features": {"numeric": model_config.get("numeric", []),
-                               "categorical": model_config.get("categorical", [])},
-                  "training_history": training_history_summary(model_dir)},
-        "data": {"train_data": context.train_data, "data_fingerprint": context.data_fingerprint,
-                 "eval_data": context.eval_data, "eval_rows": len(eval_frame),
-                 "eval_data_digest": frame_digest(eval_frame), "schema": schema_summary(context.schema_dir)},
-        "code": {"code_revision": code_revision(), "kfp_cicd_version": __version__,
-                 "images": parse_image_refs(context.image_refs)},
+        "model": {
+            "name": context.model_name,
+            "digest": model_digest,
+            "candidate_digest": candidate_digest,
+            "operating_threshold": outcome.operating_point.threshold,
+            "threshold_rule": outcome.operating_point.source,
+            "label": model_config.get("label"),
+            "classes": outcome.classes.to_dict(),
+            "features": {
+                "numeric": model_config.get("numeric", []),
+                "categorical": model_config.get("categorical", []),
+            },
+            "training_history": training_history_summary(model_dir),
+        },
+        "data": {
+            "train_data": context.train_data,
+            "data_fingerprint": context.data_fingerprint,
+            "eval_data": context.eval_data,
+            "eval_rows": len(eval_frame),
+            "eval_data_digest": frame_digest(eval_frame),
+            "schema": schema_summary(context.schema_dir),
+        },
+        "code": {
+            "code_revision": code_revision(),
+            "kfp_cicd_version": __version__,
+            "images": parse_image_refs(context.image_refs),
+        },
         "pipeline": {"job_name": context.pipeline_job_name, "job_id": context.pipeline_job_id},
         "parameters": {**parameters, "policy": outcome.policy.to_dict()},
         "metrics": outcome.metrics,
         "operating_point": outcome.operating_point.to_dict(),
         "inference": outcome.inference.to_dict(),
         "baseline": baseline_section(outcome),
-        "champion": {"compared": champion is not None, "note": outcome.champion_note,
-                     "label": champion.label if champion else None,
-                     "version": champion.version if champion else None,
-                     "metrics": champion.report.metrics if champion else None},
+        "champion": {
+            "compared": champion is not None,
+            "note": outcome.champion_note,
+            "label": champion.label if champion else None,
+            "version": champion.version if champion else None,
+            "metrics": champion.report.metrics if champion else None,
+        },
         "slices": outcome.slices.to_dict(),
         "decision": outcome.decision.to_dict(),
         "approval": approval(outcome, context),

@@ -47,8 +47,18 @@ SEED = 0
 MAX_ITER = 2_000
 MAX_F1_RULE = "max F1 on the baseline's training rows"
 # Metrics of the baseline the KFP metrics artifact shows (as ``baseline_<name>``).
-LOGGED_METRICS = ("roc_auc", "pr_auc", "log_loss", "ece", "recall_at_precision", "precision", "recall",
-                  "f1", "expected_cost", "decision_threshold")
+LOGGED_METRICS = (
+    "roc_auc",
+    "pr_auc",
+    "log_loss",
+    "ece",
+    "recall_at_precision",
+    "precision",
+    "recall",
+    "f1",
+    "expected_cost",
+    "decision_threshold",
+)
 _SWITCH_OFF = "or set baseline_metrics to '' to switch the baseline check off"
 
 
@@ -88,41 +98,63 @@ class BaselineScores:
 
     def sentence(self) -> str:
         """How the baseline was built, for the report and the model card."""
-        rows = (f"a stratified sample of {self.fitted_rows:,} of the {self.training_rows:,} training rows "
-                f"(seed {self.seed}, at most {MAX_ROWS:,} rows are fitted)" if self.sampled
-                else f"all {self.training_rows:,} training rows")
-        fit = (f"converged in {self.iterations} lbfgs iterations" if self.converged
-               else f"lbfgs stopped after {self.iterations} iterations without converging, so the "
-                    "baseline may be understated")
-        return (f"Baseline: logistic regression (lbfgs, L2, C=1, no class weights) on the candidate's own "
-                f"fitted preprocessor, fitted on {rows}; {fit}. Its threshold "
-                f"{self.report.metrics['decision_threshold']:.4f} was chosen by: {self.threshold_rule}.")
+        rows = (
+            f"a stratified sample of {self.fitted_rows:,} of the {self.training_rows:,} training rows "
+            f"(seed {self.seed}, at most {MAX_ROWS:,} rows are fitted)"
+            if self.sampled
+            else f"all {self.training_rows:,} training rows"
+        )
+        fit = (
+            f"converged in {self.iterations} lbfgs iterations"
+            if self.converged
+            else f"lbfgs stopped after {self.iterations} iterations without converging, so the "
+            "baseline may be understated"
+        )
+        return (
+            f"Baseline: logistic regression (lbfgs, L2, C=1, no class weights) on the candidate's own "
+            f"fitted preprocessor, fitted on {rows}; {fit}. Its threshold "
+            f"{self.report.metrics['decision_threshold']:.4f} was chosen by: {self.threshold_rule}."
+        )
 
     def logged_metrics(self) -> dict[str, float]:
         """``baseline_<metric>`` for the KFP metrics artifact."""
-        values = {f"baseline_{n}": float(self.report.metrics[n]) for n in LOGGED_METRICS
-                  if n in self.report.metrics}
+        values = {
+            f"baseline_{n}": float(self.report.metrics[n]) for n in LOGGED_METRICS if n in self.report.metrics
+        }
         values["baseline_fitted_rows"] = float(self.fitted_rows)
         return values
 
     def to_dict(self) -> dict:
         """The audit record's ``baseline`` section (scores left out)."""
-        return {"label": self.label, "description": self.sentence(), "metrics": self.report.metrics,
-                "threshold_rule": self.threshold_rule, "training_rows": self.training_rows,
-                "fitted_rows": self.fitted_rows, "sampled": self.sampled, "seed": self.seed,
-                "max_rows": MAX_ROWS, "iterations": self.iterations, "converged": self.converged}
+        return {
+            "label": self.label,
+            "description": self.sentence(),
+            "metrics": self.report.metrics,
+            "threshold_rule": self.threshold_rule,
+            "training_rows": self.training_rows,
+            "fitted_rows": self.fitted_rows,
+            "sampled": self.sampled,
+            "seed": self.seed,
+            "max_rows": MAX_ROWS,
+            "iterations": self.iterations,
+            "converged": self.converged,
+        }
 
 
 def read_training_data(train_data: str) -> pd.DataFrame:
     """The training table the baseline is fitted on; errors name the ``train_data`` parameter."""
     if not (train_data or "").strip():
-        raise DataError("train_data is empty, but the baseline check needs the training data: pass the "
-                        f"table train_model trained on as train_data, {_SWITCH_OFF}")
+        raise DataError(
+            "train_data is empty, but the baseline check needs the training data: pass the "
+            f"table train_model trained on as train_data, {_SWITCH_OFF}"
+        )
     try:
         return read_table(train_data)
     except (DataError, OSError, ValueError) as exc:
-        raise DataError(f"train_data {train_data!r} cannot be read for the baseline check: {exc}. Pass the "
-                        f"table train_model trained on, {_SWITCH_OFF}") from exc
+        raise DataError(
+            f"train_data {train_data!r} cannot be read for the baseline check: {exc}. Pass the "
+            f"table train_model trained on, {_SWITCH_OFF}"
+        ) from exc
 
 
 def stratified_sample(labels: np.ndarray, max_rows: int, seed: int = SEED) -> np.ndarray:
@@ -151,8 +183,9 @@ def max_f1_threshold(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(thresholds[best])
 
 
-def fit_logistic_regression(matrix: np.ndarray, labels: np.ndarray,
-                            max_iter: int = MAX_ITER) -> tuple[LogisticRegression, int, bool]:
+def fit_logistic_regression(
+    matrix: np.ndarray, labels: np.ndarray, max_iter: int = MAX_ITER
+) -> tuple[LogisticRegression, int, bool]:
     """The fitted model, its lbfgs iterations, and whether it converged within ``max_iter``."""
     model = LogisticRegression(solver="lbfgs", max_iter=max_iter)
     with warnings.catch_warnings():
@@ -162,8 +195,15 @@ def fit_logistic_regression(matrix: np.ndarray, labels: np.ndarray,
     return model, iterations, iterations < max_iter
 
 
-def train_baseline(train_data: str, preprocessor: Any, spec: FeatureSpec, classes: BinaryLabels, *,
-                   max_rows: int = MAX_ROWS, seed: int = SEED) -> BaselineFit:
+def train_baseline(
+    train_data: str,
+    preprocessor: Any,
+    spec: FeatureSpec,
+    classes: BinaryLabels,
+    *,
+    max_rows: int = MAX_ROWS,
+    seed: int = SEED,
+) -> BaselineFit:
     """Read ``train_data``, sample it if large, transform it and fit the logistic regression."""
     frame = read_training_data(train_data)
     try:
@@ -177,19 +217,30 @@ def train_baseline(train_data: str, preprocessor: Any, spec: FeatureSpec, classe
     del frame
     model, iterations, converged = fit_logistic_regression(matrix, labels[kept])
     fitted_threshold = max_f1_threshold(labels[kept], model.predict_proba(matrix)[:, 1])
-    log.info("baseline: logistic regression on %d of %d training rows, %d iterations", len(kept),
-             len(labels), iterations)
+    log.info(
+        "baseline: logistic regression on %d of %d training rows, %d iterations",
+        len(kept),
+        len(labels),
+        iterations,
+    )
     return BaselineFit(model, len(labels), len(kept), iterations, converged, fitted_threshold)
 
 
-def score_baseline(fit: BaselineFit, holdout_matrix: np.ndarray, labels: np.ndarray, costs: ErrorCosts,
-                   target_precision: float = DEFAULT_TARGET_PRECISION) -> BaselineScores:
+def score_baseline(
+    fit: BaselineFit,
+    holdout_matrix: np.ndarray,
+    labels: np.ndarray,
+    costs: ErrorCosts,
+    target_precision: float = DEFAULT_TARGET_PRECISION,
+) -> BaselineScores:
     """The baseline's holdout metrics at its own threshold (cost-optimal when costs are given)."""
     scores = fit.model.predict_proba(holdout_matrix)[:, 1].astype(np.float64)
     point = choose_operating_point(labels, scores, costs, fit.fitted_threshold, MAX_F1_RULE)
     report = classification_report(labels, scores, point.threshold, target_precision)
     if costs.enabled:
-        report.metrics["expected_cost"] = expected_cost(np.asarray(labels).astype(int), scores,
-                                                        point.threshold, costs)
-    return BaselineScores(LABEL, scores, report, point.source, fit.training_rows, fit.fitted_rows,
-                          fit.iterations, fit.converged)
+        report.metrics["expected_cost"] = expected_cost(
+            np.asarray(labels).astype(int), scores, point.threshold, costs
+        )
+    return BaselineScores(
+        LABEL, scores, report, point.source, fit.training_rows, fit.fitted_rows, fit.iterations, fit.converged
+    )

@@ -30,8 +30,11 @@ class InferenceCost:
 
 def model_size_bytes(model_dir: str | Path) -> int:
     """Bytes of every file in the model directory (what a server downloads)."""
-    return sum(p.stat().st_size for p in Path(model_dir).rglob("*")
-               if p.is_file() and "__pycache__" not in p.parts and p.name != CHECKSUM_FILE)
+    return sum(
+        p.stat().st_size
+        for p in Path(model_dir).rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.name != CHECKSUM_FILE
+    )
 
 
 def latency_batch(frame: pd.DataFrame, rows: int = LATENCY_ROWS) -> pd.DataFrame:
@@ -42,8 +45,9 @@ def latency_batch(frame: pd.DataFrame, rows: int = LATENCY_ROWS) -> pd.DataFrame
     return pd.concat([frame] * repeats, ignore_index=True).head(rows)
 
 
-def measure_latency_ms(predict: Callable[[pd.DataFrame], object], frame: pd.DataFrame,
-                       repeats: int = LATENCY_REPEATS) -> float:
+def measure_latency_ms(
+    predict: Callable[[pd.DataFrame], object], frame: pd.DataFrame, repeats: int = LATENCY_REPEATS
+) -> float:
     """Median milliseconds per call of ``predict`` on a 1,000-row batch, after a warm-up call."""
     batch = latency_batch(frame)
     predict(batch)
@@ -55,7 +59,12 @@ def measure_latency_ms(predict: Callable[[pd.DataFrame], object], frame: pd.Data
     return float(statistics.median(timings))
 
 
-def measure_inference_cost(predict: Callable[[pd.DataFrame], object], frame: pd.DataFrame,
-                           model_dir: str | Path, repeats: int = LATENCY_REPEATS) -> InferenceCost:
-    return InferenceCost(measure_latency_ms(predict, frame, repeats), repeats,
-                         model_size_bytes(model_dir) / 1e6)
+def measure_inference_cost(
+    predict: Callable[[pd.DataFrame], object],
+    frame: pd.DataFrame,
+    model_dir: str | Path,
+    repeats: int = LATENCY_REPEATS,
+) -> InferenceCost:
+    return InferenceCost(
+        measure_latency_ms(predict, frame, repeats), repeats, model_size_bytes(model_dir) / 1e6
+    )

@@ -47,16 +47,24 @@ def fetch_champion(tracking_uri: str, model_name: str, work_dir: str | Path) -> 
     that points at a version whose files fail their checksums is an error, not a free pass.
     """
     if not tracking_uri or not model_name:
-        return ChampionLookup(None, "no MLflow tracking URI / model name given to the evaluation, so "
-                                    "there is no registry to read a champion from")
+        return ChampionLookup(
+            None,
+            "no MLflow tracking URI / model name given to the evaluation, so "
+            "there is no registry to read a champion from",
+        )
     check_model_name(model_name)
     version = version_for_alias(tracking_uri, model_name, CHAMPION)
     if version is None:
-        return ChampionLookup(None, f"first release: no version of {model_name!r} carries the alias "
-                                    f"{CHAMPION!r} at {tracking_uri}; judged on the other checks only")
+        return ChampionLookup(
+            None,
+            f"first release: no version of {model_name!r} carries the alias "
+            f"{CHAMPION!r} at {tracking_uri}; judged on the other checks only",
+        )
     expected = version_tags(tracking_uri, model_name, version).get(MODEL_DIGEST_TAG)
     local = download_version(tracking_uri, model_name, version, Path(work_dir) / f"champion-v{version}")
     verify_model(local, expected_digest=expected)
     log.info("fetched champion %s version %s", model_name, version)
-    return ChampionLookup(ChampionModel(model_name, version, local),
-                          f"compared with {CHAMPION} {model_name} version {version} on the same holdout")
+    return ChampionLookup(
+        ChampionModel(model_name, version, local),
+        f"compared with {CHAMPION} {model_name} version {version} on the same holdout",
+    )

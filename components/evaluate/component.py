@@ -130,23 +130,52 @@ def evaluate_model(
     from kfp_cicd.components.evaluate.task import evaluation_settings, run_component
 
     settings = evaluation_settings(
-        min_roc_auc=min_roc_auc, min_pr_auc=min_pr_auc, max_log_loss=max_log_loss,
-        min_recall_at_precision=min_recall_at_precision, target_precision=target_precision,
-        min_f1=min_f1, max_ece=max_ece, baseline_metrics=baseline_metrics, baseline_margin=baseline_margin,
-        tracking_uri=tracking_uri, model_name=model_name,
-        champion_metrics=champion_metrics, champion_margin=champion_margin, slice_keys=slice_keys,
-        max_recall_gap=max_recall_gap, max_fpr_gap=max_fpr_gap, min_slice_rows=min_slice_rows,
-        min_slice_positives=min_slice_positives, cost_false_negative=cost_false_negative,
-        cost_false_positive=cost_false_positive, max_latency_ms_per_1k_rows=max_latency_ms_per_1k_rows,
-        max_model_size_mb=max_model_size_mb)
+        min_roc_auc=min_roc_auc,
+        min_pr_auc=min_pr_auc,
+        max_log_loss=max_log_loss,
+        min_recall_at_precision=min_recall_at_precision,
+        target_precision=target_precision,
+        min_f1=min_f1,
+        max_ece=max_ece,
+        baseline_metrics=baseline_metrics,
+        baseline_margin=baseline_margin,
+        tracking_uri=tracking_uri,
+        model_name=model_name,
+        champion_metrics=champion_metrics,
+        champion_margin=champion_margin,
+        slice_keys=slice_keys,
+        max_recall_gap=max_recall_gap,
+        max_fpr_gap=max_fpr_gap,
+        min_slice_rows=min_slice_rows,
+        min_slice_positives=min_slice_positives,
+        cost_false_negative=cost_false_negative,
+        cost_false_positive=cost_false_positive,
+        max_latency_ms_per_1k_rows=max_latency_ms_per_1k_rows,
+        max_model_size_mb=max_model_size_mb,
+    )
     return run_component(
-        model=model, eval_data=eval_data, settings=settings, schema=schema, metrics=metrics,
-        classification_metrics=classification_metrics, decision=decision,
-        operating_model=operating_model, report=report, model_card=model_card, audit_record=audit_record,
-        lineage={"model_name": model_name, "eval_data": eval_data, "train_data": train_data,
-                 "data_fingerprint": data_fingerprint, "image_refs": image_refs,
-                 "approved_by": approved_by, "pipeline_job_name": pipeline_job_name,
-                 "pipeline_job_id": pipeline_job_id})
+        model=model,
+        eval_data=eval_data,
+        settings=settings,
+        schema=schema,
+        metrics=metrics,
+        classification_metrics=classification_metrics,
+        decision=decision,
+        operating_model=operating_model,
+        report=report,
+        model_card=model_card,
+        audit_record=audit_record,
+        lineage={
+            "model_name": model_name,
+            "eval_data": eval_data,
+            "train_data": train_data,
+            "data_fingerprint": data_fingerprint,
+            "image_refs": image_refs,
+            "approved_by": approved_by,
+            "pipeline_job_name": pipeline_job_name,
+            "pipeline_job_id": pipeline_job_id,
+        },
+    )
 
 
 def build_component(image: str) -> PythonComponent:

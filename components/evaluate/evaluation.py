@@ -86,8 +86,12 @@ class LoadedModel:
     @property
     def feature_spec(self) -> FeatureSpec:
         """The model's label and feature columns, as its preprocessor reads them."""
-        return FeatureSpec(self.config["label"], tuple(self.config["numeric"]),
-                           tuple(self.config["categorical"]), self.labels)
+        return FeatureSpec(
+            self.config["label"],
+            tuple(self.config["numeric"]),
+            tuple(self.config["categorical"]),
+            self.labels,
+        )
 
     @property
     def labels(self) -> BinaryLabels:
@@ -105,8 +109,9 @@ def load_model(model_dir: str | Path, expected_digest: str | None = None) -> Loa
     verify_model(model_dir, expected_digest)
     model = mlflow.pyfunc.load_model(str(model_dir))
     python_model = model.unwrap_python_model()
-    return LoadedModel(Path(model_dir), model.predict, dict(python_model.config),
-                       getattr(python_model, "preprocessor", None))
+    return LoadedModel(
+        Path(model_dir), model.predict, dict(python_model.config), getattr(python_model, "preprocessor", None)
+    )
 
 
 @dataclass(frozen=True)
@@ -127,17 +132,22 @@ class EvaluationSettings:
 
     def parameters(self) -> dict:
         """What the audit record lists as the evaluation's parameters."""
-        return {"target_precision": self.target_precision,
-                "cost_false_negative": self.costs.false_negative,
-                "cost_false_positive": self.costs.false_positive,
-                "slice_keys": [k.label for k in self.slice_keys] + (["auto"] if self.auto_slices else []),
-                "min_slice_rows": self.min_slice_rows, "min_slice_positives": self.min_slice_positives,
-                "tracking_uri": self.tracking_uri, "model_name": self.model_name,
-                "baseline_max_rows": self.baseline_max_rows}
+        return {
+            "target_precision": self.target_precision,
+            "cost_false_negative": self.costs.false_negative,
+            "cost_false_positive": self.costs.false_positive,
+            "slice_keys": [k.label for k in self.slice_keys] + (["auto"] if self.auto_slices else []),
+            "min_slice_rows": self.min_slice_rows,
+            "min_slice_positives": self.min_slice_positives,
+            "tracking_uri": self.tracking_uri,
+            "model_name": self.model_name,
+            "baseline_max_rows": self.baseline_max_rows,
+        }
 
 
-def holdout_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float,
-                    settings: EvaluationSettings) -> ClassificationReport:
+def holdout_metrics(
+    labels: np.ndarray, scores: np.ndarray, threshold: float, settings: EvaluationSettings
+) -> ClassificationReport:
     """A compared model's holdout report at ``threshold``, with its expected cost when costs are given."""
     report = classification_report(labels, scores, threshold, settings.target_precision)
     if settings.costs.enabled:
@@ -145,39 +155,59 @@ def holdout_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float,
     return report
 
 
-def score_champion(champion: ChampionModel, frame: pd.DataFrame, labels: np.ndarray,
-                   settings: EvaluationSettings) -> ChampionScores:
+def score_champion(
+    champion: ChampionModel, frame: pd.DataFrame, labels: np.ndarray, settings: EvaluationSettings
+) -> ChampionScores:
     """The champion on the same rows, at the threshold it ships with, with the same error costs."""
     model = load_model(champion.model_dir)
     if model.config["label"] not in frame.columns:
-        raise DataError(f"{champion.label} predicts label {model.config['label']!r}, which the holdout "
-                        "does not have: the candidate and the champion solve different problems")
+        raise DataError(
+            f"{champion.label} predicts label {model.config['label']!r}, which the holdout "
+            "does not have: the candidate and the champion solve different problems"
+        )
     try:
         scores = model.scores(frame)
     except (ValueError, KeyError) as exc:
-        raise DataError(f"{champion.label} cannot score this holdout ({exc}); the feature set changed. "
-                        "Compare on data both can read, or set champion_metrics to '' to skip the "
-                        "comparison for this release") from exc
-    return ChampionScores(champion.label, champion.version, scores,
-                          holdout_metrics(labels, scores, model.threshold, settings))
+        raise DataError(
+            f"{champion.label} cannot score this holdout ({exc}); the feature set changed. "
+            "Compare on data both can read, or set champion_metrics to '' to skip the "
+            "comparison for this release"
+        ) from exc
+    return ChampionScores(
+        champion.label, champion.version, scores, holdout_metrics(labels, scores, model.threshold, settings)
+    )
 
 
-def fit_and_score_baseline(candidate: LoadedModel, train_data: str, frame: pd.DataFrame, labels: np.ndarray,
-                           settings: EvaluationSettings) -> BaselineScores:
+def fit_and_score_baseline(
+    candidate: LoadedModel,
+    train_data: str,
+    frame: pd.DataFrame,
+    labels: np.ndarray,
+    settings: EvaluationSettings,
+) -> BaselineScores:
     """The logistic-regression baseline on the candidate's training data and fitted preprocessor,
     scored on the holdout ``frame``."""
     if candidate.preprocessor is None:
-        raise DataError(f"the candidate at {candidate.model_dir} has no fitted preprocessor to fit the "
-                        "baseline on; set baseline_metrics to '' to switch the baseline check off")
+        raise DataError(
+            f"the candidate at {candidate.model_dir} has no fitted preprocessor to fit the "
+            "baseline on; set baseline_metrics to '' to switch the baseline check off"
+        )
     spec = candidate.feature_spec
-    fit = train_baseline(train_data, candidate.preprocessor, spec, candidate.labels,
-                         max_rows=settings.baseline_max_rows)
-    return score_baseline(fit, model_matrix(candidate.preprocessor, frame, spec), labels, settings.costs,
-                          settings.target_precision)
+    fit = train_baseline(
+        train_data, candidate.preprocessor, spec, candidate.labels, max_rows=settings.baseline_max_rows
+    )
+    return score_baseline(
+        fit,
+        model_matrix(candidate.preprocessor, frame, spec),
+        labels,
+        settings.costs,
+        settings.target_precision,
+    )
 
 
-def slice_keys_for(settings: EvaluationSettings, frame: pd.DataFrame,
-                   categorical: list[str]) -> tuple[list[SliceKey], str]:
+def slice_keys_for(
+    settings: EvaluationSettings, frame: pd.DataFrame, categorical: list[str]
+) -> tuple[list[SliceKey], str]:
     """The explicit slice keys plus, for "auto", the low-cardinality categoricals; and how "auto" chose."""
     keys = list(settings.slice_keys)
     if not settings.auto_slices:
@@ -186,15 +216,34 @@ def slice_keys_for(settings: EvaluationSettings, frame: pd.DataFrame,
     return keys + [k for k in auto.keys if k not in keys], auto.sentence()
 
 
-def measure_slices(frame: pd.DataFrame, labels: np.ndarray, scores: np.ndarray, threshold: float,
-                   settings: EvaluationSettings, categorical: list[str]) -> SliceReport:
+def measure_slices(
+    frame: pd.DataFrame,
+    labels: np.ndarray,
+    scores: np.ndarray,
+    threshold: float,
+    settings: EvaluationSettings,
+    categorical: list[str],
+) -> SliceReport:
     keys, note = slice_keys_for(settings, frame, categorical)
-    return slice_report(frame, labels, scores, threshold, keys, min_rows=settings.min_slice_rows,
-                        min_positives=settings.min_slice_positives, note=note)
+    return slice_report(
+        frame,
+        labels,
+        scores,
+        threshold,
+        keys,
+        min_rows=settings.min_slice_rows,
+        min_positives=settings.min_slice_positives,
+        note=note,
+    )
 
 
-def evaluate_release(model_dir: str | Path, frame: pd.DataFrame, settings: EvaluationSettings,
-                     work_dir: str | Path, train_data: str = "") -> tuple[EvaluationOutcome, LoadedModel]:
+def evaluate_release(
+    model_dir: str | Path,
+    frame: pd.DataFrame,
+    settings: EvaluationSettings,
+    work_dir: str | Path,
+    train_data: str = "",
+) -> tuple[EvaluationOutcome, LoadedModel]:
     """Everything the gate needs, measured on ``frame``, and the gate's decision.
 
     ``train_data`` is the candidate's training table: the baseline is fitted on it when the policy
@@ -204,33 +253,54 @@ def evaluate_release(model_dir: str | Path, frame: pd.DataFrame, settings: Evalu
     labels = candidate.labels.encode_frame(frame)
     scores = candidate.scores(frame)
     log.info("scored %d holdout rows with the candidate", len(labels))
-    point = choose_operating_point(labels, scores, settings.costs, candidate.threshold,
-                                   candidate.threshold_rule)
+    point = choose_operating_point(
+        labels, scores, settings.costs, candidate.threshold, candidate.threshold_rule
+    )
     log.info("%s", point.sentence())
     report = classification_report(labels, scores, point.threshold, settings.target_precision)
-    baseline = (fit_and_score_baseline(candidate, train_data, frame, labels, settings)
-                if settings.policy.baseline_metrics else None)
+    baseline = (
+        fit_and_score_baseline(candidate, train_data, frame, labels, settings)
+        if settings.policy.baseline_metrics
+        else None
+    )
     lookup = fetch_champion(settings.tracking_uri, settings.model_name, work_dir)
     champion = score_champion(lookup.champion, frame, labels, settings) if lookup.champion else None
-    slices = measure_slices(frame, labels, scores, point.threshold, settings,
-                            list(candidate.config["categorical"]))
+    slices = measure_slices(
+        frame, labels, scores, point.threshold, settings, list(candidate.config["categorical"])
+    )
     features = frame.drop(columns=[candidate.config["label"]])
     inference = measure_inference_cost(candidate.predict, features, model_dir, settings.latency_repeats)
     metrics = candidate_metrics(report, point, inference)
     decision = decide_release(
-        metrics, settings.policy,
+        metrics,
+        settings.policy,
         champion=Reference(champion.label, champion.report.metrics, CHAMPION) if champion else None,
         champion_note=lookup.note,
         baseline=Reference(baseline.label, baseline.report.metrics, BASELINE) if baseline else None,
-        gaps=slices.gaps, latency_ms_per_1k_rows=inference.latency_ms_per_1k_rows,
-        model_size_mb=inference.model_size_mb)
-    outcome = EvaluationOutcome(labels, scores, report, point, champion, lookup.note, slices, inference,
-                                settings.policy, decision, candidate.labels, baseline)
+        gaps=slices.gaps,
+        latency_ms_per_1k_rows=inference.latency_ms_per_1k_rows,
+        model_size_mb=inference.model_size_mb,
+    )
+    outcome = EvaluationOutcome(
+        labels,
+        scores,
+        report,
+        point,
+        champion,
+        lookup.note,
+        slices,
+        inference,
+        settings.policy,
+        decision,
+        candidate.labels,
+        baseline,
+    )
     return outcome, candidate
 
 
-def write_operating_model(model_dir: str | Path, destination: str | Path, threshold: float,
-                          threshold_rule: str = "") -> str:
+def write_operating_model(
+    model_dir: str | Path, destination: str | Path, threshold: float, threshold_rule: str = ""
+) -> str:
     """Copy the candidate to ``destination`` with ``threshold`` in its config; returns its digest.
 
     ``threshold_rule`` (how ``threshold`` was chosen) replaces training's rule in the config, so the
@@ -282,8 +352,15 @@ def _write_text(path: str, text: str) -> None:
     Path(path).write_text(text, encoding="utf-8")
 
 
-def run_evaluation_task(*, model_dir: str, eval_data: str, settings: EvaluationSettings,
-                        context: AuditContext, sinks: MetricSinks, outputs: OutputPaths) -> TaskResult:
+def run_evaluation_task(
+    *,
+    model_dir: str,
+    eval_data: str,
+    settings: EvaluationSettings,
+    context: AuditContext,
+    sinks: MetricSinks,
+    outputs: OutputPaths,
+) -> TaskResult:
     """The KFP task body; returns the gate's decision (reasons in ``outputs.decision`` and the log)."""
     frame = read_table(eval_data)
     with tempfile.TemporaryDirectory(prefix="kfp-cicd-evaluate-") as work_dir:
@@ -293,12 +370,19 @@ def run_evaluation_task(*, model_dir: str, eval_data: str, settings: EvaluationS
     sinks.log_confusion_matrix(candidate.labels.class_names, outcome.report.confusion_matrix)
     sinks.log_roc_curve(outcome.report.roc_fpr, outcome.report.roc_tpr, outcome.report.roc_thresholds)
     _write_text(outputs.decision, outcome.decision.to_json())
-    digest = write_operating_model(model_dir, outputs.operating_model, outcome.operating_point.threshold,
-                                   outcome.operating_point.source)
+    digest = write_operating_model(
+        model_dir, outputs.operating_model, outcome.operating_point.threshold, outcome.operating_point.source
+    )
     record = build_audit_record(
-        outcome, context, model_digest=digest, candidate_digest=verify_model(model_dir),
-        model_config=candidate.config, eval_frame=frame, model_dir=model_dir,
-        parameters=settings.parameters())
+        outcome,
+        context,
+        model_digest=digest,
+        candidate_digest=verify_model(model_dir),
+        model_config=candidate.config,
+        eval_frame=frame,
+        model_dir=model_dir,
+        parameters=settings.parameters(),
+    )
     write_audit_record(record, outputs.audit_record)
     _write_text(outputs.model_card, render_model_card(record))
     title = f"Evaluation of {context.model_name or 'the candidate'}"

@@ -83,35 +83,51 @@ class GateDecision:
         return [c for c in self.checks if not c.passed]
 
     def to_dict(self) -> dict:
-        return {"approved": self.approved, "reasons": self.reasons, "notes": list(self.notes),
-                "checks": [asdict(c) for c in self.checks],
-                **{r.kind: {"label": r.label, "metrics": r.metrics} for r in self.references}}
+        return {
+            "approved": self.approved,
+            "reasons": self.reasons,
+            "notes": list(self.notes),
+            "checks": [asdict(c) for c in self.checks],
+            **{r.kind: {"label": r.label, "metrics": r.metrics} for r in self.references},
+        }
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
 
 
-def _apply(metric: str, op: str, limit: float, value: float, kind: str = THRESHOLD,
-           detail: str = "") -> Check:
+def _apply(
+    metric: str, op: str, limit: float, value: float, kind: str = THRESHOLD, detail: str = ""
+) -> Check:
     return Check(metric, op, float(limit), float(value), bool(_COMPARATORS[op](value, limit)), kind, detail)
 
 
-def standard_thresholds(min_roc_auc: float, min_pr_auc: float, max_log_loss: float, *,
-                        min_recall_at_precision: float = -1.0, min_f1: float = -1.0,
-                        max_ece: float = -1.0) -> list[Threshold]:
+def standard_thresholds(
+    min_roc_auc: float,
+    min_pr_auc: float,
+    max_log_loss: float,
+    *,
+    min_recall_at_precision: float = -1.0,
+    min_f1: float = -1.0,
+    max_ece: float = -1.0,
+) -> list[Threshold]:
     """The pipeline's absolute gate parameters as thresholds; a negative value switches a check off."""
-    candidates = [Threshold("roc_auc", ">=", min_roc_auc), Threshold("pr_auc", ">=", min_pr_auc),
-                  Threshold("recall_at_precision", ">=", min_recall_at_precision),
-                  Threshold("f1", ">=", min_f1),
-                  Threshold("log_loss", "<=", max_log_loss), Threshold("ece", "<=", max_ece)]
+    candidates = [
+        Threshold("roc_auc", ">=", min_roc_auc),
+        Threshold("pr_auc", ">=", min_pr_auc),
+        Threshold("recall_at_precision", ">=", min_recall_at_precision),
+        Threshold("f1", ">=", min_f1),
+        Threshold("log_loss", "<=", max_log_loss),
+        Threshold("ece", "<=", max_ece),
+    ]
     return [t for t in candidates if t.value >= 0]
 
 
 def _require_measured(names: Iterable[str], metrics: dict[str, float], what: str) -> None:
     missing = [n for n in names if n not in metrics]
     if missing:
-        raise ValueError(f"{what} name metrics that were not measured: {missing}; "
-                         f"measured: {sorted(metrics)}")
+        raise ValueError(
+            f"{what} name metrics that were not measured: {missing}; measured: {sorted(metrics)}"
+        )
 
 
 def threshold_checks(metrics: dict[str, float], thresholds: list[Threshold]) -> list[Check]:
@@ -144,8 +160,9 @@ class Reference:
     kind: str = CHAMPION
 
 
-def comparison_checks(candidate: dict[str, float], reference: Reference, compared: Iterable[str],
-                      margin: float) -> list[Check]:
+def comparison_checks(
+    candidate: dict[str, float], reference: Reference, compared: Iterable[str], margin: float
+) -> list[Check]:
     """Not worse than ``reference`` by more than ``margin`` on each compared metric.
 
     Higher-is-better metrics need ``candidate >= reference - margin``; lower-is-better ones (log
@@ -156,33 +173,45 @@ def comparison_checks(candidate: dict[str, float], reference: Reference, compare
         raise ValueError(f"{reference.kind} margin must be >= 0, got {margin}")
     compared = list(compared)
     _require_measured(compared, candidate, f"{reference.kind} comparison metrics")
-    _require_measured(compared, reference.metrics,
-                      f"{reference.kind} comparison metrics (for {reference.label})")
+    _require_measured(
+        compared, reference.metrics, f"{reference.kind} comparison metrics (for {reference.label})"
+    )
     checks = []
     for name in compared:
         value = reference.metrics[name]
         lower = name in LOWER_IS_BETTER
         limit = value + margin if lower else value - margin
         detail = f"{reference.label}: {value:.4f}, margin {margin:g}"
-        checks.append(_apply(f"{name} vs {reference.kind}", "<=" if lower else ">=", limit, candidate[name],
-                             reference.kind, detail))
+        checks.append(
+            _apply(
+                f"{name} vs {reference.kind}",
+                "<=" if lower else ">=",
+                limit,
+                candidate[name],
+                reference.kind,
+                detail,
+            )
+        )
     return checks
 
 
-def champion_checks(candidate: dict[str, float], champion: Reference, compared: Iterable[str],
-                    margin: float) -> list[Check]:
+def champion_checks(
+    candidate: dict[str, float], champion: Reference, compared: Iterable[str], margin: float
+) -> list[Check]:
     """:func:`comparison_checks` against the registry's champion (checks of kind ``champion``)."""
     return comparison_checks(candidate, replace(champion, kind=CHAMPION), compared, margin)
 
 
-def baseline_checks(candidate: dict[str, float], baseline: Reference, compared: Iterable[str],
-                    margin: float) -> list[Check]:
+def baseline_checks(
+    candidate: dict[str, float], baseline: Reference, compared: Iterable[str], margin: float
+) -> list[Check]:
     """:func:`comparison_checks` against the logistic-regression baseline (checks of kind ``baseline``)."""
     return comparison_checks(candidate, replace(baseline, kind=BASELINE), compared, margin)
 
 
-def slice_checks(gaps: Iterable[Gap], max_recall_gap: float,
-                 max_fpr_gap: float) -> tuple[list[Check], list[str]]:
+def slice_checks(
+    gaps: Iterable[Gap], max_recall_gap: float, max_fpr_gap: float
+) -> tuple[list[Check], list[str]]:
     """One check per measured (key, rate) gap whose limit is set; notes for unmeasurable ones."""
     limits = {"recall": max_recall_gap, "false_positive_rate": max_fpr_gap}
     checks, notes = [], []
@@ -193,19 +222,26 @@ def slice_checks(gaps: Iterable[Gap], max_recall_gap: float,
         if gap.gap is None:
             notes.append(f"{gap.metric} gap across {gap.key} not checked: {gap.note}")
             continue
-        detail = (f"highest {gap.highest} {gap.highest_value:.4f}, lowest {gap.lowest} "
-                  f"{gap.lowest_value:.4f}, {gap.measured_segments} segments")
+        detail = (
+            f"highest {gap.highest} {gap.highest_value:.4f}, lowest {gap.lowest} "
+            f"{gap.lowest_value:.4f}, {gap.measured_segments} segments"
+        )
         checks.append(_apply(f"{gap.metric} gap across {gap.key}", "<=", limit, gap.gap, SLICE, detail))
     return checks, notes
 
 
-def budget_checks(latency_ms_per_1k_rows: float, model_size_mb: float, max_latency_ms_per_1k_rows: float,
-                  max_model_size_mb: float) -> list[Check]:
+def budget_checks(
+    latency_ms_per_1k_rows: float,
+    model_size_mb: float,
+    max_latency_ms_per_1k_rows: float,
+    max_model_size_mb: float,
+) -> list[Check]:
     """The inference budget, where the user set one (negative: not checked)."""
     checks = []
     if max_latency_ms_per_1k_rows >= 0:
-        checks.append(_apply("latency_ms_per_1k_rows", "<=", max_latency_ms_per_1k_rows,
-                             latency_ms_per_1k_rows, BUDGET))
+        checks.append(
+            _apply("latency_ms_per_1k_rows", "<=", max_latency_ms_per_1k_rows, latency_ms_per_1k_rows, BUDGET)
+        )
     if max_model_size_mb >= 0:
         checks.append(_apply("model_size_mb", "<=", max_model_size_mb, model_size_mb, BUDGET))
     return checks
@@ -229,13 +265,23 @@ class GatePolicy:
         return asdict(self)
 
 
-BASELINE_OFF_NOTE = ("baseline check off (baseline_metrics is empty): the candidate was not compared with "
-                     "a logistic regression on its own training data and preprocessing")
+BASELINE_OFF_NOTE = (
+    "baseline check off (baseline_metrics is empty): the candidate was not compared with "
+    "a logistic regression on its own training data and preprocessing"
+)
 
 
-def decide_release(metrics: dict[str, float], policy: GatePolicy, *, champion: Reference | None,
-                   champion_note: str, baseline: Reference | None = None, gaps: Iterable[Gap],
-                   latency_ms_per_1k_rows: float, model_size_mb: float) -> GateDecision:
+def decide_release(
+    metrics: dict[str, float],
+    policy: GatePolicy,
+    *,
+    champion: Reference | None,
+    champion_note: str,
+    baseline: Reference | None = None,
+    gaps: Iterable[Gap],
+    latency_ms_per_1k_rows: float,
+    model_size_mb: float,
+) -> GateDecision:
     """The release decision: approved only if every absolute, baseline, champion, slice and budget
     check holds.
 
@@ -248,8 +294,10 @@ def decide_release(metrics: dict[str, float], policy: GatePolicy, *, champion: R
     notes: list[str] = []
     if policy.baseline_metrics:
         if baseline is None:
-            raise ValueError("the baseline check is on (baseline_metrics "
-                             f"{list(policy.baseline_metrics)}) but no baseline was fitted")
+            raise ValueError(
+                "the baseline check is on (baseline_metrics "
+                f"{list(policy.baseline_metrics)}) but no baseline was fitted"
+            )
         checks += baseline_checks(metrics, baseline, policy.baseline_metrics, policy.baseline_margin)
     else:
         notes.append(BASELINE_OFF_NOTE)
@@ -263,12 +311,19 @@ def decide_release(metrics: dict[str, float], policy: GatePolicy, *, champion: R
     checks += found
     notes += slice_notes
     if (policy.max_recall_gap >= 0 or policy.max_fpr_gap >= 0) and not gaps:
-        notes.append("slice gap limits are set but no slice was measured (no slice key, or slice_keys='auto' "
-                     "found no low-cardinality categorical column): no slice check made")
-    checks += budget_checks(latency_ms_per_1k_rows, model_size_mb, policy.max_latency_ms_per_1k_rows,
-                            policy.max_model_size_mb)
+        notes.append(
+            "slice gap limits are set but no slice was measured (no slice key, or slice_keys='auto' "
+            "found no low-cardinality categorical column): no slice check made"
+        )
+    checks += budget_checks(
+        latency_ms_per_1k_rows, model_size_mb, policy.max_latency_ms_per_1k_rows, policy.max_model_size_mb
+    )
     if not checks:
         notes.append("no check is configured: the gate approves by default")
     references = tuple(replace(r, kind=k) for r, k in ((baseline, BASELINE), (champion, CHAMPION)) if r)
-    return GateDecision(approved=all(c.passed for c in checks), checks=tuple(checks), notes=tuple(notes),
-                        references=references)
+    return GateDecision(
+        approved=all(c.passed for c in checks),
+        checks=tuple(checks),
+        notes=tuple(notes),
+        references=references,
+    )

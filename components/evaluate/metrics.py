@@ -25,8 +25,19 @@ DEFAULT_TARGET_PRECISION = 0.5
 # Metrics where lower is better; every other gated metric is higher-is-better.
 LOWER_IS_BETTER = frozenset({"log_loss", "ece", "expected_cost", "false_positive_rate"})
 # Metrics two models can be compared on (baseline and champion checks); expected_cost needs error costs.
-COMPARABLE_METRICS = ("roc_auc", "pr_auc", "recall_at_precision", "precision", "recall", "f1",
-                      "false_positive_rate", "log_loss", "ece", "accuracy", "expected_cost")
+COMPARABLE_METRICS = (
+    "roc_auc",
+    "pr_auc",
+    "recall_at_precision",
+    "precision",
+    "recall",
+    "f1",
+    "false_positive_rate",
+    "log_loss",
+    "ece",
+    "accuracy",
+    "expected_cost",
+)
 
 
 @dataclass(frozen=True)
@@ -40,8 +51,9 @@ class ClassificationReport:
     roc_thresholds: list[float]
 
 
-def downsample_curve(fpr: np.ndarray, tpr: np.ndarray, thresholds: np.ndarray,
-                     points: int = ROC_POINTS) -> tuple[list[float], list[float], list[float]]:
+def downsample_curve(
+    fpr: np.ndarray, tpr: np.ndarray, thresholds: np.ndarray, points: int = ROC_POINTS
+) -> tuple[list[float], list[float], list[float]]:
     """Keep at most ``points`` evenly spaced points (ends included); clip the +inf threshold."""
     index = np.unique(np.linspace(0, len(fpr) - 1, min(points, len(fpr))).round().astype(int))
     clipped = np.clip(thresholds[index], 0.0, 1.0)
@@ -60,8 +72,9 @@ def recall_at_precision(labels: np.ndarray, scores: np.ndarray, target_precision
     return float(reachable.max()) if reachable.size else 0.0
 
 
-def calibration_bins(labels: np.ndarray, scores: np.ndarray,
-                     bins: int = CALIBRATION_BINS) -> list[dict[str, float]]:
+def calibration_bins(
+    labels: np.ndarray, scores: np.ndarray, bins: int = CALIBRATION_BINS
+) -> list[dict[str, float]]:
     """Equal-width probability bins: rows, mean predicted probability, observed positive rate."""
     edges = np.linspace(0.0, 1.0, bins + 1)
     index = np.clip(np.digitize(scores, edges[1:-1], right=False), 0, bins - 1)
@@ -69,18 +82,27 @@ def calibration_bins(labels: np.ndarray, scores: np.ndarray,
     for b in range(bins):
         member = index == b
         if member.any():
-            table.append({"lower": float(edges[b]), "upper": float(edges[b + 1]),
-                          "rows": float(member.sum()), "mean_predicted": float(scores[member].mean()),
-                          "observed_rate": float(labels[member].mean())})
+            table.append(
+                {
+                    "lower": float(edges[b]),
+                    "upper": float(edges[b + 1]),
+                    "rows": float(member.sum()),
+                    "mean_predicted": float(scores[member].mean()),
+                    "observed_rate": float(labels[member].mean()),
+                }
+            )
     return table
 
 
-def expected_calibration_error(labels: np.ndarray, scores: np.ndarray,
-                               bins: int = CALIBRATION_BINS) -> float:
+def expected_calibration_error(labels: np.ndarray, scores: np.ndarray, bins: int = CALIBRATION_BINS) -> float:
     """ECE: the row-weighted mean gap between predicted probability and observed rate per bin."""
     total = float(len(labels))
-    return float(sum(b["rows"] / total * abs(b["mean_predicted"] - b["observed_rate"])
-                     for b in calibration_bins(labels, scores, bins)))
+    return float(
+        sum(
+            b["rows"] / total * abs(b["mean_predicted"] - b["observed_rate"])
+            for b in calibration_bins(labels, scores, bins)
+        )
+    )
 
 
 def _checked(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -93,8 +115,12 @@ def _checked(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.nda
     return labels, scores
 
 
-def classification_report(labels: np.ndarray, scores: np.ndarray, threshold: float,
-                          target_precision: float = DEFAULT_TARGET_PRECISION) -> ClassificationReport:
+def classification_report(
+    labels: np.ndarray,
+    scores: np.ndarray,
+    threshold: float,
+    target_precision: float = DEFAULT_TARGET_PRECISION,
+) -> ClassificationReport:
     """ROC AUC, PR AUC, recall at a fixed precision, precision/recall/F1/FPR at ``threshold``,
     log loss, expected calibration error, and what chance scores (``chance_roc_auc``, ``chance_pr_auc``)."""
     labels, scores = _checked(labels, scores)

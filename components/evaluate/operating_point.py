@@ -71,12 +71,16 @@ class OperatingPoint:
 
     def sentence(self) -> str:
         if self.expected_cost_per_row is None:
-            return (f"operating threshold {self.threshold:.4f}, chosen by: {self.source} (no error costs "
-                    "given, expected cost not computed)")
-        return (f"operating threshold {self.threshold:.4f}, chosen by: {self.source}: expected cost "
-                f"{self.expected_cost_per_row:.4f} per row; at the model's own threshold "
-                f"{self.default_threshold:.4f} ({self.default_rule}): "
-                f"{self.default_expected_cost_per_row:.4f}")
+            return (
+                f"operating threshold {self.threshold:.4f}, chosen by: {self.source} (no error costs "
+                "given, expected cost not computed)"
+            )
+        return (
+            f"operating threshold {self.threshold:.4f}, chosen by: {self.source}: expected cost "
+            f"{self.expected_cost_per_row:.4f} per row; at the model's own threshold "
+            f"{self.default_threshold:.4f} ({self.default_rule}): "
+            f"{self.default_expected_cost_per_row:.4f}"
+        )
 
 
 def error_counts(labels: np.ndarray, scores: np.ndarray, threshold: float) -> tuple[int, int]:
@@ -116,9 +120,13 @@ def cost_optimal_threshold(labels: np.ndarray, scores: np.ndarray, costs: ErrorC
     return float((distinct[best - 1] + distinct[best]) / 2.0)
 
 
-def choose_operating_point(labels: np.ndarray, scores: np.ndarray, costs: ErrorCosts,
-                           default_threshold: float,
-                           default_rule: str = MODEL_THRESHOLD_FALLBACK) -> OperatingPoint:
+def choose_operating_point(
+    labels: np.ndarray,
+    scores: np.ndarray,
+    costs: ErrorCosts,
+    default_threshold: float,
+    default_rule: str = MODEL_THRESHOLD_FALLBACK,
+) -> OperatingPoint:
     """The threshold to ship: cost-optimal when costs are given, else the model's own.
 
     ``default_rule`` says how the model's own threshold was chosen (:func:`model_threshold_rule`);
@@ -131,15 +139,28 @@ def choose_operating_point(labels: np.ndarray, scores: np.ndarray, costs: ErrorC
     if not costs.enabled:
         fn, fp = error_counts(labels, scores, default_threshold)
         return OperatingPoint(
-            threshold=default_threshold, source=default_rule, default_threshold=default_threshold,
-            expected_cost_per_row=None, default_expected_cost_per_row=None, false_negatives=fn,
-            false_positives=fp, cost_false_negative=costs.false_negative,
-            cost_false_positive=costs.false_positive, default_rule=default_rule)
+            threshold=default_threshold,
+            source=default_rule,
+            default_threshold=default_threshold,
+            expected_cost_per_row=None,
+            default_expected_cost_per_row=None,
+            false_negatives=fn,
+            false_positives=fp,
+            cost_false_negative=costs.false_negative,
+            cost_false_positive=costs.false_positive,
+            default_rule=default_rule,
+        )
     threshold = cost_optimal_threshold(labels, scores, costs)
     fn, fp = error_counts(labels, scores, threshold)
     return OperatingPoint(
-        threshold=threshold, source=cost_rule(costs), default_threshold=default_threshold,
+        threshold=threshold,
+        source=cost_rule(costs),
+        default_threshold=default_threshold,
         expected_cost_per_row=expected_cost(labels, scores, threshold, costs),
         default_expected_cost_per_row=expected_cost(labels, scores, default_threshold, costs),
-        false_negatives=fn, false_positives=fp, cost_false_negative=costs.false_negative,
-        cost_false_positive=costs.false_positive, default_rule=default_rule)
+        false_negatives=fn,
+        false_positives=fp,
+        cost_false_negative=costs.false_negative,
+        cost_false_positive=costs.false_positive,
+        default_rule=default_rule,
+    )

@@ -59,8 +59,9 @@ class EvaluationOutcome:
         return self.baseline.sentence() if self.baseline else BASELINE_OFF_NOTE
 
 
-def candidate_metrics(report: ClassificationReport, operating_point: OperatingPoint,
-                      inference: InferenceCost) -> dict[str, float]:
+def candidate_metrics(
+    report: ClassificationReport, operating_point: OperatingPoint, inference: InferenceCost
+) -> dict[str, float]:
     """Holdout metrics at the operating threshold, its expected cost, latency and size."""
     values = dict(report.metrics)
     if operating_point.expected_cost_per_row is not None:

@@ -56,16 +56,26 @@ def curves_png(outcome: EvaluationOutcome) -> str:
         precision, recall, _ = precision_recall_curve(outcome.labels, scores)
         pr_axis.plot(recall, precision, linestyle=style, label=name)
         bins = calibration_bins(outcome.labels, np.asarray(scores))
-        cal_axis.plot([b["mean_predicted"] for b in bins], [b["observed_rate"] for b in bins],
-                      marker="o", linestyle=style, label=name)
+        cal_axis.plot(
+            [b["mean_predicted"] for b in bins],
+            [b["observed_rate"] for b in bins],
+            marker="o",
+            linestyle=style,
+            label=name,
+        )
     roc_axis.plot([0, 1], [0, 1], linestyle=":", color="grey", label="chance")
     pr_axis.axhline(outcome.labels.mean(), linestyle=":", color="grey", label="prevalence")
     cal_axis.plot([0, 1], [0, 1], linestyle=":", color="grey", label="perfect calibration")
     for axis, title, xlabel, ylabel in (
-            (roc_axis, "ROC", "false positive rate", "true positive rate"),
-            (pr_axis, "Precision-recall", "recall", "precision"),
-            (cal_axis, "Calibration", "mean predicted probability",
-             f"observed rate of {outcome.classes.positive!r}")):
+        (roc_axis, "ROC", "false positive rate", "true positive rate"),
+        (pr_axis, "Precision-recall", "recall", "precision"),
+        (
+            cal_axis,
+            "Calibration",
+            "mean predicted probability",
+            f"observed rate of {outcome.classes.positive!r}",
+        ),
+    ):
         axis.set(title=title, xlabel=xlabel, ylabel=ylabel, xlim=(0, 1), ylim=(0, 1.02))
         axis.legend(loc="best", fontsize="small")
     return _figure_png(figure)
@@ -82,17 +92,37 @@ def _number(value: float | None, digits: int = 4) -> str:
 
 
 def checks_table(outcome: EvaluationOutcome) -> str:
-    rows = [[html.escape(c.kind), html.escape(c.metric), _number(c.value),
-             f"{html.escape(c.op)} {c.threshold:g}",
-             f"<span class='{'pass' if c.passed else 'fail'}'>{'passed' if c.passed else 'FAILED'}</span>",
-             html.escape(c.detail)] for c in outcome.decision.checks]
+    rows = [
+        [
+            html.escape(c.kind),
+            html.escape(c.metric),
+            _number(c.value),
+            f"{html.escape(c.op)} {c.threshold:g}",
+            f"<span class='{'pass' if c.passed else 'fail'}'>{'passed' if c.passed else 'FAILED'}</span>",
+            html.escape(c.detail),
+        ]
+        for c in outcome.decision.checks
+    ]
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in outcome.decision.notes)
-    return (_table(["kind", "check", "value", "limit", "outcome", "detail"], rows)
-            + (f"<ul>{notes}</ul>" if notes else ""))
+    return _table(["kind", "check", "value", "limit", "outcome", "detail"], rows) + (
+        f"<ul>{notes}</ul>" if notes else ""
+    )
 
 
-METRIC_NAMES = ("roc_auc", "pr_auc", "recall_at_precision", "precision", "recall", "f1",
-                "false_positive_rate", "log_loss", "ece", "accuracy", "expected_cost", "decision_threshold")
+METRIC_NAMES = (
+    "roc_auc",
+    "pr_auc",
+    "recall_at_precision",
+    "precision",
+    "recall",
+    "f1",
+    "false_positive_rate",
+    "log_loss",
+    "ece",
+    "accuracy",
+    "expected_cost",
+    "decision_threshold",
+)
 
 
 def metrics_table(outcome: EvaluationOutcome) -> str:
@@ -100,8 +130,12 @@ def metrics_table(outcome: EvaluationOutcome) -> str:
     columns = [("candidate", outcome.report.metrics)]
     if outcome.baseline is not None:
         columns.append((outcome.baseline.label, outcome.baseline.report.metrics))
-    columns.append((outcome.champion.label if outcome.champion else "champion",
-                    outcome.champion.report.metrics if outcome.champion else {}))
+    columns.append(
+        (
+            outcome.champion.label if outcome.champion else "champion",
+            outcome.champion.report.metrics if outcome.champion else {},
+        )
+    )
     names = [n for n in METRIC_NAMES if n in outcome.report.metrics]
     rows = [[name, *(_number(metrics.get(name)) for _, metrics in columns)] for name in names]
     return _table(["metric", *(name for name, _ in columns)], rows)
@@ -110,22 +144,39 @@ def metrics_table(outcome: EvaluationOutcome) -> str:
 def classes_paragraph(outcome: EvaluationOutcome) -> str:
     """Which value of the label is positive (what the probabilities refer to), and why."""
     classes = outcome.classes
-    return (f"<p>Label <b>{html.escape(classes.column)}</b>: positive class "
-            f"<b>{html.escape(repr(classes.positive))}</b>, negative class "
-            f"{html.escape(repr(classes.negative))}; the positive class was chosen by: "
-            f"{html.escape(classes.rule)}. Positive rate on the holdout: "
-            f"{outcome.report.metrics['positive_rate']:.4f}.</p>")
+    return (
+        f"<p>Label <b>{html.escape(classes.column)}</b>: positive class "
+        f"<b>{html.escape(repr(classes.positive))}</b>, negative class "
+        f"{html.escape(repr(classes.negative))}; the positive class was chosen by: "
+        f"{html.escape(classes.rule)}. Positive rate on the holdout: "
+        f"{outcome.report.metrics['positive_rate']:.4f}.</p>"
+    )
 
 
 def slice_table(outcome: EvaluationOutcome) -> str:
     if not outcome.slices.segments:
         return "<p>No slice keys were given.</p>"
-    rows = [[html.escape(s.key), html.escape(s.segment), str(s.rows), str(s.positives), str(s.flagged),
-             _number(s.recall), _number(s.false_positive_rate), _number(s.precision), _number(s.roc_auc)]
-            for s in outcome.slices.segments]
+    rows = [
+        [
+            html.escape(s.key),
+            html.escape(s.segment),
+            str(s.rows),
+            str(s.positives),
+            str(s.flagged),
+            _number(s.recall),
+            _number(s.false_positive_rate),
+            _number(s.precision),
+            _number(s.roc_auc),
+        ]
+        for s in outcome.slices.segments
+    ]
     gaps = "".join(f"<li>{html.escape(g.sentence())}</li>" for g in outcome.slices.gaps)
-    return (_table(["key", "segment", "rows", "positives", "flagged", "recall", "FPR", "precision",
-                    "ROC AUC"], rows) + f"<ul>{gaps}</ul>")
+    return (
+        _table(
+            ["key", "segment", "rows", "positives", "flagged", "recall", "FPR", "precision", "ROC AUC"], rows
+        )
+        + f"<ul>{gaps}</ul>"
+    )
 
 
 def slice_note(outcome: EvaluationOutcome) -> str:
@@ -141,7 +192,7 @@ def render_report(outcome: EvaluationOutcome, title: str = "Model evaluation") -
 <html><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{_STYLE}</style></head>
 <body>
 <h1>{html.escape(title)}</h1>
-<p class="verdict {'approved' if approved else 'rejected'}">{verdict}</p>
+<p class="verdict {"approved" if approved else "rejected"}">{verdict}</p>
 {classes_paragraph(outcome)}
 <p>{html.escape(outcome.baseline_note)}</p>
 <p>{html.escape(outcome.champion_note)}</p>

@@ -90,15 +90,22 @@ class AutoSlices:
 
     def sentence(self) -> str:
         chosen = ", ".join(k.column for k in self.keys) or "none"
-        text = (f"slice_keys 'auto': categorical columns with {AUTO_MIN_VALUES}-{AUTO_MAX_VALUES} distinct "
-                f"values in the evaluation data: {chosen}")
+        text = (
+            f"slice_keys 'auto': categorical columns with {AUTO_MIN_VALUES}-{AUTO_MAX_VALUES} distinct "
+            f"values in the evaluation data: {chosen}"
+        )
         if self.skipped:
             text += "; not sliced: " + ", ".join(f"{c} ({why})" for c, why in self.skipped.items())
         return text
 
 
-def auto_slice_keys(frame: pd.DataFrame, categorical: list[str] | tuple[str, ...], *,
-                    min_values: int = AUTO_MIN_VALUES, max_values: int = AUTO_MAX_VALUES) -> AutoSlices:
+def auto_slice_keys(
+    frame: pd.DataFrame,
+    categorical: list[str] | tuple[str, ...],
+    *,
+    min_values: int = AUTO_MIN_VALUES,
+    max_values: int = AUTO_MAX_VALUES,
+) -> AutoSlices:
     """Slice keys for the model's categorical columns with ``min_values``..``max_values`` distinct
     values in ``frame`` (missing values not counted)."""
     keys, skipped = [], {}
@@ -146,9 +153,11 @@ class Gap:
     def sentence(self) -> str:
         if self.gap is None:
             return f"{self.metric} gap across {self.key}: not measured ({self.note})"
-        return (f"{self.metric} gap across {self.key} = {self.gap:.4f} (highest {self.highest} "
-                f"{self.highest_value:.4f}, lowest {self.lowest} {self.lowest_value:.4f}, "
-                f"{self.measured_segments} segments)")
+        return (
+            f"{self.metric} gap across {self.key} = {self.gap:.4f} (highest {self.highest} "
+            f"{self.highest_value:.4f}, lowest {self.lowest} {self.lowest_value:.4f}, "
+            f"{self.measured_segments} segments)"
+        )
 
 
 @dataclass(frozen=True)
@@ -158,8 +167,11 @@ class SliceReport:
     note: str = ""  # how the keys were chosen, when "auto" chose them
 
     def to_dict(self) -> dict:
-        return {"segments": [asdict(s) for s in self.segments], "gaps": [asdict(g) for g in self.gaps],
-                "note": self.note}
+        return {
+            "segments": [asdict(s) for s in self.segments],
+            "gaps": [asdict(g) for g in self.gaps],
+            "note": self.note,
+        }
 
 
 def _band_labels(values: pd.Series, key: SliceKey) -> pd.Series:
@@ -176,14 +188,18 @@ def _band_labels(values: pd.Series, key: SliceKey) -> pd.Series:
 def segment_labels(frame: pd.DataFrame, key: SliceKey) -> pd.Series:
     """Each row's segment name under ``key``."""
     if key.column not in frame.columns:
-        raise DataError(f"slice key {key.column!r} is not a column of the evaluation data; columns: "
-                        f"{sorted(frame.columns)}")
+        raise DataError(
+            f"slice key {key.column!r} is not a column of the evaluation data; columns: "
+            f"{sorted(frame.columns)}"
+        )
     values = frame[key.column]
     is_numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
     if key.edges or key.quantile_bands:
         if not is_numeric:
-            raise DataError(f"slice key {key.label!r} asks for numeric bands but {key.column!r} is not "
-                            "numeric; use the plain column name to slice by value")
+            raise DataError(
+                f"slice key {key.label!r} asks for numeric bands but {key.column!r} is not "
+                "numeric; use the plain column name to slice by value"
+            )
         return _band_labels(values, key)
     if is_numeric and values.nunique(dropna=True) > MAX_VALUE_SEGMENTS:
         return _band_labels(values, key)
@@ -194,43 +210,79 @@ def _rate(numerator: int, denominator: int, minimum: int) -> float | None:
     return numerator / denominator if denominator >= max(minimum, 1) else None
 
 
-def segment_metrics(key: str, segment: str, labels: np.ndarray, scores: np.ndarray, threshold: float,
-                    min_rows: int, min_positives: int) -> SegmentMetrics:
+def segment_metrics(
+    key: str,
+    segment: str,
+    labels: np.ndarray,
+    scores: np.ndarray,
+    threshold: float,
+    min_rows: int,
+    min_positives: int,
+) -> SegmentMetrics:
     flagged = scores >= threshold
     positives = int(labels.sum())
     negatives = len(labels) - positives
     big_enough = len(labels) >= min_rows
     both = 0 < positives < len(labels)
     return SegmentMetrics(
-        key=key, segment=segment, rows=len(labels), positives=positives, flagged=int(flagged.sum()),
+        key=key,
+        segment=segment,
+        rows=len(labels),
+        positives=positives,
+        flagged=int(flagged.sum()),
         recall=_rate(int((flagged & (labels == 1)).sum()), positives, min_positives) if big_enough else None,
-        false_positive_rate=(_rate(int((flagged & (labels == 0)).sum()), negatives, 1)
-                             if big_enough else None),
+        false_positive_rate=(
+            _rate(int((flagged & (labels == 0)).sum()), negatives, 1) if big_enough else None
+        ),
         precision=_rate(int((flagged & (labels == 1)).sum()), int(flagged.sum()), 1) if big_enough else None,
-        roc_auc=float(roc_auc_score(labels, scores)) if big_enough and both else None)
+        roc_auc=float(roc_auc_score(labels, scores)) if big_enough and both else None,
+    )
 
 
 def metric_gap(key: str, metric: str, segments: list[SegmentMetrics]) -> Gap:
     measured = [(s.segment, getattr(s, metric)) for s in segments if getattr(s, metric) is not None]
     if len(measured) < 2:
-        return Gap(key, metric, None, measured_segments=len(measured),
-                   note=f"{len(measured)} of {len(segments)} segments are large enough")
+        return Gap(
+            key,
+            metric,
+            None,
+            measured_segments=len(measured),
+            note=f"{len(measured)} of {len(segments)} segments are large enough",
+        )
     high = max(measured, key=lambda m: m[1])
     low = min(measured, key=lambda m: m[1])
     return Gap(key, metric, high[1] - low[1], high[0], high[1], low[0], low[1], len(measured))
 
 
-def slice_report(frame: pd.DataFrame, labels: np.ndarray, scores: np.ndarray, threshold: float,
-                 keys: list[SliceKey], *, min_rows: int, min_positives: int, note: str = "") -> SliceReport:
+def slice_report(
+    frame: pd.DataFrame,
+    labels: np.ndarray,
+    scores: np.ndarray,
+    threshold: float,
+    keys: list[SliceKey],
+    *,
+    min_rows: int,
+    min_positives: int,
+    note: str = "",
+) -> SliceReport:
     """Per-segment metrics for every key, and the recall / FPR gap across each key's segments."""
     labels = np.asarray(labels).astype(int)
     scores = np.asarray(scores, dtype=np.float64)
     report = SliceReport(note=note)
     for key in keys:
         names = segment_labels(frame, key).to_numpy()
-        segments = [segment_metrics(key.label, str(name), labels[names == name], scores[names == name],
-                                    threshold, min_rows, min_positives)
-                    for name in sorted(set(names), key=str)]
+        segments = [
+            segment_metrics(
+                key.label,
+                str(name),
+                labels[names == name],
+                scores[names == name],
+                threshold,
+                min_rows,
+                min_positives,
+            )
+            for name in sorted(set(names), key=str)
+        ]
         report.segments.extend(segments)
         report.gaps.extend(metric_gap(key.label, metric, segments) for metric in GAP_METRICS)
     return report

@@ -39,8 +39,11 @@ class ChampionBaseline:
     location: str
 
     def describe(self) -> str:
-        what = ("its training statistics" if self.source == FROM_STATISTICS
-                else "statistics computed from its training data")
+        what = (
+            "its training statistics"
+            if self.source == FROM_STATISTICS
+            else "statistics computed from its training data"
+        )
         return f"champion {self.model_name} version {self.version}: {what} ({self.location})"
 
 
@@ -62,7 +65,8 @@ def find_champion_baseline(tracking_uri: str, model_name: str) -> ChampionBaseli
         f"champion {model_name} version {version} has neither a {TRAINING_STATISTICS_TAG!r} nor a "
         f"{TRAIN_DATA_TAG!r} tag, so there is nothing to compare production data with. Register "
         "versions with register_model (it records both), or tag this version "
-        f"{TRAINING_STATISTICS_TAG}=<location of its train_stats.pb>.")
+        f"{TRAINING_STATISTICS_TAG}=<location of its train_stats.pb>."
+    )
 
 
 def download_statistics(baseline: ChampionBaseline, tracking_uri: str, destination: Path) -> Path:
@@ -71,10 +75,12 @@ def download_statistics(baseline: ChampionBaseline, tracking_uri: str, destinati
 
     destination.mkdir(parents=True, exist_ok=True)
     try:
-        local = mlflow.artifacts.download_artifacts(artifact_uri=baseline.location,
-                                                    dst_path=str(destination),
-                                                    tracking_uri=tracking_uri)
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=baseline.location, dst_path=str(destination), tracking_uri=tracking_uri
+        )
     except (MlflowException, OSError) as exc:
-        raise RegistryError(f"could not download the training statistics of {baseline.model_name} "
-                            f"version {baseline.version} from {baseline.location}: {exc}") from exc
+        raise RegistryError(
+            f"could not download the training statistics of {baseline.model_name} "
+            f"version {baseline.version} from {baseline.location}: {exc}"
+        ) from exc
     return Path(local)

@@ -63,16 +63,29 @@ def check_drift(
     from kfp_cicd.components.monitor.monitoring import MonitoringOutputs, check_production_drift
     from kfp_cicd.tfdv.options import ValidationOptions, parse_drift_thresholds
 
-    options = ValidationOptions(drift_thresholds=parse_drift_thresholds(drift_thresholds),
-                                drift_default_threshold=drift_default_threshold,
-                                sample_rate=sample_rate)
-    outputs = MonitoringOutputs(decision_file=decision.path, report_markdown=drift_report.path,
-                                report_html=drift_view.path, statistics_dir=statistics.path,
-                                statistics_view=statistics_view.path, metadata=decision.metadata)
+    options = ValidationOptions(
+        drift_thresholds=parse_drift_thresholds(drift_thresholds),
+        drift_default_threshold=drift_default_threshold,
+        sample_rate=sample_rate,
+    )
+    outputs = MonitoringOutputs(
+        decision_file=decision.path,
+        report_markdown=drift_report.path,
+        report_html=drift_view.path,
+        statistics_dir=statistics.path,
+        statistics_view=statistics_view.path,
+        metadata=decision.metadata,
+    )
     verdict = check_production_drift(
-        production_data=production_data, tracking_uri=tracking_uri, model_name=model_name,
-        label_column=label_column, schema_path=schema_path, options=options,
-        numeric_histogram=numeric_histogram, outputs=outputs)
+        production_data=production_data,
+        tracking_uri=tracking_uri,
+        model_name=model_name,
+        label_column=label_column,
+        schema_path=schema_path,
+        options=options,
+        numeric_histogram=numeric_histogram,
+        outputs=outputs,
+    )
     return verdict.retrain
 
 
@@ -120,8 +133,13 @@ def record_retraining_trigger(
     from kfp_cicd.components.monitor.decision import RetrainingDecision
     from kfp_cicd.components.monitor.lineage import record_trigger
 
-    record = record_trigger(tracking_uri, model_name, pipeline_job_id,
-                            RetrainingDecision.read(decision.path), monitoring_report=drift_report.uri)
+    record = record_trigger(
+        tracking_uri,
+        model_name,
+        pipeline_job_id,
+        RetrainingDecision.read(decision.path),
+        monitoring_report=drift_report.uri,
+    )
     return record.summary()
 
 

@@ -50,11 +50,15 @@ class DriftRequest:
 
     def __post_init__(self) -> None:
         if not self.data:
-            raise DataError("no production data given: pass the location of a recent window of "
-                            "production data (CSV or Parquet)")
+            raise DataError(
+                "no production data given: pass the location of a recent window of "
+                "production data (CSV or Parquet)"
+            )
         if self.numeric_histogram not in NUMERIC_HISTOGRAMS:
-            raise DataError(f"numeric_histogram must be one of {', '.join(NUMERIC_HISTOGRAMS)}, "
-                            f"not {self.numeric_histogram!r}")
+            raise DataError(
+                f"numeric_histogram must be one of {', '.join(NUMERIC_HISTOGRAMS)}, "
+                f"not {self.numeric_histogram!r}"
+            )
         if not (self.baseline_statistics or self.baseline_data):
             raise DataError("a drift check needs a baseline: training statistics or training data")
 
@@ -87,21 +91,28 @@ def job_request(request: DriftRequest, work: Path) -> dict[str, Any]:
     """The JSON request of tfdv_drift_job.py, with remote tables staged under ``work``."""
     staging = work / "staged"
     document: dict[str, Any] = {
-        "data": stage(request.data, staging), "data_name": request.data,
-        "label_column": request.label_column, "output_dir": str(work / "out"),
-        "schema_path": request.schema_path or None, "numeric_histogram": request.numeric_histogram,
-        **request.options.job_fields()}
+        "data": stage(request.data, staging),
+        "data_name": request.data,
+        "label_column": request.label_column,
+        "output_dir": str(work / "out"),
+        "schema_path": request.schema_path or None,
+        "numeric_histogram": request.numeric_histogram,
+        **request.options.job_fields(),
+    }
     if request.baseline_statistics:
-        document.update(baseline_statistics=request.baseline_statistics,
-                        baseline_name=request.baseline_statistics)
+        document.update(
+            baseline_statistics=request.baseline_statistics, baseline_name=request.baseline_statistics
+        )
     else:
-        document.update(baseline_data=stage(request.baseline_data, staging),
-                        baseline_data_name=request.baseline_data)
+        document.update(
+            baseline_data=stage(request.baseline_data, staging), baseline_data_name=request.baseline_data
+        )
     return document
 
 
-def run_drift_job(request: DriftRequest, work: Path, *, tfdv_python: str | None = None,
-                  timeout_s: float = DEFAULT_TIMEOUT_S) -> DriftResult:
+def run_drift_job(
+    request: DriftRequest, work: Path, *, tfdv_python: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S
+) -> DriftResult:
     """Run the drift check in the TFDV environment and read its results.
 
     Raises:
@@ -116,7 +127,11 @@ def run_drift_job(request: DriftRequest, work: Path, *, tfdv_python: str | None 
     out = work / "out"
     (out / "result.json").unlink(missing_ok=True)  # never read a previous run's result
     summary = read_result(out, run_job(DRIFT_JOB, request_path, python=python, timeout_s=timeout_s))
-    return DriftResult(rows=summary["rows"], baseline_rows=summary["baseline_rows"],
-                       drift=json.loads((out / "drift.json").read_text(encoding="utf-8")),
-                       anomalies=json.loads((out / "anomalies.json").read_text(encoding="utf-8")),
-                       label_dropped=summary["label_dropped"], output_dir=out)
+    return DriftResult(
+        rows=summary["rows"],
+        baseline_rows=summary["baseline_rows"],
+        drift=json.loads((out / "drift.json").read_text(encoding="utf-8")),
+        anomalies=json.loads((out / "anomalies.json").read_text(encoding="utf-8")),
+        label_dropped=summary["label_dropped"],
+        output_dir=out,
+    )

@@ -41,10 +41,18 @@ class MonitoringOutputs:
     metadata: MutableMapping[str, Any] | None = None
 
 
-def check_production_drift(*, production_data: str, tracking_uri: str, model_name: str,
-                           label_column: str, schema_path: str, options: ValidationOptions,
-                           numeric_histogram: str, outputs: MonitoringOutputs,
-                           tfdv_python: str | None = None) -> RetrainingDecision:
+def check_production_drift(
+    *,
+    production_data: str,
+    tracking_uri: str,
+    model_name: str,
+    label_column: str,
+    schema_path: str,
+    options: ValidationOptions,
+    numeric_histogram: str,
+    outputs: MonitoringOutputs,
+    tfdv_python: str | None = None,
+) -> RetrainingDecision:
     """Decide whether to retrain; write the decision, the reports and the statistics."""
     baseline = find_champion_baseline(tracking_uri, model_name)
     result: DriftResult | None = None
@@ -53,33 +61,54 @@ def check_production_drift(*, production_data: str, tracking_uri: str, model_nam
         if baseline is None:
             decision = decide_without_champion(model_name, production_data)
         else:
-            statistics = (str(download_statistics(baseline, tracking_uri, work / "baseline"))
-                          if baseline.source == FROM_STATISTICS else "")
+            statistics = (
+                str(download_statistics(baseline, tracking_uri, work / "baseline"))
+                if baseline.source == FROM_STATISTICS
+                else ""
+            )
             request = DriftRequest(
-                data=production_data, label_column=label_column, baseline_statistics=statistics,
-                baseline_data="" if statistics else baseline.location, schema_path=schema_path,
-                options=options, numeric_histogram=numeric_histogram)
+                data=production_data,
+                label_column=label_column,
+                baseline_statistics=statistics,
+                baseline_data="" if statistics else baseline.location,
+                schema_path=schema_path,
+                options=options,
+                numeric_histogram=numeric_histogram,
+            )
             result = run_drift_job(request, work / "job", tfdv_python=tfdv_python)
-            decision = decide_from_drift(model_name, baseline.version, production_data, result.drift,
-                                         baseline.describe(), anomaly_count=len(result.anomalies))
+            decision = decide_from_drift(
+                model_name,
+                baseline.version,
+                production_data,
+                result.drift,
+                baseline.describe(),
+                anomaly_count=len(result.anomalies),
+            )
         _write_outputs(decision, result, outputs)
     log.info("monitoring verdict: %s", decision.reason)
     return decision
 
 
-def _write_outputs(decision: RetrainingDecision, result: DriftResult | None,
-                   outputs: MonitoringOutputs) -> None:
+def _write_outputs(
+    decision: RetrainingDecision, result: DriftResult | None, outputs: MonitoringOutputs
+) -> None:
     drift = result.drift if result else []
     anomalies = result.anomalies if result else []
     counts = {"rows": result.rows, "baseline_rows": result.baseline_rows} if result else {}
-    for path in (outputs.decision_file, outputs.report_markdown, outputs.report_html,
-                 outputs.statistics_view):
+    for path in (
+        outputs.decision_file,
+        outputs.report_markdown,
+        outputs.report_html,
+        outputs.statistics_view,
+    ):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(outputs.decision_file).write_text(decision.to_json(), encoding="utf-8")
     Path(outputs.report_markdown).write_text(
-        drift_report_markdown(decision, drift, anomalies, **counts), encoding="utf-8")
-    Path(outputs.report_html).write_text(drift_report_html(decision, drift, anomalies, **counts),
-                                         encoding="utf-8")
+        drift_report_markdown(decision, drift, anomalies, **counts), encoding="utf-8"
+    )
+    Path(outputs.report_html).write_text(
+        drift_report_html(decision, drift, anomalies, **counts), encoding="utf-8"
+    )
     statistics_dir = Path(outputs.statistics_dir)
     statistics_dir.mkdir(parents=True, exist_ok=True)
     if result is not None:
@@ -89,9 +118,16 @@ def _write_outputs(decision: RetrainingDecision, result: DriftResult | None,
     else:
         Path(outputs.statistics_view).write_text(
             "<!DOCTYPE html>\n<html><body><p>No champion yet: no baseline, no statistics compared."
-            "</p></body></html>\n", encoding="utf-8")
+            "</p></body></html>\n",
+            encoding="utf-8",
+        )
     if outputs.metadata is not None:
         outputs.metadata.update(
-            retrain=decision.retrain, trigger=decision.trigger, reason=decision.reason,
-            champion_version=decision.champion_version, drifted_features=decision.drifted_features,
-            features_compared=decision.features_compared, anomaly_count=decision.anomaly_count)
+            retrain=decision.retrain,
+            trigger=decision.trigger,
+            reason=decision.reason,
+            champion_version=decision.champion_version,
+            drifted_features=decision.drifted_features,
+            features_compared=decision.features_compared,
+            anomaly_count=decision.anomaly_count,
+        )

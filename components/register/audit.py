@@ -16,8 +16,12 @@ from kfp_cicd.errors import RegistryError
 from kfp_cicd.model.integrity import verify_model
 
 # Run artifact names of the files stored with every registered version.
-AUDIT_FILES = {"decision": "decision.json", "audit_record": "audit_record.json",
-               "model_card": "model_card.md", "report": "evaluation_report.html"}
+AUDIT_FILES = {
+    "decision": "decision.json",
+    "audit_record": "audit_record.json",
+    "model_card": "model_card.md",
+    "report": "evaluation_report.html",
+}
 
 
 def read_audit_record(path: str | Path) -> dict:
@@ -29,8 +33,10 @@ def read_audit_record(path: str | Path) -> dict:
         raise RegistryError(f"audit record {path} is unreadable: {exc}") from exc
     missing = [k for k in ("model", "decision", "approval", "data", "code") if k not in record]
     if missing:
-        raise RegistryError(f"{path} is not an evaluation audit record (missing {missing}); pass "
-                            "evaluate_model's audit_record output")
+        raise RegistryError(
+            f"{path} is not an evaluation audit record (missing {missing}); pass "
+            "evaluate_model's audit_record output"
+        )
     return record
 
 
@@ -39,16 +45,21 @@ def check_audited_model(record: dict, model_dir: str | Path) -> str:
     digest = verify_model(model_dir)
     audited = record["model"].get("digest")
     if digest != audited:
-        raise RegistryError(f"the model to register ({digest}) is not the model the evaluation gate "
-                            f"approved ({audited}); register evaluate_model's operating_model output")
+        raise RegistryError(
+            f"the model to register ({digest}) is not the model the evaluation gate "
+            f"approved ({audited}); register evaluate_model's operating_model output"
+        )
     if record["approval"].get("decision") != "approved":
         raise RegistryError("the audit record says the gate rejected this model; refusing to register it")
     return digest
 
 
 def _gaps(record: dict) -> str:
-    return "; ".join(f"{g['metric']}@{g['key']}={g['gap']:.4f}" for g in record["slices"]["gaps"]
-                     if g.get("gap") is not None)
+    return "; ".join(
+        f"{g['metric']}@{g['key']}={g['gap']:.4f}"
+        for g in record["slices"]["gaps"]
+        if g.get("gap") is not None
+    )
 
 
 def audit_tags(record: dict) -> dict[str, str]:
@@ -61,8 +72,9 @@ def audit_tags(record: dict) -> dict[str, str]:
         "approved_at": approval["decided_at"],
         "operating_threshold": repr(float(point["threshold"])),
         "threshold_source": point["source"],
-        "expected_cost_per_row": ("" if point.get("expected_cost_per_row") is None
-                                  else f"{point['expected_cost_per_row']:.6f}"),
+        "expected_cost_per_row": (
+            "" if point.get("expected_cost_per_row") is None else f"{point['expected_cost_per_row']:.6f}"
+        ),
         "champion_compared": champion["version"] or "none",
         "champion_note": champion["note"],
         "eval_data": data["eval_data"],
@@ -77,12 +89,22 @@ def audit_tags(record: dict) -> dict[str, str]:
     return {k: str(v) for k, v in tags.items() if v not in ("", None)}
 
 
-def stage_audit_files(directory: Path, *, decision_path: str, audit_record_path: str = "",
-                      model_card_path: str = "", report_path: str = "") -> Path:
+def stage_audit_files(
+    directory: Path,
+    *,
+    decision_path: str,
+    audit_record_path: str = "",
+    model_card_path: str = "",
+    report_path: str = "",
+) -> Path:
     """Copy the given files into ``directory`` under their stored names; returns ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
-    sources = {"decision": decision_path, "audit_record": audit_record_path,
-               "model_card": model_card_path, "report": report_path}
+    sources = {
+        "decision": decision_path,
+        "audit_record": audit_record_path,
+        "model_card": model_card_path,
+        "report": report_path,
+    }
     for kind, source in sources.items():
         if not source:
             continue

@@ -63,13 +63,21 @@ def register_model(
     from kfp_cicd.components.register.task import run_register_task
 
     return run_register_task(
-        model_dir=model.path, metrics=evaluation_metrics.metadata, decision_path=decision.path,
-        tracking_uri=tracking_uri, model_name=model_name, data_fingerprint=data_fingerprint,
-        train_data=train_data, pipeline_job_name=pipeline_job_name, pipeline_job_id=pipeline_job_id,
+        model_dir=model.path,
+        metrics=evaluation_metrics.metadata,
+        decision_path=decision.path,
+        tracking_uri=tracking_uri,
+        model_name=model_name,
+        data_fingerprint=data_fingerprint,
+        train_data=train_data,
+        pipeline_job_name=pipeline_job_name,
+        pipeline_job_id=pipeline_job_id,
         audit_record_path=audit_record.path if audit_record is not None else "",
         model_card_path=model_card.path if model_card is not None else "",
         report_path=report.path if report is not None else "",
-        statistics_dir=statistics.path if statistics is not None else "", trigger_reason=trigger_reason)
+        statistics_dir=statistics.path if statistics is not None else "",
+        trigger_reason=trigger_reason,
+    )
 
 
 def build_component(image: str) -> PythonComponent:

@@ -26,11 +26,23 @@ from kfp_cicd.registry.tags import STATISTICS_FOLDER, TRAINING_STATISTICS_TAG, T
 from kfp_cicd.version import __version__
 
 
-def run_register_task(*, model_dir: str, metrics: dict, decision_path: str, tracking_uri: str,
-                      model_name: str, data_fingerprint: str, train_data: str,
-                      pipeline_job_name: str, pipeline_job_id: str, audit_record_path: str = "",
-                      model_card_path: str = "", report_path: str = "", statistics_dir: str = "",
-                      trigger_reason: str = "") -> tuple[str, str, str]:
+def run_register_task(
+    *,
+    model_dir: str,
+    metrics: dict,
+    decision_path: str,
+    tracking_uri: str,
+    model_name: str,
+    data_fingerprint: str,
+    train_data: str,
+    pipeline_job_name: str,
+    pipeline_job_id: str,
+    audit_record_path: str = "",
+    model_card_path: str = "",
+    report_path: str = "",
+    statistics_dir: str = "",
+    trigger_reason: str = "",
+) -> tuple[str, str, str]:
     """The KFP task body: register with lineage and audit tags; returns (version, model_uri, storage_uri).
 
     With an audit record (from evaluate_model) the model must be the one the gate evaluated (same
@@ -65,21 +77,32 @@ def run_register_task(*, model_dir: str, metrics: dict, decision_path: str, trac
     artifact_tags: dict[str, str] = {}
     if statistics_dir:
         if not (Path(statistics_dir) / "train_stats.pb").is_file():
-            raise RegistryError(f"{statistics_dir} holds no train_stats.pb; pass validate_data's "
-                                "statistics output")
+            raise RegistryError(
+                f"{statistics_dir} holds no train_stats.pb; pass validate_data's statistics output"
+            )
         artifact_dirs[STATISTICS_FOLDER] = statistics_dir
         artifact_tags[TRAINING_STATISTICS_TAG] = f"{STATISTICS_FOLDER}/train_stats.pb"
     description = Path(model_card_path).read_text() if model_card_path else None
     numeric = {k: float(v) for k, v in metrics.items() if isinstance(v, int | float)}
     with tempfile.TemporaryDirectory(prefix="kfp-cicd-audit-") as staging:
-        audit_dir = stage_audit_files(Path(staging), decision_path=decision_path,
-                                      audit_record_path=audit_record_path,
-                                      model_card_path=model_card_path, report_path=report_path)
+        audit_dir = stage_audit_files(
+            Path(staging),
+            decision_path=decision_path,
+            audit_record_path=audit_record_path,
+            model_card_path=model_card_path,
+            report_path=report_path,
+        )
         registered = register_model_version(
-            model_dir, tracking_uri=tracking_uri, model_name=model_name, tags=tags, metrics=numeric,
+            model_dir,
+            tracking_uri=tracking_uri,
+            model_name=model_name,
+            tags=tags,
+            metrics=numeric,
             params={"train_data": train_data},
             step_metrics=history_metrics(read_training_history(model_dir)),
-            artifact_dirs={"audit": audit_dir, **artifact_dirs}, description=description,
-            artifact_tags=artifact_tags)
+            artifact_dirs={"audit": audit_dir, **artifact_dirs},
+            description=description,
+            artifact_tags=artifact_tags,
+        )
     location = storage_location(tracking_uri, model_name, registered.version)
     return registered.version, registered.model_uri, location

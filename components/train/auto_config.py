@@ -42,10 +42,10 @@ MIN_EPOCHS, MAX_EPOCHS = 10, 200
 MIN_WIDTH, MAX_WIDTH, ROWS_PER_UNIT = 32, 256, 32
 MIN_SECOND_WIDTH = 16
 # Validation plan.
-CROSS_FIT_MAX_ROWS = 20_000      # up to this many training rows: k-fold cross-fitting by default
-CROSS_FIT_MIN_RARE_ROWS = 100    # ... and above it too while one split would hold fewer rare rows
+CROSS_FIT_MAX_ROWS = 20_000  # up to this many training rows: k-fold cross-fitting by default
+CROSS_FIT_MIN_RARE_ROWS = 100  # ... and above it too while one split would hold fewer rare rows
 AUTO_FOLDS = 5
-MIN_VALIDATION_RARE_ROWS = 30    # a single split is enlarged (up to 30 % of the rows) to hold this many
+MIN_VALIDATION_RARE_ROWS = 30  # a single split is enlarged (up to 30 % of the rows) to hold this many
 MAX_VALIDATION_FRACTION = 0.3
 
 
@@ -88,15 +88,20 @@ def plan_validation(rows: int, rare_rows: int, config: TrainingConfig) -> Valida
     """
     fraction = config.validation_fraction
     if rare_rows < 2:
-        return ValidationPlan(0, 0.0, f"no validation rows: the rarer class has {rare_rows} row(s), "
-                                      "at least 2 are needed to hold one out")
+        return ValidationPlan(
+            0,
+            0.0,
+            f"no validation rows: the rarer class has {rare_rows} row(s), "
+            "at least 2 are needed to hold one out",
+        )
     folds = config.validation_folds
     reason = f"validation_folds={folds} given"
     if folds == 0:
         small = rows <= CROSS_FIT_MAX_ROWS or rare_rows * fraction < CROSS_FIT_MIN_RARE_ROWS
         folds = AUTO_FOLDS if small else 1
-        reason = (f"{rows:,} training rows, {rare_rows:,} of the rarer class: "
-                  + ("small data, cross-fitted" if small else "large data, one split"))
+        reason = f"{rows:,} training rows, {rare_rows:,} of the rarer class: " + (
+            "small data, cross-fitted" if small else "large data, one split"
+        )
     if folds >= 2:
         folds = min(folds, rare_rows)
         return ValidationPlan(folds, 1.0 / folds, f"{folds}-fold cross-fitting ({reason})")
@@ -107,8 +112,9 @@ def plan_validation(rows: int, rare_rows: int, config: TrainingConfig) -> Valida
     return ValidationPlan(1, fraction, f"one stratified split holding out {fraction:.0%} ({reason})")
 
 
-def resolve_hyperparameters(rows: int, input_dim: int, positives: int, config: TrainingConfig,
-                            world_size: int = 1) -> TrainingConfig:
+def resolve_hyperparameters(
+    rows: int, input_dim: int, positives: int, config: TrainingConfig, world_size: int = 1
+) -> TrainingConfig:
     """``config`` with its automatic (0 / empty) epochs, batch size, learning rate and widths chosen.
 
     ``rows`` and ``positives`` count the rows one network trains on, ``input_dim`` is the width after
@@ -124,7 +130,8 @@ def resolve_hyperparameters(rows: int, input_dim: int, positives: int, config: T
     batch_size = config.batch_size or max(1, global_batch // max(world_size, 1))
     global_batch = batch_size * max(world_size, 1)
     learning_rate = config.learning_rate or min(
-        MAX_LEARNING_RATE, BASE_LEARNING_RATE * math.sqrt(max(1.0, global_batch / LEARNING_RATE_BATCH)))
+        MAX_LEARNING_RATE, BASE_LEARNING_RATE * math.sqrt(max(1.0, global_batch / LEARNING_RATE_BATCH))
+    )
     steps_per_epoch = math.ceil(rows / global_batch)
     epochs = config.epochs or int(clamp(math.ceil(TARGET_STEPS / steps_per_epoch), MIN_EPOCHS, MAX_EPOCHS))
     hidden_units = config.hidden_units
@@ -132,14 +139,23 @@ def resolve_hyperparameters(rows: int, input_dim: int, positives: int, config: T
         width = int(clamp(power_of_two(2 * input_dim), MIN_WIDTH, MAX_WIDTH))
         width = min(width, max(MIN_WIDTH, power_of_two(rows / ROWS_PER_UNIT)))
         hidden_units = (width, max(MIN_SECOND_WIDTH, width // 2))
-    return replace(config, epochs=int(epochs), batch_size=int(batch_size),
-                   learning_rate=float(round(learning_rate, 6)), hidden_units=tuple(hidden_units))
+    return replace(
+        config,
+        epochs=int(epochs),
+        batch_size=int(batch_size),
+        learning_rate=float(round(learning_rate, 6)),
+        hidden_units=tuple(hidden_units),
+    )
 
 
 def describe(config: TrainingConfig) -> dict[str, object]:
     """The resolved settings as plain values (metrics, history and model metadata)."""
-    return {"max_epochs": config.epochs, "batch_size": config.batch_size,
-            "learning_rate": config.learning_rate,
-            "hidden_units": ",".join(str(u) for u in config.hidden_units),
-            "dropout": config.dropout, "weight_decay": config.weight_decay,
-            "early_stopping_patience": config.early_stopping_patience}
+    return {
+        "max_epochs": config.epochs,
+        "batch_size": config.batch_size,
+        "learning_rate": config.learning_rate,
+        "hidden_units": ",".join(str(u) for u in config.hidden_units),
+        "dropout": config.dropout,
+        "weight_decay": config.weight_decay,
+        "early_stopping_patience": config.early_stopping_patience,
+    }

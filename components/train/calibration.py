@@ -46,8 +46,12 @@ class Calibration:
 
     def to_config(self) -> dict[str, object]:
         """The ``calibration`` entry of the model's ``config.json`` (read by ``pyfunc_model.py``)."""
-        return {"method": self.method, "slope": self.slope, "intercept": self.intercept,
-                **({"note": self.note} if self.note else {})}
+        return {
+            "method": self.method,
+            "slope": self.slope,
+            "intercept": self.intercept,
+            **({"note": self.note} if self.note else {}),
+        }
 
 
 IDENTITY = Calibration()
@@ -66,8 +70,10 @@ def fit_platt(logits: np.ndarray, labels: np.ndarray) -> Calibration:
         raise ValueError(f"{len(z)} logits but {len(y)} labels")
     positives = int(y.sum())
     if min(positives, len(y) - positives) < MIN_ROWS_PER_CLASS:
-        return _identity(f"the validation rows hold {positives} positive and {len(y) - positives} "
-                         f"negative rows; Platt scaling needs {MIN_ROWS_PER_CLASS} of each")
+        return _identity(
+            f"the validation rows hold {positives} positive and {len(y) - positives} "
+            f"negative rows; Platt scaling needs {MIN_ROWS_PER_CLASS} of each"
+        )
     if not np.isfinite(z).all():
         return _identity("the network produced non-finite logits on the validation rows")
     try:
@@ -76,8 +82,10 @@ def fit_platt(logits: np.ndarray, labels: np.ndarray) -> Calibration:
         return _identity(f"the Platt fit failed: {error}")
     slope, intercept = float(fitted.coef_[0, 0]), float(fitted.intercept_[0])
     if not (math.isfinite(slope) and math.isfinite(intercept)) or slope <= 0:
-        return _identity(f"the Platt fit gave slope {slope:.4g}: the network ranks the validation rows "
-                         "no better than chance")
+        return _identity(
+            f"the Platt fit gave slope {slope:.4g}: the network ranks the validation rows "
+            "no better than chance"
+        )
     return Calibration("platt", slope, intercept)
 
 
@@ -110,8 +118,9 @@ def max_f1_threshold(probabilities: np.ndarray, labels: np.ndarray) -> tuple[flo
     return float(np.clip(threshold, THRESHOLD_FLOOR, THRESHOLD_CEILING)), float(f1[best])
 
 
-def choose_threshold(given: float, probabilities: np.ndarray | None, labels: np.ndarray | None,
-                     where: str) -> tuple[float, str]:
+def choose_threshold(
+    given: float, probabilities: np.ndarray | None, labels: np.ndarray | None, where: str
+) -> tuple[float, str]:
     """``(threshold, rule)``: ``given`` when in (0, 1), else max F1 on the validation rows.
 
     ``where`` describes the validation rows for the rule sentence (e.g. "1,234 validation rows").

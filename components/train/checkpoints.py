@@ -36,10 +36,11 @@ class CheckpointMismatch(KfpCicdError, ValueError):
 def capture_rng_state() -> dict[str, Any]:
     """This process's generator states: Python, NumPy, torch CPU and (if present) CUDA."""
     kind, keys, position, has_gauss, gauss = np.random.get_state()
-    state: dict[str, Any] = {"python": random.getstate(),
-                             "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), int(position),
-                                       int(has_gauss), float(gauss)),
-                             "torch": torch.get_rng_state()}
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), int(position), int(has_gauss), float(gauss)),
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state()
     return state
@@ -71,8 +72,9 @@ class CheckpointStore:
         """Checkpoints, oldest first."""
         if not self.directory.is_dir():
             return []
-        found = [(int(m.group(1)), p) for p in self.directory.iterdir()
-                 if (m := CHECKPOINT_PATTERN.match(p.name))]
+        found = [
+            (int(m.group(1)), p) for p in self.directory.iterdir() if (m := CHECKPOINT_PATTERN.match(p.name))
+        ]
         return [p for _, p in sorted(found)]
 
     def save(self, epoch: int, state: dict[str, Any]) -> Path:
@@ -82,7 +84,7 @@ class CheckpointStore:
         partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
         torch.save({**state, "epoch": epoch, "run_key": self.run_key}, partial)
         os.replace(partial, path)
-        for old in self.files()[:-self.keep]:
+        for old in self.files()[: -self.keep]:
             old.unlink(missing_ok=True)
         return path
 
@@ -97,6 +99,7 @@ class CheckpointStore:
             if self.run_key and state.get("run_key") != self.run_key:
                 raise CheckpointMismatch(
                     f"checkpoint {path} belongs to a different run (its settings differ from this "
-                    "one's); use another checkpoint_dir or delete that directory to start over")
+                    "one's); use another checkpoint_dir or delete that directory to start over"
+                )
             return state
         return None

@@ -73,15 +73,30 @@ def train_model(
     """
     from kfp_cicd.components.train.training import TrainingConfig, run_training_task
 
-    config = TrainingConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                            hidden_units=hidden_units, early_stopping_patience=early_stopping_patience,
-                            validation_fraction=validation_fraction, validation_folds=validation_folds,
-                            num_processes=num_processes, decision_threshold=decision_threshold,
-                            seed=seed, max_restarts=max_restarts, checkpoint_dir=checkpoint_dir,
-                            entry_point=entry_point, entry_point_params=entry_point_params)
-    results = run_training_task(train_data=train_data, schema_dir=schema.path, model_dir=model.path,
-                                config=config, log_metric=metrics.log_metric,
-                                metrics_path=metrics.path)
+    config = TrainingConfig(
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        hidden_units=hidden_units,
+        early_stopping_patience=early_stopping_patience,
+        validation_fraction=validation_fraction,
+        validation_folds=validation_folds,
+        num_processes=num_processes,
+        decision_threshold=decision_threshold,
+        seed=seed,
+        max_restarts=max_restarts,
+        checkpoint_dir=checkpoint_dir,
+        entry_point=entry_point,
+        entry_point_params=entry_point_params,
+    )
+    results = run_training_task(
+        train_data=train_data,
+        schema_dir=schema.path,
+        model_dir=model.path,
+        config=config,
+        log_metric=metrics.log_metric,
+        metrics_path=metrics.path,
+    )
     if results is None:  # a worker replica of a multi-replica Vertex job: only the chief has outputs
         from kfp_cicd.components.train.replicas import leave_as_worker_replica
 

@@ -102,13 +102,17 @@ def load_entry_point(module: str = "") -> EntryPoint:
     try:
         loaded = importlib.import_module(module)
     except ImportError as error:
-        raise EntryPointError(f"training module {module!r} cannot be imported ({error}); it must be "
-                              "installed in the training image (pip install your package there)") from None
+        raise EntryPointError(
+            f"training module {module!r} cannot be imported ({error}); it must be "
+            "installed in the training image (pip install your package there)"
+        ) from None
     missing = [name for name in ("build_network", "train") if not callable(getattr(loaded, name, None))]
     if missing:
-        raise EntryPointError(f"training module {module!r} lacks {' and '.join(missing)}: it must define "
-                              "build_network(input_dim, params) and train(context, network); see "
-                              "components/train/README.md ('Bring your own training code')")
+        raise EntryPointError(
+            f"training module {module!r} lacks {' and '.join(missing)}: it must define "
+            "build_network(input_dim, params) and train(context, network); see "
+            "components/train/README.md ('Bring your own training code')"
+        )
     return EntryPoint(module=module, build_network=loaded.build_network, train=loaded.train)
 
 
@@ -185,8 +189,12 @@ class TrainingContext:
         device_ids = [self.device.index] if self.device.type == "cuda" else None
         return DistributedDataParallel(network, device_ids=device_ids)
 
-    def resume(self, network: torch.nn.Module, optimizer: torch.optim.Optimizer,
-               extra: MutableMapping[str, Any] | None = None) -> int:
+    def resume(
+        self,
+        network: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        extra: MutableMapping[str, Any] | None = None,
+    ) -> int:
         """Load the latest checkpoint into ``network``/``optimizer``; returns the first epoch to run.
 
         Restores this rank's random generators when the world size is unchanged, so a resumed run
@@ -205,14 +213,22 @@ class TrainingContext:
         if len(rng_states) == self.world_size:
             restore_rng_state(rng_states[self.rank])
         elif self.is_main:
-            log.warning("checkpoint was written by %d ranks, this run has %d: random streams restart",
-                        len(rng_states), self.world_size)
+            log.warning(
+                "checkpoint was written by %d ranks, this run has %d: random streams restart",
+                len(rng_states),
+                self.world_size,
+            )
         if self.is_main:
             log.info("resuming from %s after epoch %d", self.checkpoints.directory, state["epoch"] + 1)
         return int(state["sampler_epoch"])
 
-    def save_checkpoint(self, epoch: int, network: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                        extra: Mapping[str, Any] | None = None) -> None:
+    def save_checkpoint(
+        self,
+        epoch: int,
+        network: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
         """Checkpoint after ``epoch`` (0-based; every rank must call it: RNG states are gathered).
 
         ``extra``: more state to restore on resume (tensors, numbers, strings, lists and dicts of
@@ -222,10 +238,18 @@ class TrainingContext:
         dist.all_gather_object(rng_states, capture_rng_state())
         if self.is_main:
             model_state = {k: v.detach().cpu() for k, v in network.state_dict().items()}
-            self.checkpoints.save(epoch, {"model": model_state, "optimizer": optimizer.state_dict(),
-                                          "sampler_epoch": epoch + 1, "history": self.history,
-                                          "rng": rng_states, "world_size": self.world_size,
-                                          "extra": dict(extra or {})})
+            self.checkpoints.save(
+                epoch,
+                {
+                    "model": model_state,
+                    "optimizer": optimizer.state_dict(),
+                    "sampler_epoch": epoch + 1,
+                    "history": self.history,
+                    "rng": rng_states,
+                    "world_size": self.world_size,
+                    "extra": dict(extra or {}),
+                },
+            )
         dist.barrier()
 
     def log_epoch(self, epoch: int, loss: float, rows: int, seconds: float, **extra: float) -> dict:

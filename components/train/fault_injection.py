@@ -30,8 +30,11 @@ def kill_hook(rank: int, epoch: int) -> Callable[[int], None] | None:
     def maybe_kill(step: int) -> None:
         if step == int(kill_step):
             Path(marker).write_text(f"rank {rank} killed itself at epoch {epoch} step {step}\n")
-            print(f"TEST-ONLY: rank {rank} sends itself SIGKILL at epoch {epoch} step {step}",
-                  file=sys.stderr, flush=True)
+            print(
+                f"TEST-ONLY: rank {rank} sends itself SIGKILL at epoch {epoch} step {step}",
+                file=sys.stderr,
+                flush=True,
+            )
             os.kill(os.getpid(), signal.SIGKILL)
 
     return maybe_kill

@@ -63,9 +63,13 @@ class ProcessRank:
 
     def init_env(self) -> dict[str, str]:
         """The variables ``init_process_group(init_method="env://")`` reads."""
-        return {"RANK": str(self.rank), "WORLD_SIZE": str(self.world_size),
-                "LOCAL_RANK": str(self.local_rank), "MASTER_ADDR": self.master_addr,
-                "MASTER_PORT": str(self.master_port)}
+        return {
+            "RANK": str(self.rank),
+            "WORLD_SIZE": str(self.world_size),
+            "LOCAL_RANK": str(self.local_rank),
+            "MASTER_ADDR": self.master_addr,
+            "MASTER_PORT": str(self.master_port),
+        }
 
 
 def _int(environ: Mapping[str, str], name: str) -> int:
@@ -73,8 +77,10 @@ def _int(environ: Mapping[str, str], name: str) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise LaunchEnvironmentError(f"environment variable {name}={raw!r} is not an integer; "
-                                     "the launcher (torchrun, PyTorchJob, Vertex) sets it") from None
+        raise LaunchEnvironmentError(
+            f"environment variable {name}={raw!r} is not an integer; "
+            "the launcher (torchrun, PyTorchJob, Vertex) sets it"
+        ) from None
 
 
 def _host_port(address: str, where: str) -> tuple[str, int]:
@@ -105,7 +111,8 @@ class VertexCluster:
         if task_type not in VERTEX_TRAINING_POOLS:
             raise LaunchEnvironmentError(
                 f"this replica is in Vertex pool {task_type!r}; only workerpool0 (chief) and "
-                "workerpool1 (workers) run training (reduction servers/evaluators run other images)")
+                "workerpool1 (workers) run training (reduction servers/evaluators run other images)"
+            )
         chief = list(cluster.get("workerpool0", []))
         if len(chief) != 1:
             raise LaunchEnvironmentError(f"CLUSTER_SPEC workerpool0 must hold exactly one host, got {chief}")
@@ -126,19 +133,30 @@ def discover_node(environ: Mapping[str, str] | None = None) -> NodeTopology:
         if ":" in environ["PET_NNODES"]:
             raise LaunchEnvironmentError(
                 f"PET_NNODES={environ['PET_NNODES']!r} is an elastic range; this trainer needs a fixed "
-                "number of nodes (do not set elasticPolicy on the PyTorchJob)")
+                "number of nodes (do not set elasticPolicy on the PyTorchJob)"
+            )
         nnodes = _int(environ, "PET_NNODES")
         rank_var = "PET_NODE_RANK" if "PET_NODE_RANK" in environ else "RANK"
         node_rank = _int(environ, rank_var)
         if not 0 <= node_rank < nnodes:
             raise LaunchEnvironmentError(f"{rank_var}={node_rank} is outside 0..{nnodes - 1}")
-        return NodeTopology(nnodes=nnodes, node_rank=node_rank, master_addr=environ["MASTER_ADDR"],
-                            master_port=_int(environ, "MASTER_PORT"), source="pytorchjob")
+        return NodeTopology(
+            nnodes=nnodes,
+            node_rank=node_rank,
+            master_addr=environ["MASTER_ADDR"],
+            master_port=_int(environ, "MASTER_PORT"),
+            source="pytorchjob",
+        )
     if environ.get("CLUSTER_SPEC"):
         cluster = VertexCluster.parse(environ["CLUSTER_SPEC"])
         host, port = cluster.master()
-        return NodeTopology(nnodes=len(cluster.hosts), node_rank=cluster.my_index, master_addr=host,
-                            master_port=port, source="vertex")
+        return NodeTopology(
+            nnodes=len(cluster.hosts),
+            node_rank=cluster.my_index,
+            master_addr=host,
+            master_port=port,
+            source="vertex",
+        )
     return NodeTopology(nnodes=1, node_rank=0, master_addr=LOOPBACK, master_port=0, source="standalone")
 
 
@@ -156,23 +174,40 @@ def discover_process(environ: Mapping[str, str] | None = None) -> ProcessRank:
         missing = [v for v in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT") if v not in environ]
         if missing:
             raise LaunchEnvironmentError(f"started by torchrun but {', '.join(missing)} not set")
-        return ProcessRank(rank=_int(environ, "RANK"), world_size=_int(environ, "WORLD_SIZE"),
-                           local_rank=_int(environ, "LOCAL_RANK"), master_addr=environ["MASTER_ADDR"],
-                           master_port=_int(environ, "MASTER_PORT"), launcher="torchrun")
+        return ProcessRank(
+            rank=_int(environ, "RANK"),
+            world_size=_int(environ, "WORLD_SIZE"),
+            local_rank=_int(environ, "LOCAL_RANK"),
+            master_addr=environ["MASTER_ADDR"],
+            master_port=_int(environ, "MASTER_PORT"),
+            launcher="torchrun",
+        )
     if "PET_NNODES" in environ and "MASTER_ADDR" in environ:
         per_node = environ.get("PET_NPROC_PER_NODE", "1")
         if per_node not in ("1", ""):
             raise LaunchEnvironmentError(
                 f"PET_NPROC_PER_NODE={per_node}: with several processes per pod, start the worker "
-                "through torchrun (the node launcher does); a bare process is one rank per pod")
+                "through torchrun (the node launcher does); a bare process is one rank per pod"
+            )
         topology = discover_node(environ)
-        return ProcessRank(rank=topology.node_rank, world_size=topology.nnodes, local_rank=0,
-                           master_addr=topology.master_addr, master_port=topology.master_port,
-                           launcher="pytorchjob")
+        return ProcessRank(
+            rank=topology.node_rank,
+            world_size=topology.nnodes,
+            local_rank=0,
+            master_addr=topology.master_addr,
+            master_port=topology.master_port,
+            launcher="pytorchjob",
+        )
     if environ.get("CLUSTER_SPEC"):
         topology = discover_node(environ)
-        return ProcessRank(rank=topology.node_rank, world_size=topology.nnodes, local_rank=0,
-                           master_addr=topology.master_addr, master_port=topology.master_port,
-                           launcher="vertex")
-    return ProcessRank(rank=0, world_size=1, local_rank=0, master_addr=LOOPBACK,
-                       master_port=free_port(), launcher="single")
+        return ProcessRank(
+            rank=topology.node_rank,
+            world_size=topology.nnodes,
+            local_rank=0,
+            master_addr=topology.master_addr,
+            master_port=topology.master_port,
+            launcher="vertex",
+        )
+    return ProcessRank(
+        rank=0, world_size=1, local_rank=0, master_addr=LOOPBACK, master_port=free_port(), launcher="single"
+    )

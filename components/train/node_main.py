@@ -23,7 +23,9 @@ log = logging.getLogger("kfp_cicd.train.node")
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--train-data", required=True, help="CSV/Parquet (path on shared storage, gs://, s3://)")
+    parser.add_argument(
+        "--train-data", required=True, help="CSV/Parquet (path on shared storage, gs://, s3://)"
+    )
     parser.add_argument("--schema-dir", type=Path, required=True, help="validate_data's schema directory")
     parser.add_argument("--model-dir", type=Path, required=True, help="where node 0 writes the model")
     parser.add_argument("--metrics-file", type=Path, required=True, help="where node 0 writes metrics JSON")
@@ -31,10 +33,21 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     topology = discover_node()
-    log.info("node %d of %d (%s), master %s:%d", topology.node_rank, topology.nnodes, topology.source,
-             topology.master_addr, topology.master_port)
-    result = train_classifier(args.train_data, FeatureSpec.load(args.schema_dir), args.model_dir,
-                              TrainingConfig.from_json(args.config), topology=topology)
+    log.info(
+        "node %d of %d (%s), master %s:%d",
+        topology.node_rank,
+        topology.nnodes,
+        topology.source,
+        topology.master_addr,
+        topology.master_port,
+    )
+    result = train_classifier(
+        args.train_data,
+        FeatureSpec.load(args.schema_dir),
+        args.model_dir,
+        TrainingConfig.from_json(args.config),
+        topology=topology,
+    )
     if result is not None:
         args.metrics_file.parent.mkdir(parents=True, exist_ok=True)
         args.metrics_file.write_text(json.dumps(result.metrics, indent=2))

@@ -33,8 +33,13 @@ class EpochProgress:
     def record(self, epoch: int, loss: float, rows: int, seconds: float, **extra: float) -> dict:
         """Add finished ``epoch`` (1-based); ``rows`` is the global row count of the epoch."""
         self._seconds_this_run.append(seconds)
-        entry = {"epoch": epoch, "loss": float(loss), "seconds": round(seconds, 4),
-                 "rows_per_second": round(rows / seconds, 1) if seconds > 0 else 0.0, **extra}
+        entry = {
+            "epoch": epoch,
+            "loss": float(loss),
+            "seconds": round(seconds, 4),
+            "rows_per_second": round(rows / seconds, 1) if seconds > 0 else 0.0,
+            **extra,
+        }
         self.history.append(entry)
         return entry
 
@@ -47,6 +52,8 @@ class EpochProgress:
     def line(self, entry: dict) -> str:
         validation = f"val_loss {entry['val_loss']:.4f} " if "val_loss" in entry else ""
         prefix = f"{self.label} " if self.label else ""
-        return (f"{prefix}epoch {entry['epoch']}/{self.total_epochs} loss {entry['loss']:.4f} {validation}"
-                f"{entry['rows_per_second']:,.0f} rows/s ({entry['seconds']:.2f}s) "
-                f"ETA {format_duration(self.eta_seconds())}")
+        return (
+            f"{prefix}epoch {entry['epoch']}/{self.total_epochs} loss {entry['loss']:.4f} {validation}"
+            f"{entry['rows_per_second']:,.0f} rows/s ({entry['seconds']:.2f}s) "
+            f"ETA {format_duration(self.eta_seconds())}"
+        )

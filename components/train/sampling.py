@@ -14,8 +14,9 @@ import torch
 class EpochSampler:
     """This rank's row indices for each epoch; every rank gets the same number of rows."""
 
-    def __init__(self, num_rows: int, rank: int, world_size: int, seed: int = 0,
-                 shuffle: bool = True) -> None:
+    def __init__(
+        self, num_rows: int, rank: int, world_size: int, seed: int = 0, shuffle: bool = True
+    ) -> None:
         if num_rows < 1:
             raise ValueError(f"cannot sample from {num_rows} rows")
         if not 0 <= rank < world_size:
@@ -35,4 +36,4 @@ class EpochSampler:
         if total > self.num_rows:
             repeats = -(-(total - self.num_rows) // self.num_rows)
             order = torch.cat([order, order.repeat(repeats)[: total - self.num_rows]])
-        return order[self.rank:total:self.world_size]
+        return order[self.rank : total : self.world_size]

@@ -55,12 +55,16 @@ class TabularParams:
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> TabularParams:
-        return cls(epochs=int(params["epochs"]), batch_size=int(params["batch_size"]),
-                   learning_rate=float(params["learning_rate"]),
-                   hidden_units=tuple(int(u) for u in params["hidden_units"]),
-                   dropout=float(params["dropout"]), weight_decay=float(params["weight_decay"]),
-                   seed=int(params["seed"]),
-                   early_stopping_patience=int(params.get("early_stopping_patience", 0)))
+        return cls(
+            epochs=int(params["epochs"]),
+            batch_size=int(params["batch_size"]),
+            learning_rate=float(params["learning_rate"]),
+            hidden_units=tuple(int(u) for u in params["hidden_units"]),
+            dropout=float(params["dropout"]),
+            weight_decay=float(params["weight_decay"]),
+            seed=int(params["seed"]),
+            early_stopping_patience=int(params.get("early_stopping_patience", 0)),
+        )
 
 
 @dataclass
@@ -85,8 +89,13 @@ class EarlyStopping:
         return False
 
     def state(self) -> dict[str, Any]:
-        return {"best_loss": self.best_loss, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs,
-                "stopped": self.stopped, "best_state": self.best_state or {}}
+        return {
+            "best_loss": self.best_loss,
+            "best_epoch": self.best_epoch,
+            "bad_epochs": self.bad_epochs,
+            "stopped": self.stopped,
+            "best_state": self.best_state or {},
+        }
 
     def restore(self, state: Mapping[str, Any]) -> None:
         if not state:
@@ -101,8 +110,9 @@ def build_network(input_dim: int, params: Mapping[str, Any]) -> torch.nn.Module:
     return TabularMLP(input_dim, tuple(int(u) for u in params["hidden_units"]), float(params["dropout"]))
 
 
-def place_data(features: torch.Tensor, labels: torch.Tensor,
-               device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def place_data(
+    features: torch.Tensor, labels: torch.Tensor, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Device-resident tensors where they fit (CPU, or half the GPU's free memory); else pinned."""
     if device.type != "cuda":
         return features.contiguous(), labels.contiguous()
@@ -112,15 +122,23 @@ def place_data(features: torch.Tensor, labels: torch.Tensor,
     return features.contiguous().pin_memory(), labels.contiguous().pin_memory()
 
 
-def run_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn: torch.nn.Module,
-              x: torch.Tensor, y: torch.Tensor, indices: torch.Tensor, batch_size: int,
-              device: torch.device, bf16: bool,
-              on_step: Callable[[int], None] | None = None) -> torch.Tensor:
+def run_epoch(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    indices: torch.Tensor,
+    batch_size: int,
+    device: torch.device,
+    bf16: bool,
+    on_step: Callable[[int], None] | None = None,
+) -> torch.Tensor:
     """One pass over ``indices`` (on ``x``'s device); returns the summed loss (a tensor: no sync)."""
     loss_sum = torch.zeros((), device=device)
     on_device = x.device == device
     for step, begin in enumerate(range(0, len(indices), batch_size)):
-        batch = indices[begin: begin + batch_size]
+        batch = indices[begin : begin + batch_size]
         xb, yb = x[batch], y[batch]
         if not on_device:
             xb = xb.pin_memory().to(device, non_blocking=True)
@@ -137,8 +155,9 @@ def run_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn:
     return loss_sum
 
 
-def validation_loss(network: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device,
-                    bf16: bool) -> float:
+def validation_loss(
+    network: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device, bf16: bool
+) -> float:
     """Mean unweighted BCE over every rank's validation rows (``x``/``y``: this rank's share).
 
     The (sum, count) pair is all-reduced, so every rank returns the same number.
@@ -147,12 +166,11 @@ def validation_loss(network: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, 
     totals = torch.zeros(2, device=device, dtype=torch.float64)
     with torch.no_grad():
         for begin in range(0, len(y), VALIDATION_CHUNK_ROWS):
-            xb = x[begin: begin + VALIDATION_CHUNK_ROWS].to(device, non_blocking=True)
-            yb = y[begin: begin + VALIDATION_CHUNK_ROWS].to(device, non_blocking=True)
+            xb = x[begin : begin + VALIDATION_CHUNK_ROWS].to(device, non_blocking=True)
+            yb = y[begin : begin + VALIDATION_CHUNK_ROWS].to(device, non_blocking=True)
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16):
                 logits = network(xb)
-            losses = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), yb,
-                                                                           reduction="sum")
+            losses = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), yb, reduction="sum")
             totals[0] += losses.double()
             totals[1] += len(yb)
     dist.all_reduce(totals)
@@ -165,8 +183,11 @@ def validation_share(context: TrainingContext) -> tuple[torch.Tensor, torch.Tens
     if validation is None:
         return None
     features, labels = validation
-    return place_data(features[context.rank::context.world_size], labels[context.rank::context.world_size],
-                      context.device)
+    return place_data(
+        features[context.rank :: context.world_size],
+        labels[context.rank :: context.world_size],
+        context.device,
+    )
 
 
 def train(context: TrainingContext, network: torch.nn.Module) -> None:
@@ -176,8 +197,9 @@ def train(context: TrainingContext, network: torch.nn.Module) -> None:
     x, y = place_data(features, labels, context.device)
     validation = validation_share(context)
     model = context.wrap(network)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=params.learning_rate,
-                                  weight_decay=params.weight_decay)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=params.learning_rate, weight_decay=params.weight_decay
+    )
     loss_fn = torch.nn.BCEWithLogitsLoss()
     torch.manual_seed(params.seed + 7919 * (context.rank + 1))  # this rank's dropout stream
     saved: dict[str, Any] = {}
@@ -191,8 +213,18 @@ def train(context: TrainingContext, network: torch.nn.Module) -> None:
         started = time.perf_counter()
         model.train()
         indices = sampler.indices(epoch).to(x.device)
-        loss_sum = run_epoch(model, optimizer, loss_fn, x, y, indices, params.batch_size,
-                             context.device, context.bf16, on_step=kill_hook(context.rank, epoch))
+        loss_sum = run_epoch(
+            model,
+            optimizer,
+            loss_fn,
+            x,
+            y,
+            indices,
+            params.batch_size,
+            context.device,
+            context.bf16,
+            on_step=kill_hook(context.rank, epoch),
+        )
         totals = torch.stack([loss_sum, torch.tensor(float(len(indices)), device=context.device)])
         dist.all_reduce(totals)
         mean_loss = float(totals[0] / totals[1])
@@ -200,22 +232,33 @@ def train(context: TrainingContext, network: torch.nn.Module) -> None:
         if validation is not None:
             extra["val_loss"] = validation_loss(network, *validation, context.device, context.bf16)
             stopping.update(epoch + 1, extra["val_loss"], network)
-        context.log_epoch(epoch + 1, mean_loss, rows=int(totals[1]), seconds=time.perf_counter() - started,
-                          **extra)
+        context.log_epoch(
+            epoch + 1, mean_loss, rows=int(totals[1]), seconds=time.perf_counter() - started, **extra
+        )
         context.save_checkpoint(epoch, network, optimizer, extra={"early_stopping": stopping.state()})
     finish(context, network, stopping, validation is not None)
 
 
-def finish(context: TrainingContext, network: torch.nn.Module, stopping: EarlyStopping,
-           validated: bool) -> None:
+def finish(
+    context: TrainingContext, network: torch.nn.Module, stopping: EarlyStopping, validated: bool
+) -> None:
     """Put the best epoch's weights back (every rank) and report how training ended."""
     if stopping.best_state is not None:
         network.load_state_dict(stopping.best_state)
     last_epoch = context.history[-1]["epoch"] if context.history else 0
-    context.report(best_epoch=stopping.best_epoch if validated else last_epoch,
-                   stopped_early=stopping.stopped, epochs_run=last_epoch,
-                   best_val_loss=stopping.best_loss if validated else None)
+    context.report(
+        best_epoch=stopping.best_epoch if validated else last_epoch,
+        stopped_early=stopping.stopped,
+        epochs_run=last_epoch,
+        best_val_loss=stopping.best_loss if validated else None,
+    )
     if context.is_main and stopping.stopped:
-        log.info("%sstopped early after epoch %d: no better validation loss for %d epochs; keeping "
-                 "epoch %d (val_loss %.4f)", f"{context.progress.label} " if context.progress.label else "",
-                 last_epoch, stopping.patience, stopping.best_epoch, stopping.best_loss)
+        log.info(
+            "%sstopped early after epoch %d: no better validation loss for %d epochs; keeping "
+            "epoch %d (val_loss %.4f)",
+            f"{context.progress.label} " if context.progress.label else "",
+            last_epoch,
+            stopping.patience,
+            stopping.best_epoch,
+            stopping.best_loss,
+        )

@@ -67,8 +67,7 @@ from kfp_cicd.model.preprocessing import build_preprocessor, feature_frame
 log = logging.getLogger(__name__)
 WORKER_MODULE = "kfp_cicd.components.train.ddp_worker"
 HISTORY_FILE = "training_history.json"  # written into the model directory, beside MLmodel
-STANDALONE = NodeTopology(nnodes=1, node_rank=0, master_addr="127.0.0.1", master_port=0,
-                          source="standalone")
+STANDALONE = NodeTopology(nnodes=1, node_rank=0, master_addr="127.0.0.1", master_port=0, source="standalone")
 
 
 class TrainingFailed(KfpCicdError, RuntimeError):
@@ -82,9 +81,11 @@ def parse_hidden_units(value: str | tuple[int, ...] | list[int]) -> tuple[int, .
         try:
             return tuple(int(part) for part in parts)
         except ValueError:
-            raise ValueError(f"invalid training configuration: hidden_units must be comma-separated "
-                             f"integers such as \"64,32\" (\"\": chosen from the input width), got "
-                             f"{value!r}") from None
+            raise ValueError(
+                f"invalid training configuration: hidden_units must be comma-separated "
+                f'integers such as "64,32" ("": chosen from the input width), got '
+                f"{value!r}"
+            ) from None
     return tuple(int(unit) for unit in value)
 
 
@@ -120,29 +121,39 @@ class TrainingConfig:
         object.__setattr__(self, "hidden_units", parse_hidden_units(self.hidden_units))
         problems = []
         if self.epochs < 0:
-            problems.append(f"epochs must be >= 1, or 0 to choose from the data set's size; got "
-                            f"{self.epochs}")
+            problems.append(
+                f"epochs must be >= 1, or 0 to choose from the data set's size; got {self.epochs}"
+            )
         if self.batch_size < 0:
-            problems.append(f"batch_size must be >= 1, or 0 to choose from the data set's size; got "
-                            f"{self.batch_size}")
+            problems.append(
+                f"batch_size must be >= 1, or 0 to choose from the data set's size; got {self.batch_size}"
+            )
         if not (self.learning_rate == 0 or 0 < self.learning_rate < 1):
-            problems.append(f"learning_rate must be in (0, 1), or 0 to choose from the batch size; got "
-                            f"{self.learning_rate}")
+            problems.append(
+                f"learning_rate must be in (0, 1), or 0 to choose from the batch size; got "
+                f"{self.learning_rate}"
+            )
         if any(units < 1 for units in self.hidden_units):
             problems.append(f"hidden_units must all be >= 1, got {','.join(map(str, self.hidden_units))}")
         if self.num_processes < 1:
             problems.append(f"num_processes must be >= 1, got {self.num_processes}")
         if not (self.decision_threshold < 0 or 0 < self.decision_threshold < 1):
-            problems.append(f"decision_threshold must be in (0, 1), or negative to choose it on the "
-                            f"validation rows; got {self.decision_threshold}")
+            problems.append(
+                f"decision_threshold must be in (0, 1), or negative to choose it on the "
+                f"validation rows; got {self.decision_threshold}"
+            )
         if self.early_stopping_patience < 0:
-            problems.append(f"early_stopping_patience must be >= 0 (0: never stop early), got "
-                            f"{self.early_stopping_patience}")
+            problems.append(
+                f"early_stopping_patience must be >= 0 (0: never stop early), got "
+                f"{self.early_stopping_patience}"
+            )
         if not 0 < self.validation_fraction <= 0.5:
             problems.append(f"validation_fraction must be in (0, 0.5], got {self.validation_fraction}")
         if self.validation_folds < 0:
-            problems.append(f"validation_folds must be >= 0 (0: chosen from the data set's size, 1: one "
-                            f"split, k: k-fold cross-fitting), got {self.validation_folds}")
+            problems.append(
+                f"validation_folds must be >= 0 (0: chosen from the data set's size, 1: one "
+                f"split, k: k-fold cross-fitting), got {self.validation_folds}"
+            )
         if self.max_restarts < 0:
             problems.append(f"max_restarts must be >= 0, got {self.max_restarts}")
         try:
@@ -176,8 +187,16 @@ class TrainingConfig:
 
     def worker_params(self) -> dict[str, Any]:
         """What every rank's training module gets as ``context.params``."""
-        keys = ("epochs", "batch_size", "learning_rate", "hidden_units", "dropout",
-                "weight_decay", "seed", "early_stopping_patience")
+        keys = (
+            "epochs",
+            "batch_size",
+            "learning_rate",
+            "hidden_units",
+            "dropout",
+            "weight_decay",
+            "seed",
+            "early_stopping_patience",
+        )
         values = asdict(self)
         return {**{k: values[k] for k in keys}, **json.loads(self.entry_point_params or "{}")}
 
@@ -231,37 +250,68 @@ def world_size(config: TrainingConfig, topology: NodeTopology = STANDALONE) -> i
     return processes_per_node(config) * topology.nnodes
 
 
-def torchrun_command(data_dir: Path, output_dir: Path, config: TrainingConfig,
-                     topology: NodeTopology = STANDALONE, checkpoint_dir: Path | None = None) -> list[str]:
+def torchrun_command(
+    data_dir: Path,
+    output_dir: Path,
+    config: TrainingConfig,
+    topology: NodeTopology = STANDALONE,
+    checkpoint_dir: Path | None = None,
+) -> list[str]:
     """``torchrun`` for this node (``--standalone`` on one node), running the DDP worker module."""
     if topology.standalone:
         placement = ["--standalone"]
     else:
-        placement = [f"--nnodes={topology.nnodes}", f"--node-rank={topology.node_rank}",
-                     f"--master-addr={topology.master_addr}", f"--master-port={topology.master_port}"]
-    return [sys.executable, "-m", "torch.distributed.run", *placement,
-            f"--nproc-per-node={processes_per_node(config)}", f"--max-restarts={config.max_restarts}",
-            *config.extra_torchrun_args,
-            "-m", WORKER_MODULE, "--data-dir", str(data_dir), "--output-dir", str(output_dir),
-            "--checkpoint-dir", str(checkpoint_dir or output_dir / "checkpoints"),
-            "--entry-point", config.entry_point, "--config", config.worker_json()]
+        placement = [
+            f"--nnodes={topology.nnodes}",
+            f"--node-rank={topology.node_rank}",
+            f"--master-addr={topology.master_addr}",
+            f"--master-port={topology.master_port}",
+        ]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        *placement,
+        f"--nproc-per-node={processes_per_node(config)}",
+        f"--max-restarts={config.max_restarts}",
+        *config.extra_torchrun_args,
+        "-m",
+        WORKER_MODULE,
+        "--data-dir",
+        str(data_dir),
+        "--output-dir",
+        str(output_dir),
+        "--checkpoint-dir",
+        str(checkpoint_dir or output_dir / "checkpoints"),
+        "--entry-point",
+        config.entry_point,
+        "--config",
+        config.worker_json(),
+    ]
 
 
-def resolve_for_tensors(data_dir: Path, config: TrainingConfig,
-                        topology: NodeTopology = STANDALONE) -> TrainingConfig:
+def resolve_for_tensors(
+    data_dir: Path, config: TrainingConfig, topology: NodeTopology = STANDALONE
+) -> TrainingConfig:
     """``config`` with automatic values chosen from the (first member's) tensors in ``data_dir``."""
     if config.resolved:
         return config
     member = member_dirs(data_dir)[0][1]
     features = torch.load(member / FEATURES_FILE, mmap=True, weights_only=True)
     labels = torch.load(member / LABELS_FILE, mmap=True, weights_only=True)
-    return resolve_hyperparameters(len(labels), int(features.shape[1]), int(labels.sum()), config,
-                                   world_size(config, topology))
+    return resolve_hyperparameters(
+        len(labels), int(features.shape[1]), int(labels.sum()), config, world_size(config, topology)
+    )
 
 
-def run_workers(data_dir: Path, output_dir: Path, config: TrainingConfig,
-                topology: NodeTopology = STANDALONE, checkpoint_dir: Path | None = None,
-                env: dict[str, str] | None = None) -> dict:
+def run_workers(
+    data_dir: Path,
+    output_dir: Path,
+    config: TrainingConfig,
+    topology: NodeTopology = STANDALONE,
+    checkpoint_dir: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> dict:
     """Launch this node's workers; stream their logs; return rank 0's ``history.json`` (chief only).
 
     Automatic hyper-parameters (0 / empty) are chosen from the tensors in ``data_dir`` first.
@@ -269,11 +319,13 @@ def run_workers(data_dir: Path, output_dir: Path, config: TrainingConfig,
     if (data_dir / FEATURES_FILE).is_file() or (data_dir / MEMBERS_FILE).is_file():
         config = resolve_for_tensors(data_dir, config, topology)
     command = torchrun_command(data_dir, output_dir, config, topology, checkpoint_dir)
-    log.info("launching: %s", " ".join(command[:command.index("-m", 2) + 2]))
+    log.info("launching: %s", " ".join(command[: command.index("-m", 2) + 2]))
     completed = subprocess.run(command, check=False, env=env)
     if completed.returncode != 0:
-        raise TrainingFailed(f"torchrun exited with code {completed.returncode} (after up to "
-                             f"{config.max_restarts} restart(s)); see the worker logs above")
+        raise TrainingFailed(
+            f"torchrun exited with code {completed.returncode} (after up to "
+            f"{config.max_restarts} restart(s)); see the worker logs above"
+        )
     if not topology.is_chief:
         return {}
     return json.loads((output_dir / "history.json").read_text())
@@ -293,8 +345,9 @@ def plan_members(labels: np.ndarray, config: TrainingConfig) -> tuple[Validation
     return plan, tuple(Member(everything[folds != k], everything[folds == k]) for k in range(plan.folds))
 
 
-def prepare_data(train_data: str, feature_spec: FeatureSpec,
-                 config: TrainingConfig | None = None) -> PreparedData:
+def prepare_data(
+    train_data: str, feature_spec: FeatureSpec, config: TrainingConfig | None = None
+) -> PreparedData:
     """Read the table, carve the validation rows, fit the preprocessor, transform to a float32 matrix.
 
     With one validation split the preprocessor is fitted on the training part only. Cross-fitted
@@ -310,10 +363,22 @@ def prepare_data(train_data: str, feature_spec: FeatureSpec,
     fit_rows = members[0].train if plan.folds == 1 else np.arange(len(labels))
     preprocessor = build_preprocessor(feature_spec).fit(features.iloc[fit_rows])
     matrix = np.asarray(preprocessor.transform(features), dtype=np.float32)
-    log.info("training on %d rows, %d features after preprocessing, %.2f%% positive; validation: %s",
-             len(labels), matrix.shape[1], 100 * labels.mean(), plan.rule)
-    return PreparedData(features=features, labels=labels, preprocessor=preprocessor, matrix=matrix,
-                        spec=feature_spec, plan=plan, members=members)
+    log.info(
+        "training on %d rows, %d features after preprocessing, %.2f%% positive; validation: %s",
+        len(labels),
+        matrix.shape[1],
+        100 * labels.mean(),
+        plan.rule,
+    )
+    return PreparedData(
+        features=features,
+        labels=labels,
+        preprocessor=preprocessor,
+        matrix=matrix,
+        spec=feature_spec,
+        plan=plan,
+        members=members,
+    )
 
 
 def member_names(count: int) -> list[str]:
@@ -341,15 +406,21 @@ def logits_of(network: torch.nn.Module, matrix: np.ndarray, chunk: int = 65_536)
     """The network's logits (float64) for the rows of ``matrix``, in eval mode, chunk by chunk."""
     network.eval()
     with torch.no_grad():
-        parts = [network(torch.from_numpy(matrix[begin:begin + chunk])).double().numpy()
-                 for begin in range(0, len(matrix), chunk)]
+        parts = [
+            network(torch.from_numpy(matrix[begin : begin + chunk])).double().numpy()
+            for begin in range(0, len(matrix), chunk)
+        ]
     return np.concatenate(parts) if parts else np.zeros(0)
 
 
 def out_of_fold_logits(prepared: PreparedData, members: list[torch.nn.Module]) -> np.ndarray:
     """Each member's logits on its own validation rows, in :attr:`PreparedData.validation_rows` order."""
-    return np.concatenate([logits_of(network, prepared.matrix[member.validation])
-                           for network, member in zip(members, prepared.members, strict=True)])
+    return np.concatenate(
+        [
+            logits_of(network, prepared.matrix[member.validation])
+            for network, member in zip(members, prepared.members, strict=True)
+        ]
+    )
 
 
 def load_members(prepared: PreparedData, output_dir: Path, config: TrainingConfig) -> list[torch.nn.Module]:
@@ -363,14 +434,18 @@ def load_members(prepared: PreparedData, output_dir: Path, config: TrainingConfi
     return networks
 
 
-def validation_facts(prepared: PreparedData, oof_logits: np.ndarray, calibration: Calibration,
-                     summary: dict) -> dict[str, float]:
+def validation_facts(
+    prepared: PreparedData, oof_logits: np.ndarray, calibration: Calibration, summary: dict
+) -> dict[str, float]:
     """Validation rows, their calibrated log loss and ROC AUC, best epoch(s) and early stops."""
     members = summary.get("members") or [summary]
     best_epochs = [float(m.get("best_epoch") or len(m.get("history", []))) for m in members]
-    facts = {"validation_rows": float(len(oof_logits)), "validation_folds": float(prepared.plan.folds),
-             "best_epoch": float(np.mean(best_epochs)),
-             "stopped_early": float(np.mean([bool(m.get("stopped_early")) for m in members]))}
+    facts = {
+        "validation_rows": float(len(oof_logits)),
+        "validation_folds": float(prepared.plan.folds),
+        "best_epoch": float(np.mean(best_epochs)),
+        "stopped_early": float(np.mean([bool(m.get("stopped_early")) for m in members])),
+    }
     labels = prepared.labels[prepared.validation_rows]
     if len(labels) and 0 < labels.sum() < len(labels):
         probabilities = calibration.probabilities(oof_logits)
@@ -379,8 +454,9 @@ def validation_facts(prepared: PreparedData, oof_logits: np.ndarray, calibration
     return facts
 
 
-def training_metrics(prepared: PreparedData, network: torch.nn.Module, calibration: Calibration,
-                     summary: dict) -> dict[str, float]:
+def training_metrics(
+    prepared: PreparedData, network: torch.nn.Module, calibration: Calibration, summary: dict
+) -> dict[str, float]:
     """Training-set metrics (calibrated probabilities of the packaged network) and run facts."""
     scores = calibration.probabilities(logits_of(network, prepared.matrix))
     history = summary["history"]
@@ -400,14 +476,18 @@ def training_metrics(prepared: PreparedData, network: torch.nn.Module, calibrati
 
 def hyperparameter_metrics(config: TrainingConfig) -> dict[str, float]:
     """The resolved hyper-parameters as numbers (KFP metrics are numbers only)."""
-    return {"max_epochs": float(config.epochs), "batch_size": float(config.batch_size),
-            "learning_rate": float(config.learning_rate),
-            "hidden_layers": float(len(config.hidden_units)),
-            "hidden_width": float(config.hidden_units[0]) if config.hidden_units else 0.0}
+    return {
+        "max_epochs": float(config.epochs),
+        "batch_size": float(config.batch_size),
+        "learning_rate": float(config.learning_rate),
+        "hidden_layers": float(len(config.hidden_units)),
+        "hidden_width": float(config.hidden_units[0]) if config.hidden_units else 0.0,
+    }
 
 
-def package_model(prepared: PreparedData, output_dir: Path, model_dir: str | Path,
-                  config: TrainingConfig, summary: dict) -> TrainingResult:
+def package_model(
+    prepared: PreparedData, output_dir: Path, model_dir: str | Path, config: TrainingConfig, summary: dict
+) -> TrainingResult:
     """Load the members' weights, calibrate and choose the threshold out of fold, save the model.
 
     ``config`` must be resolved (:func:`resolve_hyperparameters`): its values rebuild the networks
@@ -423,25 +503,44 @@ def package_model(prepared: PreparedData, output_dir: Path, model_dir: str | Pat
     oof_logits = out_of_fold_logits(prepared, members)
     oof_labels = prepared.labels[prepared.validation_rows]
     calibration = fit_platt(oof_logits, oof_labels) if len(oof_labels) else IDENTITY
-    where = (f"{len(oof_labels):,} out-of-fold validation rows ({prepared.plan.folds}-fold cross-fitting)"
-             if prepared.plan.cross_fitted else f"the validation split ({len(oof_labels):,} rows)")
-    threshold, rule = choose_threshold(config.decision_threshold, calibration.probabilities(oof_logits),
-                                       oof_labels, where)
+    where = (
+        f"{len(oof_labels):,} out-of-fold validation rows ({prepared.plan.folds}-fold cross-fitting)"
+        if prepared.plan.cross_fitted
+        else f"the validation split ({len(oof_labels):,} rows)"
+    )
+    threshold, rule = choose_threshold(
+        config.decision_threshold, calibration.probabilities(oof_logits), oof_labels, where
+    )
     settings = describe(config)
-    metrics = {**training_metrics(prepared, network, calibration, summary),
-               **validation_facts(prepared, oof_logits, calibration, summary),
-               **hyperparameter_metrics(config), "decision_threshold": threshold}
-    save_classifier(model_dir, preprocessor=prepared.preprocessor, network=network,
-                    input_dim=prepared.matrix.shape[1], spec=prepared.spec,
-                    example=prepared.features.head(5), decision_threshold=threshold,
-                    threshold_rule=rule, calibration=calibration.to_config(),
-                    numeric_ranges=training_numeric_ranges(prepared.features, prepared.spec),
-                    metadata={"backend": summary["backend"], "device": summary["device"],
-                              "world_size": summary["world_size"], "entry_point": entry.module,
-                              "hyperparameters": settings, "validation": prepared.plan.rule,
-                              "members": len(members),
-                              "best_epochs": [m.get("best_epoch") for m in summary.get("members", [])],
-                              "threshold_rule": rule})
+    metrics = {
+        **training_metrics(prepared, network, calibration, summary),
+        **validation_facts(prepared, oof_logits, calibration, summary),
+        **hyperparameter_metrics(config),
+        "decision_threshold": threshold,
+    }
+    save_classifier(
+        model_dir,
+        preprocessor=prepared.preprocessor,
+        network=network,
+        input_dim=prepared.matrix.shape[1],
+        spec=prepared.spec,
+        example=prepared.features.head(5),
+        decision_threshold=threshold,
+        threshold_rule=rule,
+        calibration=calibration.to_config(),
+        numeric_ranges=training_numeric_ranges(prepared.features, prepared.spec),
+        metadata={
+            "backend": summary["backend"],
+            "device": summary["device"],
+            "world_size": summary["world_size"],
+            "entry_point": entry.module,
+            "hyperparameters": settings,
+            "validation": prepared.plan.rule,
+            "members": len(members),
+            "best_epochs": [m.get("best_epoch") for m in summary.get("members", [])],
+            "threshold_rule": rule,
+        },
+    )
     history = summary["history"]
     (Path(model_dir) / HISTORY_FILE).write_text(json.dumps(history, indent=2))
     log.info("calibration %s; decision threshold %.4f (%s)", calibration.to_config(), threshold, rule)
@@ -449,9 +548,14 @@ def package_model(prepared: PreparedData, output_dir: Path, model_dir: str | Pat
     return TrainingResult(model_dir=Path(model_dir), metrics=metrics, history=history)
 
 
-def train_classifier(train_data: str, feature_spec: FeatureSpec, model_dir: str | Path,
-                     config: TrainingConfig, work_dir: str | Path | None = None,
-                     topology: NodeTopology = STANDALONE) -> TrainingResult | None:
+def train_classifier(
+    train_data: str,
+    feature_spec: FeatureSpec,
+    model_dir: str | Path,
+    config: TrainingConfig,
+    work_dir: str | Path | None = None,
+    topology: NodeTopology = STANDALONE,
+) -> TrainingResult | None:
     """Fit and save the classifier; ``work_dir`` keeps tensors (temp if None).
 
     Checkpoints go to ``config.checkpoint_dir`` (default: inside the work directory). Returns None
@@ -460,8 +564,13 @@ def train_classifier(train_data: str, feature_spec: FeatureSpec, model_dir: str 
     load_entry_point(config.entry_point)  # fail before reading data when the module is wrong
     prepared = prepare_data(train_data, feature_spec, config)
     first = prepared.members[0].train
-    config = resolve_hyperparameters(len(first), prepared.matrix.shape[1], int(prepared.labels[first].sum()),
-                                     config, world_size(config, topology))
+    config = resolve_hyperparameters(
+        len(first),
+        prepared.matrix.shape[1],
+        int(prepared.labels[first].sum()),
+        config,
+        world_size(config, topology),
+    )
     log.info("hyper-parameters: %s", describe(config))
     with tempfile.TemporaryDirectory(prefix="kfp-cicd-train-") as scratch:
         work = Path(work_dir) if work_dir else Path(scratch)
@@ -475,9 +584,15 @@ def train_classifier(train_data: str, feature_spec: FeatureSpec, model_dir: str 
         return package_model(prepared, work / "output", model_dir, config, summary)
 
 
-def run_training_task(*, train_data: str, schema_dir: str, model_dir: str, config: TrainingConfig,
-                      log_metric: Callable[[str, float], None],
-                      metrics_path: str | None = None) -> dict[str, float] | None:
+def run_training_task(
+    *,
+    train_data: str,
+    schema_dir: str,
+    model_dir: str,
+    config: TrainingConfig,
+    log_metric: Callable[[str, float], None],
+    metrics_path: str | None = None,
+) -> dict[str, float] | None:
     """The KFP task body: read the schema's feature spec, train, report metrics.
 
     The metrics are also written as JSON to ``metrics_path`` (the Metrics artifact's file): an

@@ -39,11 +39,14 @@ class VertexTrainingCluster:
         if self.replica_count < 1:
             problems.append(f"replica_count must be >= 1, got {self.replica_count}")
         if self.accelerator_type and self.accelerator_count < 1:
-            problems.append(f"accelerator_count must be >= 1 with {self.accelerator_type}, "
-                            f"got {self.accelerator_count}")
+            problems.append(
+                f"accelerator_count must be >= 1 with {self.accelerator_type}, got {self.accelerator_count}"
+            )
         if self.accelerator_type and self.accelerator_type != self.accelerator_type.upper():
-            problems.append(f"accelerator_type {self.accelerator_type!r} must be a Vertex accelerator "
-                            "name such as NVIDIA_L4, NVIDIA_TESLA_A100, NVIDIA_H100_80GB")
+            problems.append(
+                f"accelerator_type {self.accelerator_type!r} must be a Vertex accelerator "
+                "name such as NVIDIA_L4, NVIDIA_TESLA_A100, NVIDIA_H100_80GB"
+            )
         if problems:
             raise ValueError("invalid Vertex training cluster: " + "; ".join(problems))
 
@@ -58,8 +61,13 @@ def build_vertex_component(image: str, cluster: VertexTrainingCluster | None = N
 
     cluster = cluster or VertexTrainingCluster()
     return create_custom_training_job_from_component(
-        build_component(image), display_name=cluster.display_name, replica_count=cluster.replica_count,
-        machine_type=cluster.machine_type, accelerator_type=cluster.accelerator_type,
+        build_component(image),
+        display_name=cluster.display_name,
+        replica_count=cluster.replica_count,
+        machine_type=cluster.machine_type,
+        accelerator_type=cluster.accelerator_type,
         accelerator_count=cluster.accelerator_count if cluster.accelerator_type else 0,
-        boot_disk_size_gb=cluster.boot_disk_size_gb, timeout=cluster.timeout,
-        restart_job_on_worker_restart=cluster.restart_job_on_worker_restart)
+        boot_disk_size_gb=cluster.boot_disk_size_gb,
+        timeout=cluster.timeout,
+        restart_job_on_worker_restart=cluster.restart_job_on_worker_restart,
+    )

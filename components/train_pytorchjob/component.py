@@ -90,20 +90,44 @@ def train_model_pytorchjob(
     from kfp_cicd.components.train_pytorchjob.launcher import default_job_name, train_on_pytorchjob
     from kfp_cicd.components.train_pytorchjob.manifest import PyTorchJobRequest
 
-    training = TrainingConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                              hidden_units=hidden_units, early_stopping_patience=early_stopping_patience,
-                              validation_fraction=validation_fraction, validation_folds=validation_folds,
-                              num_processes=num_processes, decision_threshold=decision_threshold,
-                              seed=seed, max_restarts=max_restarts, entry_point=entry_point,
-                              entry_point_params=entry_point_params)
+    training = TrainingConfig(
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        hidden_units=hidden_units,
+        early_stopping_patience=early_stopping_patience,
+        validation_fraction=validation_fraction,
+        validation_folds=validation_folds,
+        num_processes=num_processes,
+        decision_threshold=decision_threshold,
+        seed=seed,
+        max_restarts=max_restarts,
+        entry_point=entry_point,
+        entry_point_params=entry_point_params,
+    )
     request = PyTorchJobRequest(
-        name=job_name or default_job_name(), namespace=namespace, image=worker_image, command=(),
-        shared_pvc=shared_pvc, shared_mount_path=shared_mount_path, workers=workers,
-        gpus_per_worker=gpus_per_worker, gpu_resource=gpu_resource, cpu=cpu, memory=memory,
+        name=job_name or default_job_name(),
+        namespace=namespace,
+        image=worker_image,
+        command=(),
+        shared_pvc=shared_pvc,
+        shared_mount_path=shared_mount_path,
+        workers=workers,
+        gpus_per_worker=gpus_per_worker,
+        gpu_resource=gpu_resource,
+        cpu=cpu,
+        memory=memory,
         node_selector=tuple(sorted(json.loads(node_selector_json).items())),
-        service_account=service_account)
-    results = train_on_pytorchjob(train_data=train_data, schema_dir=schema.path, model_dir=model.path,
-                                  training=training, request=request, timeout_s=timeout_seconds)
+        service_account=service_account,
+    )
+    results = train_on_pytorchjob(
+        train_data=train_data,
+        schema_dir=schema.path,
+        model_dir=model.path,
+        training=training,
+        request=request,
+        timeout_s=timeout_seconds,
+    )
     for name, value in results.items():
         metrics.log_metric(name, value)
     model.metadata["framework"] = "mlflow.pyfunc"

@@ -54,8 +54,9 @@ def current_condition(job: dict) -> Condition | None:
     """The newest condition whose status is True (conditions are appended in order)."""
     for condition in reversed((job.get("status") or {}).get("conditions") or []):
         if condition.get("status") == "True":
-            return Condition(condition.get("type", ""), condition.get("reason", ""),
-                             condition.get("message", ""))
+            return Condition(
+                condition.get("type", ""), condition.get("reason", ""), condition.get("message", "")
+            )
     return None
 
 
@@ -79,8 +80,13 @@ def sigterm_raises_cancelled() -> Iterator[None]:
 class PyTorchJobRunner:
     """Runs one PyTorchJob through the kubernetes client (in-cluster config or a given ApiClient)."""
 
-    def __init__(self, api_client: client.ApiClient, namespace: str, poll_seconds: float = 2.0,
-                 echo: Callable[[str], None] = print) -> None:
+    def __init__(
+        self,
+        api_client: client.ApiClient,
+        namespace: str,
+        poll_seconds: float = 2.0,
+        echo: Callable[[str], None] = print,
+    ) -> None:
         self.custom = client.CustomObjectsApi(api_client)
         self.core = client.CoreV1Api(api_client)
         self.namespace = namespace
@@ -91,15 +97,19 @@ class PyTorchJobRunner:
     def create(self, manifest: dict) -> dict:
         name = manifest["metadata"]["name"]
         try:
-            created = self.custom.create_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL,
-                                                                  manifest)
+            created = self.custom.create_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, PLURAL, manifest
+            )
         except ApiException as error:
-            hint = {409: "a job of that name exists; choose another job_name",
-                    404: "is the Kubeflow Training Operator (PyTorchJob CRD) installed?",
-                    403: "the pipeline's service account may not create pytorchjobs in this namespace"}
-            raise PyTorchJobFailed(f"creating PyTorchJob {self.namespace}/{name} failed: HTTP "
-                                   f"{error.status} {error.reason}; {hint.get(error.status, error.body)}"
-                                   ) from None
+            hint = {
+                409: "a job of that name exists; choose another job_name",
+                404: "is the Kubeflow Training Operator (PyTorchJob CRD) installed?",
+                403: "the pipeline's service account may not create pytorchjobs in this namespace",
+            }
+            raise PyTorchJobFailed(
+                f"creating PyTorchJob {self.namespace}/{name} failed: HTTP "
+                f"{error.status} {error.reason}; {hint.get(error.status, error.body)}"
+            ) from None
         self.echo(f"created PyTorchJob {self.namespace}/{name}")
         return created
 
@@ -109,8 +119,9 @@ class PyTorchJobRunner:
     def delete(self, name: str) -> None:
         """Delete the job and (propagation Background) its pods; a job already gone is fine."""
         try:
-            self.custom.delete_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name,
-                                                        propagation_policy="Background")
+            self.custom.delete_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, PLURAL, name, propagation_policy="Background"
+            )
             self.echo(f"deleted PyTorchJob {self.namespace}/{name}")
         except ApiException as error:
             if error.status != 404:
@@ -147,8 +158,10 @@ class PyTorchJobRunner:
             if condition is not None and condition.type == "Succeeded":
                 return job
             if condition is not None and condition.type == "Failed":
-                raise PyTorchJobFailed(f"PyTorchJob {self.namespace}/{name} failed: "
-                                       f"{condition.reason or 'no reason given'}: {condition.message}")
+                raise PyTorchJobFailed(
+                    f"PyTorchJob {self.namespace}/{name} failed: "
+                    f"{condition.reason or 'no reason given'}: {condition.message}"
+                )
             if time.monotonic() >= deadline:
                 raise TimeoutError(name)
             time.sleep(self.poll_seconds)
@@ -162,11 +175,14 @@ class PyTorchJobRunner:
                 return self.wait(name, timeout_s)
             except TimeoutError:
                 self.delete(name)
-                raise PyTorchJobFailed(f"PyTorchJob {self.namespace}/{name} did not finish within "
-                                       f"{timeout_s:.0f}s; it was deleted (raise timeout_seconds if "
-                                       "training needs longer)") from None
+                raise PyTorchJobFailed(
+                    f"PyTorchJob {self.namespace}/{name} did not finish within "
+                    f"{timeout_s:.0f}s; it was deleted (raise timeout_seconds if "
+                    "training needs longer)"
+                ) from None
             except Cancelled:
                 self.echo(f"cancelled: deleting PyTorchJob {self.namespace}/{name}")
                 self.delete(name)
-                raise PyTorchJobFailed(f"the task was cancelled; PyTorchJob {self.namespace}/{name} "
-                                       "was deleted") from None
+                raise PyTorchJobFailed(
+                    f"the task was cancelled; PyTorchJob {self.namespace}/{name} was deleted"
+                ) from None

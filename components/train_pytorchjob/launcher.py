@@ -72,8 +72,10 @@ def stage_train_data(train_data: str, mount_path: Path, layout: RunLayout) -> st
     if source.is_relative_to(mount_path.resolve()):
         return str(source)
     if not source.is_file():
-        raise FileNotFoundError(f"training data {train_data} does not exist; give a file on the shared "
-                                "volume, a gs:// or s3:// URI, or a file this task can read")
+        raise FileNotFoundError(
+            f"training data {train_data} does not exist; give a file on the shared "
+            "volume, a gs:// or s3:// URI, or a file this task can read"
+        )
     target = layout.root / "data" / source.name
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, target)
@@ -82,24 +84,48 @@ def stage_train_data(train_data: str, mount_path: Path, layout: RunLayout) -> st
 
 def node_command(train_data: str, layout: RunLayout, training: TrainingConfig) -> tuple[str, ...]:
     """The command of every Master/Worker pod."""
-    return ("python", "-m", NODE_MODULE, "--train-data", train_data, "--schema-dir", str(layout.schema),
-            "--model-dir", str(layout.model), "--metrics-file", str(layout.metrics),
-            "--config", training.to_json())
+    return (
+        "python",
+        "-m",
+        NODE_MODULE,
+        "--train-data",
+        train_data,
+        "--schema-dir",
+        str(layout.schema),
+        "--model-dir",
+        str(layout.model),
+        "--metrics-file",
+        str(layout.metrics),
+        "--config",
+        training.to_json(),
+    )
 
 
-def train_on_pytorchjob(*, train_data: str, schema_dir: str, model_dir: str, training: TrainingConfig,
-                        request: PyTorchJobRequest, timeout_s: float,
-                        api_client: client.ApiClient | None = None, poll_seconds: float = 5.0,
-                        echo: Callable[[str], None] = print) -> dict[str, float]:
+def train_on_pytorchjob(
+    *,
+    train_data: str,
+    schema_dir: str,
+    model_dir: str,
+    training: TrainingConfig,
+    request: PyTorchJobRequest,
+    timeout_s: float,
+    api_client: client.ApiClient | None = None,
+    poll_seconds: float = 5.0,
+    echo: Callable[[str], None] = print,
+) -> dict[str, float]:
     """Run training as ``request`` (command filled in here); copy the model to ``model_dir``."""
     mount = Path(request.shared_mount_path)
     if not mount.is_dir():
-        raise PyTorchJobFailed(f"shared volume is not mounted at {mount} in this task; mount PVC "
-                               f"{request.shared_pvc!r} there (kubernetes.mount_pvc on the launcher task)")
+        raise PyTorchJobFailed(
+            f"shared volume is not mounted at {mount} in this task; mount PVC "
+            f"{request.shared_pvc!r} there (kubernetes.mount_pvc on the launcher task)"
+        )
     layout = RunLayout(mount / RUNS_DIR / request.name)
     if layout.root.exists():
-        raise PyTorchJobFailed(f"{layout.root} exists already: job name {request.name!r} was used before; "
-                               "choose another job_name (or leave it empty for a generated one)")
+        raise PyTorchJobFailed(
+            f"{layout.root} exists already: job name {request.name!r} was used before; "
+            "choose another job_name (or leave it empty for a generated one)"
+        )
     layout.root.mkdir(parents=True)
     shutil.copytree(schema_dir, layout.schema)
     data = stage_train_data(train_data, mount, layout)

@@ -26,18 +26,33 @@ RESTART_POLICIES = ("Always", "OnFailure", "Never", "ExitCode")
 CLEAN_POD_POLICIES = ("All", "Running", "None")
 # The images' user (images/runtime/Dockerfile); pods meet the Pod Security Standard "restricted".
 RUN_AS_USER = 1000
-POD_SECURITY_CONTEXT = {"runAsNonRoot": True, "runAsUser": RUN_AS_USER, "runAsGroup": RUN_AS_USER,
-                        "fsGroup": RUN_AS_USER,  # the shared volume stays writable for that user
-                        "fsGroupChangePolicy": "OnRootMismatch",  # no recursive chown of a large volume
-                        "seccompProfile": {"type": "RuntimeDefault"}}
-CONTAINER_SECURITY_CONTEXT = {"allowPrivilegeEscalation": False, "privileged": False,
-                              "readOnlyRootFilesystem": True, "runAsNonRoot": True,
-                              "capabilities": {"drop": ["ALL"]}}
+POD_SECURITY_CONTEXT = {
+    "runAsNonRoot": True,
+    "runAsUser": RUN_AS_USER,
+    "runAsGroup": RUN_AS_USER,
+    "fsGroup": RUN_AS_USER,  # the shared volume stays writable for that user
+    "fsGroupChangePolicy": "OnRootMismatch",  # no recursive chown of a large volume
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+CONTAINER_SECURITY_CONTEXT = {
+    "allowPrivilegeEscalation": False,
+    "privileged": False,
+    "readOnlyRootFilesystem": True,
+    "runAsNonRoot": True,
+    "capabilities": {"drop": ["ALL"]},
+}
 MAX_JOB_NAME = 48  # pod names add a suffix to the job's name
 SPEC_FIELDS = {"elasticPolicy", "nprocPerNode", "pytorchReplicaSpecs", "runPolicy"}
 REPLICA_FIELDS = {"replicas", "restartPolicy", "template"}
-RUN_POLICY_FIELDS = {"activeDeadlineSeconds", "backoffLimit", "cleanPodPolicy", "managedBy",
-                     "schedulingPolicy", "suspend", "ttlSecondsAfterFinished"}
+RUN_POLICY_FIELDS = {
+    "activeDeadlineSeconds",
+    "backoffLimit",
+    "cleanPodPolicy",
+    "managedBy",
+    "schedulingPolicy",
+    "suspend",
+    "ttlSecondsAfterFinished",
+}
 
 
 class InvalidPyTorchJob(KfpCicdError, ValueError):
@@ -70,8 +85,10 @@ class PyTorchJobRequest:
     def __post_init__(self) -> None:
         problems = []
         if not is_dns_label(self.name, max_length=MAX_JOB_NAME):
-            problems.append(f"name {self.name!r} must be a DNS label of at most 48 characters "
-                            "(lower-case letters, digits, '-'; pod names add a suffix)")
+            problems.append(
+                f"name {self.name!r} must be a DNS label of at most 48 characters "
+                "(lower-case letters, digits, '-'; pod names add a suffix)"
+            )
         if not is_dns_label(self.namespace):
             problems.append(f"namespace {self.namespace!r} is not a valid namespace name")
         if self.workers < 0:
@@ -81,8 +98,10 @@ class PyTorchJobRequest:
         if self.restart_policy not in RESTART_POLICIES:
             problems.append(f"restart_policy {self.restart_policy!r} must be one of {RESTART_POLICIES}")
         if not self.shared_pvc:
-            problems.append("shared_pvc is empty: name the ReadWriteMany PersistentVolumeClaim that holds "
-                            "data, checkpoints and the model for every pod")
+            problems.append(
+                "shared_pvc is empty: name the ReadWriteMany PersistentVolumeClaim that holds "
+                "data, checkpoints and the model for every pod"
+            )
         if not self.shared_mount_path.startswith("/"):
             problems.append(f"shared_mount_path {self.shared_mount_path!r} must be an absolute path")
         if not self.image:
@@ -92,25 +111,33 @@ class PyTorchJobRequest:
 
 
 def _pod_template(request: PyTorchJobRequest) -> dict:
-    resources: dict[str, dict[str, str]] = {"requests": {"cpu": request.cpu, "memory": request.memory},
-                                            "limits": {"cpu": request.cpu, "memory": request.memory}}
+    resources: dict[str, dict[str, str]] = {
+        "requests": {"cpu": request.cpu, "memory": request.memory},
+        "limits": {"cpu": request.cpu, "memory": request.memory},
+    }
     pod_spec: dict = {
-        "containers": [{
-            "name": CONTAINER_NAME,
-            "image": request.image,
-            "command": list(request.command),
-            "ports": [{"name": PORT_NAME, "containerPort": DEFAULT_PORT, "protocol": "TCP"}],
-            "resources": resources,
-            "volumeMounts": [{"name": "shared", "mountPath": request.shared_mount_path},
-                             {"name": "dshm", "mountPath": "/dev/shm"},
-                             {"name": "tmp", "mountPath": "/tmp"}],
-            # The root filesystem is read-only: temporary files and caches ($HOME) go to /tmp.
-            "env": [{"name": "PYTHONUNBUFFERED", "value": "1"}, {"name": "HOME", "value": "/tmp"}],
-            "securityContext": copy.deepcopy(CONTAINER_SECURITY_CONTEXT),
-        }],
-        "volumes": [{"name": "shared", "persistentVolumeClaim": {"claimName": request.shared_pvc}},
-                    {"name": "dshm", "emptyDir": {"medium": "Memory"}},  # NCCL needs a large /dev/shm
-                    {"name": "tmp", "emptyDir": {}}],
+        "containers": [
+            {
+                "name": CONTAINER_NAME,
+                "image": request.image,
+                "command": list(request.command),
+                "ports": [{"name": PORT_NAME, "containerPort": DEFAULT_PORT, "protocol": "TCP"}],
+                "resources": resources,
+                "volumeMounts": [
+                    {"name": "shared", "mountPath": request.shared_mount_path},
+                    {"name": "dshm", "mountPath": "/dev/shm"},
+                    {"name": "tmp", "mountPath": "/tmp"},
+                ],
+                # The root filesystem is read-only: temporary files and caches ($HOME) go to /tmp.
+                "env": [{"name": "PYTHONUNBUFFERED", "value": "1"}, {"name": "HOME", "value": "/tmp"}],
+                "securityContext": copy.deepcopy(CONTAINER_SECURITY_CONTEXT),
+            }
+        ],
+        "volumes": [
+            {"name": "shared", "persistentVolumeClaim": {"claimName": request.shared_pvc}},
+            {"name": "dshm", "emptyDir": {"medium": "Memory"}},  # NCCL needs a large /dev/shm
+            {"name": "tmp", "emptyDir": {}},
+        ],
         "securityContext": copy.deepcopy(POD_SECURITY_CONTEXT),
         "automountServiceAccountToken": False,  # training pods never call the Kubernetes API
     }
@@ -118,8 +145,9 @@ def _pod_template(request: PyTorchJobRequest) -> dict:
         for kind in ("requests", "limits"):
             resources[kind][request.gpu_resource] = str(request.gpus_per_worker)
         if request.tolerate_gpu_taint:
-            pod_spec["tolerations"] = [{"key": request.gpu_resource, "operator": "Exists",
-                                        "effect": "NoSchedule"}]
+            pod_spec["tolerations"] = [
+                {"key": request.gpu_resource, "operator": "Exists", "effect": "NoSchedule"}
+            ]
     if request.node_selector:
         pod_spec["nodeSelector"] = dict(request.node_selector)
     if request.service_account:
@@ -139,10 +167,16 @@ def build_pytorchjob(request: PyTorchJobRequest) -> dict:
     manifest = {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": KIND,
-        "metadata": {"name": request.name, "namespace": request.namespace,
-                     "labels": {"app.kubernetes.io/managed-by": "kfp-cicd", **dict(request.labels)}},
-        "spec": {"nprocPerNode": str(max(request.gpus_per_worker, 1)),
-                 "pytorchReplicaSpecs": replicas, "runPolicy": run_policy},
+        "metadata": {
+            "name": request.name,
+            "namespace": request.namespace,
+            "labels": {"app.kubernetes.io/managed-by": "kfp-cicd", **dict(request.labels)},
+        },
+        "spec": {
+            "nprocPerNode": str(max(request.gpus_per_worker, 1)),
+            "pytorchReplicaSpecs": replicas,
+            "runPolicy": run_policy,
+        },
     }
     check_pytorchjob(manifest)
     return manifest
@@ -153,8 +187,9 @@ def check_pytorchjob(manifest: dict) -> None:
     problems = []
     spec = manifest.get("spec", {})
     problems += [f"unknown spec field {k!r}" for k in sorted(set(spec) - SPEC_FIELDS)]
-    problems += [f"unknown runPolicy field {k!r}"
-                 for k in sorted(set(spec.get("runPolicy", {})) - RUN_POLICY_FIELDS)]
+    problems += [
+        f"unknown runPolicy field {k!r}" for k in sorted(set(spec.get("runPolicy", {})) - RUN_POLICY_FIELDS)
+    ]
     clean = spec.get("runPolicy", {}).get("cleanPodPolicy", "None")
     if clean not in CLEAN_POD_POLICIES:
         problems.append(f"cleanPodPolicy {clean!r} must be one of {CLEAN_POD_POLICIES}")
@@ -168,11 +203,14 @@ def check_pytorchjob(manifest: dict) -> None:
             problems.append(f"replica type {name!r} must be one of {REPLICA_TYPES}")
         problems += [f"unknown field {k!r} in {name}" for k in sorted(set(replica) - REPLICA_FIELDS)]
         if replica.get("restartPolicy", "Never") not in RESTART_POLICIES:
-            problems.append(f"{name} restartPolicy {replica.get('restartPolicy')!r} must be one of "
-                            f"{RESTART_POLICIES}")
+            problems.append(
+                f"{name} restartPolicy {replica.get('restartPolicy')!r} must be one of {RESTART_POLICIES}"
+            )
         containers = replica.get("template", {}).get("spec", {}).get("containers", [])
         if not any(c.get("name") == CONTAINER_NAME for c in containers):
-            problems.append(f"{name} needs a container named {CONTAINER_NAME!r} (the operator sets the "
-                            "rendezvous environment on it)")
+            problems.append(
+                f"{name} needs a container named {CONTAINER_NAME!r} (the operator sets the "
+                "rendezvous environment on it)"
+            )
     if problems:
         raise InvalidPyTorchJob("invalid PyTorchJob manifest: " + "; ".join(problems))

@@ -32,8 +32,10 @@ def validate_data(
     beam_threshold_mb: float = 1024.0,
     sample_rate: float = 1.0,
     positive_label: str = "",
-) -> NamedTuple("ValidationOutputs", [("train_rows", int), ("eval_rows", int),
-                                      ("anomaly_count", int), ("data_fingerprint", str)]):
+) -> NamedTuple(
+    "ValidationOutputs",
+    [("train_rows", int), ("eval_rows", int), ("anomaly_count", int), ("data_fingerprint", str)],
+):
     """Validate the training and evaluation data with TensorFlow Data Validation.
 
     Computes TFDV statistics of both tables, infers a schema from the training data (or uses the
@@ -101,21 +103,38 @@ def validate_data(
     options = ValidationOptions(
         baseline_statistics=baseline_statistics,
         drift_thresholds=parse_drift_thresholds(drift_thresholds),
-        drift_default_threshold=drift_default_threshold, processing=processing,
-        beam_options=parse_beam_options(beam_options), beam_threshold_mb=beam_threshold_mb,
-        sample_rate=sample_rate)
+        drift_default_threshold=drift_default_threshold,
+        processing=processing,
+        beam_options=parse_beam_options(beam_options),
+        beam_threshold_mb=beam_threshold_mb,
+        sample_rate=sample_rate,
+    )
     # A plain tuple is a valid value for NamedTuple outputs: kfp's executor takes the fields by
     # position when ``type(value) is tuple`` (kfp/dsl/executor.py, write_executor_output).
     return run_validation_task(
-        train_data, eval_data, label_column, schema_path,
-        statistics_dir=statistics.path, schema_dir=schema.path,
-        anomalies_file=anomalies.path, report_file=report.path, summary_file=summary.path,
-        drift_report_file=drift_report.path, drift_html_file=drift_view.path,
-        tolerate_kinds=parse_tolerated_kinds(tolerate_anomalies), options=options,
-        artifact_metadata={"statistics": statistics.metadata, "schema": schema.metadata,
-                           "anomalies": anomalies.metadata, "report": report.metadata,
-                           "summary": summary.metadata, "drift_report": drift_report.metadata},
-        positive_label=positive_label)
+        train_data,
+        eval_data,
+        label_column,
+        schema_path,
+        statistics_dir=statistics.path,
+        schema_dir=schema.path,
+        anomalies_file=anomalies.path,
+        report_file=report.path,
+        summary_file=summary.path,
+        drift_report_file=drift_report.path,
+        drift_html_file=drift_view.path,
+        tolerate_kinds=parse_tolerated_kinds(tolerate_anomalies),
+        options=options,
+        artifact_metadata={
+            "statistics": statistics.metadata,
+            "schema": schema.metadata,
+            "anomalies": anomalies.metadata,
+            "report": report.metadata,
+            "summary": summary.metadata,
+            "drift_report": drift_report.metadata,
+        },
+        positive_label=positive_label,
+    )
 
 
 def build_component(image: str) -> PythonComponent:

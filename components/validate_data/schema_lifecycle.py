@@ -23,8 +23,14 @@ from kfp_cicd.tfdv.options import ValidationOptions
 from kfp_cicd.tfdv.staging import stage
 
 
-def infer_schema(data: str, out: Path | str, *, label_column: str,
-                 tfdv_python: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S) -> Path:
+def infer_schema(
+    data: str,
+    out: Path | str,
+    *,
+    label_column: str,
+    tfdv_python: str | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> Path:
     """Infer a TFDV schema from ``data`` (local, gs://, s3://) and write it to ``out`` (.pbtxt).
 
     The schema gets the TRAINING (label required) and SERVING (label absent) environments; curate
@@ -34,8 +40,13 @@ def infer_schema(data: str, out: Path | str, *, label_column: str,
     with tempfile.TemporaryDirectory(prefix="schema-infer-") as work:
         local = stage(data, Path(work) / "data")
         check_hostile_input(local, data, "schema", ValidationOptions())
-        job = {"mode": "infer_schema", "data": local, "data_name": data,
-               "label_column": label_column, "output_dir": str(Path(work) / "out")}
+        job = {
+            "mode": "infer_schema",
+            "data": local,
+            "data_name": data,
+            "label_column": label_column,
+            "output_dir": str(Path(work) / "out"),
+        }
         run_tfdv_request([job], python, timeout_s)
         target = Path(out)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -49,8 +60,7 @@ def describe_schema(schema_path: str, *, tfdv_python: str | None = None) -> list
         raise DataError(f"schema {schema_path} does not exist; pass a text-format TFDV schema")
     python = tfdv_python or find_tfdv_python()
     with tempfile.TemporaryDirectory(prefix="schema-show-") as work:
-        job = {"mode": "describe_schema", "schema_path": str(Path(schema_path).resolve()),
-               "output_dir": work}
+        job = {"mode": "describe_schema", "schema_path": str(Path(schema_path).resolve()), "output_dir": work}
         run_tfdv_request([job], python, 300.0)
         document = json.loads((Path(work) / "schema.json").read_text(encoding="utf-8"))
     domains = {d["name"]: d.get("value", []) for d in document.get("string_domain", [])}
@@ -69,6 +79,10 @@ def _feature_row(feature: dict[str, Any], domains: dict[str, list[str]]) -> dict
         domain = "-"
     presence = feature.get("presence", {})
     not_in = feature.get("not_in_environment", [])
-    return {"name": feature["name"], "type": feature.get("type", "?"),
-            "required_fraction": float(presence.get("min_fraction", 0.0)), "domain": domain,
-            "not_in_environment": ",".join(not_in) or "-"}
+    return {
+        "name": feature["name"],
+        "type": feature.get("type", "?"),
+        "required_fraction": float(presence.get("min_fraction", 0.0)),
+        "domain": domain,
+        "not_in_environment": ",".join(not_in) or "-",
+    }

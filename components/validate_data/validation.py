@@ -32,8 +32,9 @@ from kfp_cicd.tfdv.staging import stage
 log = logging.getLogger(__name__)
 
 #: ``tfdv_job.py`` in the validation environment (validate, infer_schema, describe_schema modes).
-VALIDATION_JOB = TfdvJob(JOB_SCRIPT, "validation",
-                         "Give it more time (timeout_s) or validate a smaller sample.")
+VALIDATION_JOB = TfdvJob(
+    JOB_SCRIPT, "validation", "Give it more time (timeout_s) or validate a smaller sample."
+)
 
 #: The curated schema of the default synthetic data set (TRAINING/SERVING environments).
 CURATED_SCHEMA = Path(__file__).with_name("schemas") / "card_fraud.pbtxt"
@@ -138,13 +139,16 @@ class DataValidationFailed(KfpCicdError):
 
     def __init__(self, anomalies: Sequence[Anomaly], report: str | Path | None = None) -> None:
         self.anomalies = tuple(anomalies)
-        lines = [f"Data validation found {len(self.anomalies)} "
-                 f"anomal{'y' if len(self.anomalies) == 1 else 'ies'}:"]
+        lines = [
+            f"Data validation found {len(self.anomalies)} anomal{'y' if len(self.anomalies) == 1 else 'ies'}:"
+        ]
         lines += [f"  - {anomaly}" for anomaly in self.anomalies]
         if report:
             lines.append(f"The statistics are in {report}.")
-        lines.append("Fix the data, or, if the change is intended, pass an updated schema "
-                     "(schema_path) or tolerate these kinds of anomaly.")
+        lines.append(
+            "Fix the data, or, if the change is intended, pass an updated schema "
+            "(schema_path) or tolerate these kinds of anomaly."
+        )
         super().__init__("\n".join(lines))
 
 
@@ -198,16 +202,18 @@ def validate_datasets(
         EnvironmentNotReady: no usable TFDV interpreter.
         KfpCicdError: the validation job crashed or timed out.
     """
-    job = ValidationJob(train_data, eval_data, label_column, output_dir, schema_path or "",
-                        options or ValidationOptions())
+    job = ValidationJob(
+        train_data, eval_data, label_column, output_dir, schema_path or "", options or ValidationOptions()
+    )
     (outcome,) = validate_many([job], tfdv_python=tfdv_python, timeout_s=timeout_s)
     if isinstance(outcome, KfpCicdError):
         raise outcome
     return outcome
 
 
-def validate_many(jobs: Sequence[ValidationJob], *, tfdv_python: str | None = None,
-                  timeout_s: float = DEFAULT_TIMEOUT_S) -> list[ValidationResult | DataError]:
+def validate_many(
+    jobs: Sequence[ValidationJob], *, tfdv_python: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S
+) -> list[ValidationResult | DataError]:
     """Validate several datasets in one TFDV process, paying TensorFlow's import once.
 
     Returns one outcome per job, in order: its :class:`ValidationResult`, or the
@@ -250,18 +256,25 @@ def _job_request(job: ValidationJob, staging: Path) -> dict[str, Any]:
     local_train = stage(str(job.train_data), staging / "train")
     fingerprint = file_fingerprint(local_train)  # also fails fast on a missing training file
     local_eval = stage(str(job.eval_data), staging / "eval")
-    for local, shown, role in ((local_train, job.train_data, "training"),
-                               (local_eval, job.eval_data, "evaluation")):
+    for local, shown, role in (
+        (local_train, job.train_data, "training"),
+        (local_eval, job.eval_data, "evaluation"),
+    ):
         check_hostile_input(local, str(shown), role, job.options)
     baseline = job.options.baseline_statistics
-    return {"train_data": local_train,
-            "eval_data": local_eval,
-            "train_name": str(job.train_data), "eval_name": str(job.eval_data),
-            "label_column": job.label_column, "schema_path": job.schema_path or None,
-            "output_dir": str(Path(job.output_dir).resolve()),
-            "baseline_statistics": _stage_baseline(baseline, staging / "baseline") or None,
-            "baseline_name": baseline or None, "fingerprint": fingerprint,
-            **job.options.job_fields()}
+    return {
+        "train_data": local_train,
+        "eval_data": local_eval,
+        "train_name": str(job.train_data),
+        "eval_name": str(job.eval_data),
+        "label_column": job.label_column,
+        "schema_path": job.schema_path or None,
+        "output_dir": str(Path(job.output_dir).resolve()),
+        "baseline_statistics": _stage_baseline(baseline, staging / "baseline") or None,
+        "baseline_name": baseline or None,
+        "fingerprint": fingerprint,
+        **job.options.job_fields(),
+    }
 
 
 def check_hostile_input(local: str, shown: str, role: str, options: ValidationOptions) -> None:
@@ -272,8 +285,9 @@ def check_hostile_input(local: str, shown: str, role: str, options: ValidationOp
     message names the ``role`` (``"training"``...) and ``shown`` (the URL a local copy was staged
     from).
     """
-    in_memory = options.processing == "in_memory" or (options.processing == "auto"
-                                                      and not options.beam_options)
+    in_memory = options.processing == "in_memory" or (
+        options.processing == "auto" and not options.beam_options
+    )
     try:
         check_table_file(local, memory_check=in_memory)
     except DataError as error:
@@ -309,8 +323,10 @@ def _outcome(job: ValidationJob, request: dict[str, Any], run: JobRun) -> Valida
         report_html=out / "stats.html",
         data_fingerprint=request["fingerprint"],
         schema_inferred=bool(summary.get("schema_inferred", not job.schema_path)),
-        drift=[DriftMeasurement(**record) for record in
-               json.loads((out / "drift.json").read_text(encoding="utf-8"))],
+        drift=[
+            DriftMeasurement(**record)
+            for record in json.loads((out / "drift.json").read_text(encoding="utf-8"))
+        ],
         summary_markdown=out / "summary.md",
         drift_markdown=out / "drift.md",
         drift_html=out / "drift.html",
@@ -334,11 +350,17 @@ def run_tfdv_request(jobs: Sequence[dict[str, Any]], python: str, timeout_s: flo
 def _read_anomalies(path: Path) -> list[Anomaly]:
     """Parse anomalies.json (written by tfdv_job.py) into :class:`Anomaly` objects."""
     records = json.loads(path.read_text(encoding="utf-8"))
-    return [Anomaly(dataset=record["dataset"], feature=record["feature"], kind=record["kind"],
-                    description=record["description"],
-                    short_description=record.get("short_description", ""),
-                    explanation=record.get("explanation", ""))
-            for record in records]
+    return [
+        Anomaly(
+            dataset=record["dataset"],
+            feature=record["feature"],
+            kind=record["kind"],
+            description=record["description"],
+            short_description=record.get("short_description", ""),
+            explanation=record.get("explanation", ""),
+        )
+        for record in records
+    ]
 
 
 def run_validation_task(
@@ -394,31 +416,51 @@ def run_validation_task(
     """
     classes = label_classes(train_data, eval_data, label_column, positive_label)
     with tempfile.TemporaryDirectory(prefix="validate_data-") as work:
-        result = validate_datasets(train_data, eval_data, label_column=label_column,
-                                   output_dir=work, schema_path=schema_path or None,
-                                   options=options, tfdv_python=tfdv_python, timeout_s=timeout_s)
+        result = validate_datasets(
+            train_data,
+            eval_data,
+            label_column=label_column,
+            output_dir=work,
+            schema_path=schema_path or None,
+            options=options,
+            tfdv_python=tfdv_python,
+            timeout_s=timeout_s,
+        )
         record_label_classes(result.features, classes)
-        copies = [(result.train_statistics, Path(statistics_dir) / "train_stats.pb"),
-                  (result.eval_statistics, Path(statistics_dir) / "eval_stats.pb"),
-                  (result.schema, Path(schema_dir) / "schema.pbtxt"),
-                  (result.features, Path(schema_dir) / "features.json"),
-                  (result.anomalies_file, Path(anomalies_file)),
-                  (result.report_html, Path(report_file))]
-        copies += [(source, Path(target)) for source, target in (
-            (result.summary_markdown, summary_file), (result.drift_markdown, drift_report_file),
-            (result.drift_html, drift_html_file)) if source is not None and target]
+        copies = [
+            (result.train_statistics, Path(statistics_dir) / "train_stats.pb"),
+            (result.eval_statistics, Path(statistics_dir) / "eval_stats.pb"),
+            (result.schema, Path(schema_dir) / "schema.pbtxt"),
+            (result.features, Path(schema_dir) / "features.json"),
+            (result.anomalies_file, Path(anomalies_file)),
+            (result.report_html, Path(report_file)),
+        ]
+        copies += [
+            (source, Path(target))
+            for source, target in (
+                (result.summary_markdown, summary_file),
+                (result.drift_markdown, drift_report_file),
+                (result.drift_html, drift_html_file),
+            )
+            if source is not None and target
+        ]
         _copy_all(copies)
         metadata = artifact_metadata_for(result, tolerate_kinds)
     for name, values in metadata.items():
         if artifact_metadata is not None and name in artifact_metadata:
             artifact_metadata[name].update(values)
     raise_for_anomalies(result, tolerate_kinds)
-    return (result.row_counts["train"], result.row_counts["eval"], result.anomaly_count,
-            result.data_fingerprint)
+    return (
+        result.row_counts["train"],
+        result.row_counts["eval"],
+        result.anomaly_count,
+        result.data_fingerprint,
+    )
 
 
-def label_classes(train_data: str, eval_data: str, label_column: str,
-                  positive_label: str = "") -> BinaryLabels:
+def label_classes(
+    train_data: str, eval_data: str, label_column: str, positive_label: str = ""
+) -> BinaryLabels:
     """The label's two classes from the training data; the holdout may hold no others.
 
     Only the label column is read. Raises :class:`DataError` naming the column and its values
@@ -426,14 +468,20 @@ def label_classes(train_data: str, eval_data: str, label_column: str,
     """
     if not label_column.strip():
         raise DataError("label_column is empty; name the column that holds the label")
-    classes = BinaryLabels.infer(read_table(train_data, columns=[label_column])[label_column],
-                                 label_column, positive_label)
+    classes = BinaryLabels.infer(
+        read_table(train_data, columns=[label_column])[label_column], label_column, positive_label
+    )
     try:
         classes.encode_frame(read_table(eval_data, columns=[label_column]))
     except DataError as error:
         raise DataError(f"evaluation data: {error}") from error
-    log.info("label %r: positive class %r, negative %r (%s)", label_column, classes.positive,
-             classes.negative, classes.rule)
+    log.info(
+        "label %r: positive class %r, negative %r (%s)",
+        label_column,
+        classes.positive,
+        classes.negative,
+        classes.rule,
+    )
     return classes
 
 
@@ -451,23 +499,35 @@ def _copy_all(copies: Sequence[tuple[Path, Path]]) -> None:
         shutil.copyfile(source, target)
 
 
-def artifact_metadata_for(result: ValidationResult,
-                          tolerate_kinds: Sequence[str] = ()) -> dict[str, dict[str, Any]]:
+def artifact_metadata_for(
+    result: ValidationResult, tolerate_kinds: Sequence[str] = ()
+) -> dict[str, dict[str, Any]]:
     """The metadata each output artifact carries (shown in the KFP UI and in ML Metadata)."""
     counts = {"train_rows": result.row_counts["train"], "eval_rows": result.row_counts["eval"]}
     features = json.loads(result.features.read_text(encoding="utf-8"))
     drifted = sorted(d.feature for d in result.drift if d.drifted)
     return {
-        "statistics": {**counts, "format": "DatasetFeatureStatisticsList, binary "
-                       "(tfdv.load_stats_binary)", "data_fingerprint": result.data_fingerprint,
-                       "processing": result.processing},
-        "schema": {"label": features["label"], "feature_count": len(features["features"]),
-                   "inferred": result.schema_inferred},
-        "anomalies": {"anomaly_count": result.anomaly_count,
-                      "kinds": sorted({anomaly.kind for anomaly in result.anomalies}),
-                      "tolerated_kinds": list(tolerate_kinds)},
+        "statistics": {
+            **counts,
+            "format": "DatasetFeatureStatisticsList, binary (tfdv.load_stats_binary)",
+            "data_fingerprint": result.data_fingerprint,
+            "processing": result.processing,
+        },
+        "schema": {
+            "label": features["label"],
+            "feature_count": len(features["features"]),
+            "inferred": result.schema_inferred,
+        },
+        "anomalies": {
+            "anomaly_count": result.anomaly_count,
+            "kinds": sorted({anomaly.kind for anomaly in result.anomalies}),
+            "tolerated_kinds": list(tolerate_kinds),
+        },
         "report": {**counts, "anomaly_count": result.anomaly_count},
         "summary": {**counts, "anomaly_count": result.anomaly_count},
-        "drift_report": {"checked": bool(result.drift), "features_compared": len(result.drift),
-                         "drifted_features": drifted},
+        "drift_report": {
+            "checked": bool(result.drift),
+            "features_compared": len(result.drift),
+            "drifted_features": drifted,
+        },
     }

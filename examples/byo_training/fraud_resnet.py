@@ -56,8 +56,9 @@ def train(context: TrainingContext, network: nn.Module) -> None:
     smoothing = float(context.params.get("label_smoothing", 0.05))
     batch_size = int(context.params["batch_size"])
     model = context.wrap(network)  # DistributedDataParallel when world_size > 1
-    optimizer = torch.optim.SGD(model.parameters(), lr=float(context.params.get("sgd_lr", 0.05)),
-                                momentum=0.9, nesterov=True)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=float(context.params.get("sgd_lr", 0.05)), momentum=0.9, nesterov=True
+    )
     loss_fn = nn.BCEWithLogitsLoss()
     start = context.resume(network, optimizer)  # 0, or the epoch after the latest checkpoint
     sampler = context.sampler(len(y))
@@ -66,7 +67,7 @@ def train(context: TrainingContext, network: nn.Module) -> None:
         indices = sampler.indices(epoch).to(context.device)
         loss_sum = torch.zeros((), device=context.device)
         for begin in range(0, len(indices), batch_size):
-            batch = indices[begin:begin + batch_size]
+            batch = indices[begin : begin + batch_size]
             target = y[batch] * (1 - smoothing) + 0.5 * smoothing
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast(context.device.type, dtype=torch.bfloat16, enabled=context.bf16):
@@ -77,6 +78,10 @@ def train(context: TrainingContext, network: nn.Module) -> None:
             loss_sum += loss.detach() * len(batch)
         totals = torch.stack([loss_sum, torch.tensor(float(len(indices)), device=context.device)])
         dist.all_reduce(totals)
-        context.log_epoch(epoch + 1, float(totals[0] / totals[1]), rows=int(totals[1]),
-                          seconds=time.perf_counter() - started)
+        context.log_epoch(
+            epoch + 1,
+            float(totals[0] / totals[1]),
+            rows=int(totals[1]),
+            seconds=time.perf_counter() - started,
+        )
         context.save_checkpoint(epoch, network, optimizer)  # every rank calls it

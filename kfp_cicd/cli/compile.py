@@ -18,14 +18,23 @@ def register(commands: argparse._SubParsersAction) -> None:
     training.add_argument("--gpus", type=int, default=1, help="GPUs per training node/replica (default 1)")
     training.add_argument("--kubeflow-accelerator", default="nvidia.com/gpu")
     training.add_argument("--vertex-accelerator", default="NVIDIA_L4")
-    training.add_argument("--vertex-replicas", type=int, default=2,
-                          help="Vertex training replicas; >1 compiles a custom job with worker pools")
+    training.add_argument(
+        "--vertex-replicas",
+        type=int,
+        default=2,
+        help="Vertex training replicas; >1 compiles a custom job with worker pools",
+    )
     training.add_argument("--vertex-machine-type", default="g2-standard-8")
-    training.add_argument("--kubeflow-nodes", type=int, default=1,
-                          help="Kubeflow training nodes; >1 trains as a PyTorchJob (needs --shared-pvc)")
+    training.add_argument(
+        "--kubeflow-nodes",
+        type=int,
+        default=1,
+        help="Kubeflow training nodes; >1 trains as a PyTorchJob (needs --shared-pvc)",
+    )
     training.add_argument("--shared-pvc", default="", help="ReadWriteMany PVC for multi-node training")
-    compile_.add_argument("--check", action="store_true",
-                          help="write nothing; exit 1 naming every stale or missing spec")
+    compile_.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 naming every stale or missing spec"
+    )
     compile_.set_defaults(handler=_compile)
 
 
@@ -43,17 +52,23 @@ def _compile(args: argparse.Namespace) -> int:
     images = ImageRefs(registry=registry, tag=tag)
     try:
         resources = TrainingResources(
-            gpus=args.gpus, kubeflow_accelerator=args.kubeflow_accelerator,
-            vertex_accelerator=args.vertex_accelerator, vertex_replica_count=args.vertex_replicas,
-            vertex_machine_type=args.vertex_machine_type, kubeflow_nodes=args.kubeflow_nodes,
-            shared_pvc=args.shared_pvc)
+            gpus=args.gpus,
+            kubeflow_accelerator=args.kubeflow_accelerator,
+            vertex_accelerator=args.vertex_accelerator,
+            vertex_replica_count=args.vertex_replicas,
+            vertex_machine_type=args.vertex_machine_type,
+            kubeflow_nodes=args.kubeflow_nodes,
+            shared_pvc=args.shared_pvc,
+        )
     except ValueError as exc:
         raise KfpCicdError(f"bad training resources: {exc}") from exc
     if args.check:
         stale = stale_specs(args.output_dir, images, resources)
         for path in stale:
-            print(f"stale: {path} differs from what the pipeline code compiles to; run `kfp-cicd compile`",
-                  file=sys.stderr)
+            print(
+                f"stale: {path} differs from what the pipeline code compiles to; run `kfp-cicd compile`",
+                file=sys.stderr,
+            )
         if not stale:
             print(f"compiled specs under {args.output_dir} are up to date")
         return 1 if stale else 0

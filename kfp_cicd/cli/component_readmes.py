@@ -58,12 +58,13 @@ from kfp_cicd.images import DOCKERFILES
 
 START = "<!-- generated:start -->"
 END = "<!-- generated:end -->"
-NOTICE = ("<!-- Generated from component.py and metadata.yaml by "
-          "`python -m kfp_cicd.cli.component_readmes`: edit those, not this part. "
-          "Hand-written notes go below the end marker. -->")
+NOTICE = (
+    "<!-- Generated from component.py and metadata.yaml by "
+    "`python -m kfp_cicd.cli.component_readmes`: edit those, not this part. "
+    "Hand-written notes go below the end marker. -->"
+)
 STABILITY_LEVELS = ("alpha", "beta", "stable")
-REQUIRED_KEYS = ("name", "description", "stability", "components", "images", "dependencies",
-                 "last_verified")
+REQUIRED_KEYS = ("name", "description", "stability", "components", "images", "dependencies", "last_verified")
 PLACEHOLDER_IMAGE = "kfp-cicd-readme:placeholder"
 COMPONENTS_PACKAGE = "kfp_cicd.components"
 
@@ -137,10 +138,12 @@ def parse_docstring(text: str) -> Docstring:
         else:
             sections[current].append(line)
     returns_lines = sections.get("returns", [])
-    return Docstring(summary=lines[0].strip() if lines else "",
-                     body="\n".join(sections["body"]).strip(),
-                     args=_section_entries(sections.get("args", [])),
-                     returns=textwrap.dedent("\n".join(returns_lines)).strip())
+    return Docstring(
+        summary=lines[0].strip() if lines else "",
+        body="\n".join(sections["body"]).strip(),
+        args=_section_entries(sections.get("args", [])),
+        returns=textwrap.dedent("\n".join(returns_lines)).strip(),
+    )
 
 
 # --- components ---------------------------------------------------------------------------------
@@ -232,17 +235,29 @@ def describe_function(function: Callable[..., Any], module: str, builder: str, i
             else:
                 required_parameters.append((name, type_name))
     outputs += _return_outputs(signature.return_annotation, doc.returns)
-    return ComponentDoc(function=function.__name__, module=module, builder=builder, image=image, doc=doc,
-                        inputs=inputs, outputs=outputs, required_artifacts=required_artifacts,
-                        required_parameters=required_parameters)
+    return ComponentDoc(
+        function=function.__name__,
+        module=module,
+        builder=builder,
+        image=image,
+        doc=doc,
+        inputs=inputs,
+        outputs=outputs,
+        required_artifacts=required_artifacts,
+        required_parameters=required_parameters,
+    )
 
 
 def _builders(name: str) -> dict[str, Callable[..., Any]]:
     """The ``build_*`` functions defined in ``components/<name>/component.py``."""
     module = importlib.import_module(f"{COMPONENTS_PACKAGE}.{name}.component")
-    return {attribute: value for attribute, value in vars(module).items()
-            if attribute.startswith("build_") and inspect.isfunction(value)
-            and value.__module__ == module.__name__}
+    return {
+        attribute: value
+        for attribute, value in vars(module).items()
+        if attribute.startswith("build_")
+        and inspect.isfunction(value)
+        and value.__module__ == module.__name__
+    }
 
 
 def describe_folder(name: str, metadata: dict[str, Any]) -> list[ComponentDoc]:
@@ -252,8 +267,11 @@ def describe_folder(name: str, metadata: dict[str, Any]) -> list[ComponentDoc]:
     for entry in metadata.get("components", []):
         builder = builders[entry["builder"]]
         function = builder(PLACEHOLDER_IMAGE).python_func
-        documents.append(describe_function(function, f"{COMPONENTS_PACKAGE}.{name}.component",
-                                           entry["builder"], entry["image"]))
+        documents.append(
+            describe_function(
+                function, f"{COMPONENTS_PACKAGE}.{name}.component", entry["builder"], entry["image"]
+            )
+        )
     return documents
 
 
@@ -268,20 +286,27 @@ def _check_components(name: str, metadata: dict[str, Any]) -> list[str]:
     builders = _builders(name)
     listed = [entry.get("builder") for entry in entries if isinstance(entry, dict)]
     if sorted(listed) != sorted(builders):
-        problems.append(f"{name}: components lists builders {sorted(map(str, listed))}, component.py "
-                        f"defines {sorted(builders)}")
+        problems.append(
+            f"{name}: components lists builders {sorted(map(str, listed))}, component.py "
+            f"defines {sorted(builders)}"
+        )
     images = metadata.get("images") or {}
     for entry in entries:
         if not isinstance(entry, dict) or entry.get("builder") not in builders:
             continue
         function = builders[entry["builder"]](PLACEHOLDER_IMAGE).python_func
         if entry.get("function") != function.__name__:
-            problems.append(f"{name}: {entry['builder']} builds {function.__name__}, metadata says "
-                            f"{entry.get('function')!r}")
+            problems.append(
+                f"{name}: {entry['builder']} builds {function.__name__}, metadata says "
+                f"{entry.get('function')!r}"
+            )
         if entry.get("image") not in images:
             problems.append(f"{name}: {function.__name__}'s image {entry.get('image')!r} is not in images")
-        undocumented = [p for p in inspect.signature(function).parameters
-                        if p not in parse_docstring(inspect.getdoc(function) or "").args]
+        undocumented = [
+            p
+            for p in inspect.signature(function).parameters
+            if p not in parse_docstring(inspect.getdoc(function) or "").args
+        ]
         if undocumented:
             problems.append(f"{name}: {function.__name__}'s docstring has no Args entry for {undocumented}")
     return problems
@@ -357,7 +382,7 @@ def _cell(text: str) -> str:
     text = " ".join(text.split()).replace("|", "\\|")
     pieces, position = [], 0
     for match in CODE_SPAN.finditer(text):
-        pieces += [text[position:match.start()].replace("<", "\\<"), match.group(0)]
+        pieces += [text[position : match.start()].replace("<", "\\<"), match.group(0)]
         position = match.end()
     pieces.append(text[position:].replace("<", "\\<"))
     return "".join(pieces) or "—"
@@ -381,21 +406,32 @@ def _pipeline_signature(parameters: list[tuple[str, str]]) -> str:
     return "\n".join(["def example(", *(f"    {n}: {t}," for n, t in parameters), "):"])
 
 
-def usage_snippet(doc: ComponentDoc, builder_import: str = "", builder_call: str = "",
-                  pipeline_name: str = "") -> str:
+def usage_snippet(
+    doc: ComponentDoc, builder_import: str = "", builder_call: str = "", pipeline_name: str = ""
+) -> str:
     """A short pipeline using the component: required parameters from the pipeline's inputs, required
     input artifacts imported by URI (in the project's pipelines they are upstream tasks' outputs)."""
     builder_import = builder_import or f"from {doc.module} import {doc.builder}"
     builder_call = builder_call or f"{doc.builder}(ImageRefs().{doc.image})"
     pipeline_name = pipeline_name or f"{doc.function.replace('_', '-')}-example"
     parameters = doc.required_parameters + [(f"{name}_uri", "str") for name, _ in doc.required_artifacts]
-    lines = ["from kfp import dsl", "", builder_import, "from kfp_cicd.images import ImageRefs", "",
-             f"{doc.function} = {builder_call}", "", "", f'@dsl.pipeline(name="{pipeline_name}")',
-             _pipeline_signature(parameters)]
+    lines = [
+        "from kfp import dsl",
+        "",
+        builder_import,
+        "from kfp_cicd.images import ImageRefs",
+        "",
+        f"{doc.function} = {builder_call}",
+        "",
+        "",
+        f'@dsl.pipeline(name="{pipeline_name}")',
+        _pipeline_signature(parameters),
+    ]
     arguments = [f"{name}={name}" for name, _ in doc.required_parameters]
     for name, artifact_class in doc.required_artifacts:
-        lines.append(f"    {name} = dsl.importer(artifact_uri={name}_uri, "
-                     f"artifact_class=dsl.{artifact_class})")
+        lines.append(
+            f"    {name} = dsl.importer(artifact_uri={name}_uri, artifact_class=dsl.{artifact_class})"
+        )
         arguments.append(f"{name}={name}.output")
     lines.append(f"    {doc.function}(")
     lines += [f"        {argument}," for argument in arguments]
@@ -407,15 +443,21 @@ def _render_component(doc: ComponentDoc, metadata: dict[str, Any], level: str) -
     lines = [f"{level} `{doc.function}`", "", doc.doc.summary, ""]
     if doc.doc.body:
         lines += [doc.doc.body, ""]
-    lines += [f"**Image:** {_image_reference(doc.image)}. **Built by:** "
-              f"`{doc.module}.{doc.builder}(image)`.", ""]
+    lines += [
+        f"**Image:** {_image_reference(doc.image)}. **Built by:** `{doc.module}.{doc.builder}(image)`.",
+        "",
+    ]
     lines += [f"{level}# Inputs", ""]
-    lines += _table(("name", "type", "default", "description"),
-                    [(f"`{p.name}`", f"`{p.type}`", p.default, _cell(p.description)) for p in doc.inputs])
+    lines += _table(
+        ("name", "type", "default", "description"),
+        [(f"`{p.name}`", f"`{p.type}`", p.default, _cell(p.description)) for p in doc.inputs],
+    )
     lines += ["", f"{level}# Outputs", ""]
     if doc.outputs:
-        lines += _table(("name", "type", "description"),
-                        [(f"`{p.name}`", f"`{p.type}`", _cell(p.description)) for p in doc.outputs])
+        lines += _table(
+            ("name", "type", "description"),
+            [(f"`{p.name}`", f"`{p.type}`", _cell(p.description)) for p in doc.outputs],
+        )
     else:
         lines.append("None.")
     lines += ["", f"{level}# Usage", "", "```python", usage_snippet(doc), "```", ""]
@@ -438,10 +480,21 @@ def _render_variant(doc: ComponentDoc, variant: dict[str, Any], level: str) -> l
     summary = (inspect.getdoc(builder) or "").partition("\n")[0]
     signature = str(inspect.signature(builder)).replace("'", "")
     call = f"{name}(ImageRefs().{doc.image})"
-    return [f"{level}# Variant: `{name}`", "", f"`{module}.{name}{signature}`: {summary}", "",
-            "```python", usage_snippet(doc, f"from {module} import {name}", call,
-                                       f"{doc.function.replace('_', '-')}-{name.replace('_', '-')}-example"),
-            "```", ""]
+    return [
+        f"{level}# Variant: `{name}`",
+        "",
+        f"`{module}.{name}{signature}`: {summary}",
+        "",
+        "```python",
+        usage_snippet(
+            doc,
+            f"from {module} import {name}",
+            call,
+            f"{doc.function.replace('_', '-')}-{name.replace('_', '-')}-example",
+        ),
+        "```",
+        "",
+    ]
 
 
 def _render_dependencies(dependencies: dict[str, Any]) -> list[str]:
@@ -450,8 +503,10 @@ def _render_dependencies(dependencies: dict[str, Any]) -> list[str]:
         lines.append(f"  - Kubeflow {item['name']} `{item['version']}`")
     lines.append("  - Python (main environment): " + ", ".join(f"`{d}`" for d in dependencies["python"]))
     if dependencies.get("tfdv_environment"):
-        lines.append("  - Python (TFDV environment, `requirements/tfdv.lock`): "
-                     + ", ".join(f"`{d}`" for d in dependencies["tfdv_environment"]))
+        lines.append(
+            "  - Python (TFDV environment, `requirements/tfdv.lock`): "
+            + ", ".join(f"`{d}`" for d in dependencies["tfdv_environment"])
+        )
     for service in dependencies.get("external_services", []):
         lines.append(f"  - External service: {service}")
     return lines
@@ -460,8 +515,12 @@ def _render_dependencies(dependencies: dict[str, Any]) -> list[str]:
 def render_metadata(metadata: dict[str, Any]) -> list[str]:
     """The README's Metadata section, from metadata.yaml."""
     verified = metadata["last_verified"]
-    lines = ["## Metadata", "", f"- **Name**: {metadata['name']}",
-             f"- **Stability**: {metadata['stability']}"]
+    lines = [
+        "## Metadata",
+        "",
+        f"- **Name**: {metadata['name']}",
+        f"- **Stability**: {metadata['stability']}",
+    ]
     lines += _render_dependencies(metadata["dependencies"])
     lines.append("- **Images**:")
     lines += [f"  - `{image}`: {use}" for image, use in metadata["images"].items()]
@@ -479,9 +538,12 @@ def render_readme(name: str, root: Path | None = None) -> str:
     metadata = load_metadata(name, root)
     documents = describe_folder(name, metadata)
     lines = [START, NOTICE, "", f"# {name}", "", metadata["description"], ""]
-    lines += [f"Folder layout (kubeflow/pipelines-components style): `component.py`, `metadata.yaml`, "
-              f"this README, `tests/` (unit tests through `python_func`, `kfp.local` runs). "
-              f"Stability: **{metadata['stability']}**.", ""]
+    lines += [
+        f"Folder layout (kubeflow/pipelines-components style): `component.py`, `metadata.yaml`, "
+        f"this README, `tests/` (unit tests through `python_func`, `kfp.local` runs). "
+        f"Stability: **{metadata['stability']}**.",
+        "",
+    ]
     for doc in documents:
         lines += _render_component(doc, metadata, "##")
     lines += render_metadata(metadata)
@@ -494,7 +556,7 @@ def updated_readme(current: str, generated: str) -> str:
     start, end = current.find(START), current.find(END)
     if start == -1 or end == -1 or end < start:
         return generated + ("\n" + current.lstrip("\n") if current.strip() else "")
-    return current[:start] + generated + current[end + len(END):].removeprefix("\n")
+    return current[:start] + generated + current[end + len(END) :].removeprefix("\n")
 
 
 # --- command line ---------------------------------------------------------------------------------
@@ -528,11 +590,15 @@ def write_readmes(names: Sequence[str], root: Path | None = None) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m kfp_cicd.cli.component_readmes [--check] [NAME ...]``."""
-    parser = argparse.ArgumentParser(prog="python -m kfp_cicd.cli.component_readmes",
-                                     description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m kfp_cicd.cli.component_readmes", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("names", nargs="*", help="component folders (default: all)")
-    parser.add_argument("--check", action="store_true",
-                        help="write nothing; exit 1 listing stale READMEs and invalid metadata.yaml files")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 listing stale READMEs and invalid metadata.yaml files",
+    )
     args = parser.parse_args(argv)
     names = args.names or component_folders()
     problems = [problem for name in names for problem in metadata_problems(name)]
@@ -542,14 +608,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.check:
         stale = stale_readmes(names)
         if stale:
-            print("stale README.md (run `python -m kfp_cicd.cli.component_readmes`): "
-                  + ", ".join(f"components/{n}/README.md" for n in stale), file=sys.stderr)
+            print(
+                "stale README.md (run `python -m kfp_cicd.cli.component_readmes`): "
+                + ", ".join(f"components/{n}/README.md" for n in stale),
+                file=sys.stderr,
+            )
             return 1
         print(f"{len(names)} component READMEs are up to date")
         return 0
     changed = write_readmes(names)
-    print(f"rewrote {len(changed)} of {len(names)} component READMEs"
-          + (f": {', '.join(changed)}" if changed else ""))
+    print(
+        f"rewrote {len(changed)} of {len(names)} component READMEs"
+        + (f": {', '.join(changed)}" if changed else "")
+    )
     return 0
 
 

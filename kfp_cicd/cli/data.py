@@ -20,13 +20,19 @@ def register(commands: argparse._SubParsersAction) -> None:
     generate.add_argument("--format", choices=("csv", "parquet"), default="csv")
     generate.add_argument("--holdout-fraction", type=float, default=0.2)
     generate.add_argument("--fraud-rate", type=float, default=0.02)
-    generate.add_argument("--days", type=int, default=0,
-                          help="also write day1 … dayN: later windows of production data")
-    generate.add_argument("--day-rows", type=int,
-                          help="rows per production day (default: a quarter of --rows)")
-    generate.add_argument("--drift", type=float, default=0.0,
-                          help="shift per day after day 1 (0.1: amounts, online share and fraud rate "
-                               "grow 10 %% per day); 0: no drift")
+    generate.add_argument(
+        "--days", type=int, default=0, help="also write day1 … dayN: later windows of production data"
+    )
+    generate.add_argument(
+        "--day-rows", type=int, help="rows per production day (default: a quarter of --rows)"
+    )
+    generate.add_argument(
+        "--drift",
+        type=float,
+        default=0.0,
+        help="shift per day after day 1 (0.1: amounts, online share and fraud rate "
+        "grow 10 %% per day); 0: no drift",
+    )
     generate.set_defaults(handler=_generate)
 
 
@@ -38,13 +44,28 @@ def _generate(args: argparse.Namespace) -> int:
         raise DataError(f"--days must be 0 or more, got {args.days}")
     if args.drift and not args.days:
         raise DataError("--drift shifts production days: give --days N as well (e.g. --days 7 --drift 0.1)")
-    files = generate_dataset(args.out_dir, rows=args.rows, seed=args.seed, fmt=args.format,
-                             holdout_fraction=args.holdout_fraction, fraud_rate=args.fraud_rate)
+    files = generate_dataset(
+        args.out_dir,
+        rows=args.rows,
+        seed=args.seed,
+        fmt=args.format,
+        holdout_fraction=args.holdout_fraction,
+        fraud_rate=args.fraud_rate,
+    )
     print(f"training data: {files.train}\nholdout data:  {files.holdout}")
     if args.days:
         day_rows = args.day_rows if args.day_rows is not None else max(1, args.rows // 4)
-        days = generate_days(args.out_dir, days=args.days, rows_per_day=day_rows, drift=args.drift,
-                             seed=args.seed, fmt=args.format, fraud_rate=args.fraud_rate)
-        print(f"production days ({day_rows} rows each, drift {args.drift:g} per day after day 1): "
-              f"{days[0]} … {days[-1].name}")
+        days = generate_days(
+            args.out_dir,
+            days=args.days,
+            rows_per_day=day_rows,
+            drift=args.drift,
+            seed=args.seed,
+            fmt=args.format,
+            fraud_rate=args.fraud_rate,
+        )
+        print(
+            f"production days ({day_rows} rows each, drift {args.drift:g} per day after day 1): "
+            f"{days[0]} … {days[-1].name}"
+        )
     return 0

@@ -192,8 +192,12 @@ def _check_run_options(args: argparse.Namespace) -> None:
     precheck_assignments(args.param)
     if args.pipeline:
         require_text(args.pipeline, "--pipeline", max_length=256)
-    names = (("--version", args.version), ("--experiment", args.experiment),
-             ("--run-name", getattr(args, "run_name", None)), ("--name", getattr(args, "name", None)))
+    names = (
+        ("--version", args.version),
+        ("--experiment", args.experiment),
+        ("--run-name", getattr(args, "run_name", None)),
+        ("--name", getattr(args, "name", None)),
+    )
     for flag, value in names:
         if value is not None:
             require_text(value, flag, max_length=256)

@@ -23,16 +23,26 @@ MONITOR_ONLY = ("production_data", "train_data", "eval_data", "mlflow_tracking_u
 def register(commands: argparse._SubParsersAction) -> None:
     monitor = commands.add_parser("monitor", help="check production data for drift; retrain when it drifted")
     monitor.add_argument("--data", required=True, help="a window of production data (CSV/Parquet)")
-    monitor.add_argument("--train-data", help="labelled data to retrain on (with --eval-data; default: "
-                         "a split of --data, which must then carry the label)")
+    monitor.add_argument(
+        "--train-data",
+        help="labelled data to retrain on (with --eval-data; default: "
+        "a split of --data, which must then carry the label)",
+    )
     monitor.add_argument("--eval-data", help="labelled holdout data for the retrained model's gate")
     monitor.add_argument("--seed", type=int, default=0, help="seed of the split of --data")
-    monitor.add_argument("--home", type=Path, help="where runs and the MLflow store live "
-                         "(default $KFP_CICD_HOME or ~/.kfp-cicd)")
+    monitor.add_argument(
+        "--home",
+        type=Path,
+        help="where runs and the MLflow store live (default $KFP_CICD_HOME or ~/.kfp-cicd)",
+    )
     monitor.add_argument("--tracking-uri", help="MLflow tracking URI (default: SQLite store in --home)")
-    monitor.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                         help="monitoring pipeline parameter, e.g. --param drift_default_threshold=0.2 "
-                              "--param epochs=4")
+    monitor.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="monitoring pipeline parameter, e.g. --param drift_default_threshold=0.2 --param epochs=4",
+    )
     monitor.set_defaults(handler=_monitor)
 
 
@@ -49,8 +59,10 @@ def _check_window_has_label(data: str, label: str) -> None:
     from kfp_cicd.data.tables import read_table
 
     if label not in read_table(data).columns:
-        raise DataError(f"{data} has no label column {label!r}, so it cannot be split into data to "
-                        "retrain on: give labelled --train-data and --eval-data as well")
+        raise DataError(
+            f"{data} has no label column {label!r}, so it cannot be split into data to "
+            "retrain on: give labelled --train-data and --eval-data as well"
+        )
 
 
 def _monitor(args: argparse.Namespace) -> int:
@@ -63,15 +75,23 @@ def _monitor(args: argparse.Namespace) -> int:
     if bool(args.train_data) != bool(args.eval_data):
         raise KfpCicdError("give both --train-data and --eval-data, or neither (to split --data)")
     params = parse_params(args.param)
-    request = LocalRunRequest(home=(args.home or default_home()).resolve(),
-                              data=None if args.train_data else args.data,
-                              train_data=args.train_data, eval_data=args.eval_data, seed=args.seed,
-                              tracking_uri=args.tracking_uri, pipeline_arguments=params)
+    request = LocalRunRequest(
+        home=(args.home or default_home()).resolve(),
+        data=None if args.train_data else args.data,
+        train_data=args.train_data,
+        eval_data=args.eval_data,
+        seed=args.seed,
+        tracking_uri=args.tracking_uri,
+        pipeline_arguments=params,
+    )
     label = required_label(request)
     if not args.train_data:
         _check_window_has_label(args.data, label)
-    result = run_locally(request, build_monitoring_pipeline(target=Target.LOCAL),
-                         {"production_data": str(Path(args.data).resolve())})
+    result = run_locally(
+        request,
+        build_monitoring_pipeline(target=Target.LOCAL),
+        {"production_data": str(Path(args.data).resolve())},
+    )
     print(format_monitoring_summary(result))
     return 0 if result.succeeded else 1
 
@@ -82,9 +102,11 @@ def format_monitoring_summary(result: LocalRunResult) -> str:
 
     verdict = result.tasks.get("monitoring-verdict")
     check = result.tasks.get("check-drift")
-    lines = [f"kfp-cicd monitoring run: {'SUCCEEDED' if result.succeeded else 'FAILED'}",
-             f"  run directory:   {result.run_dir}",
-             f"  MLflow store:    {result.tracking_uri}"]
+    lines = [
+        f"kfp-cicd monitoring run: {'SUCCEEDED' if result.succeeded else 'FAILED'}",
+        f"  run directory:   {result.run_dir}",
+        f"  MLflow store:    {result.tracking_uri}",
+    ]
     if verdict is not None:
         lines.append(f"verdict:    {verdict.parameters.get('Output', '?')}")
     if check is not None:

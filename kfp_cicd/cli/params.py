@@ -16,28 +16,35 @@ from kfp_cicd.parameter_validation import check_table_location, check_tracking_u
 from kfp_cicd.pipelines.parameters import RULES
 
 #: kfp's Python-side input types as the compiled spec's parameter types.
-_SPEC_TYPES = {"String": "STRING", "Integer": "NUMBER_INTEGER", "Float": "NUMBER_DOUBLE",
-               "Boolean": "BOOLEAN"}
+_SPEC_TYPES = {
+    "String": "STRING",
+    "Integer": "NUMBER_INTEGER",
+    "Float": "NUMBER_DOUBLE",
+    "Boolean": "BOOLEAN",
+}
 
 
 def unknown_parameter_message(key: str, known: Collection[str]) -> str:
     """``unknown parameter 'epoch'; did you mean 'epochs'?`` (the closest names, not all of them)."""
     close = difflib.get_close_matches(key, sorted(known), n=3, cutoff=0.6)
-    hint = f"did you mean {' or '.join(repr(name) for name in close)}?" if close else \
-        "see the pipeline's parameters with --help or in the README"
+    hint = (
+        f"did you mean {' or '.join(repr(name) for name in close)}?"
+        if close
+        else "see the pipeline's parameters with --help or in the README"
+    )
     return f"unknown parameter {key!r}; {hint}"
 
 
-def parse_pipeline_params(pairs: list[str], pipeline: GraphComponent,
-                          reserved: Collection[str] = ()) -> dict:
+def parse_pipeline_params(pairs: list[str], pipeline: GraphComponent, reserved: Collection[str] = ()) -> dict:
     """Parse ``KEY=VALUE`` pairs into the types ``pipeline`` declares; ``reserved`` keys are refused.
 
     Strict, like ``submit``: a repeated key, an unknown key or a value of the wrong type is an
     error, and values with a rule (:data:`kfp_cicd.pipelines.parameters.RULES`) are checked too,
     so a bad one fails before the run starts. Every problem is reported at once.
     """
-    declared = {name: spec for name, spec in (pipeline.component_spec.inputs or {}).items()
-                if name not in reserved}
+    declared = {
+        name: spec for name, spec in (pipeline.component_spec.inputs or {}).items() if name not in reserved
+    }
     try:
         raw = parse_assignments(pairs)
     except ValueError as exc:

@@ -5,8 +5,15 @@ from __future__ import annotations
 import argparse
 import os
 
-SHOWN_TAGS = ("gate_decision", "approved_by", "approved_at", "operating_threshold", "champion_compared",
-              "code_revision", "rolled_back_at")
+SHOWN_TAGS = (
+    "gate_decision",
+    "approved_by",
+    "approved_at",
+    "operating_threshold",
+    "champion_compared",
+    "code_revision",
+    "rolled_back_at",
+)
 
 
 def default_tracking_uri() -> str:
@@ -18,13 +25,17 @@ def default_tracking_uri() -> str:
 
 def _add_registry_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="registered model name")
-    parser.add_argument("--tracking-uri", default=None,
-                        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the local run store)")
+    parser.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the local run store)",
+    )
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     rollback = commands.add_parser(
-        "rollback", help="make the 'previous' version champion again (the demoted one becomes 'previous')")
+        "rollback", help="make the 'previous' version champion again (the demoted one becomes 'previous')"
+    )
     _add_registry_arguments(rollback)
     rollback.set_defaults(handler=_rollback)
     registry = commands.add_parser("registry", help="inspect the MLflow model registry")
@@ -47,8 +58,10 @@ def _rollback(args: argparse.Namespace) -> int:
     from kfp_cicd.registry.aliases import rollback
 
     done = rollback(uri, args.model)
-    print(f"{done.model_name}: champion is version {done.restored} again; version {done.demoted} "
-          "is now 'previous' (run rollback again to undo)")
+    print(
+        f"{done.model_name}: champion is version {done.restored} again; version {done.demoted} "
+        "is now 'previous' (run rollback again to undo)"
+    )
     return 0
 
 

@@ -14,11 +14,19 @@ def register(commands: argparse._SubParsersAction) -> None:
     data.add_argument("--eval-data", help="holdout data file (with --train-data)")
     data.add_argument("--rows", type=int, default=20_000, help="rows to generate (default 20000)")
     run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--home", type=Path, help="where runs and the MLflow store live "
-                     "(default $KFP_CICD_HOME or ~/.kfp-cicd)")
+    run.add_argument(
+        "--home",
+        type=Path,
+        help="where runs and the MLflow store live (default $KFP_CICD_HOME or ~/.kfp-cicd)",
+    )
     run.add_argument("--tracking-uri", help="MLflow tracking URI (default: SQLite store in --home)")
-    run.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                     help="pipeline parameter, e.g. --param epochs=4 --param min_roc_auc=0.9")
+    run.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="pipeline parameter, e.g. --param epochs=4 --param min_roc_auc=0.9",
+    )
     run.set_defaults(handler=_run)
 
 
@@ -38,10 +46,16 @@ def _run(args: argparse.Namespace) -> int:
     check_data_options(args)
     if args.rows < 1:
         raise KfpCicdError(f"--rows must be at least 1, got {args.rows}")
-    request = LocalRunRequest(home=(args.home or default_home()).resolve(), data=args.data,
-                              train_data=args.train_data, eval_data=args.eval_data, rows=args.rows,
-                              seed=args.seed, tracking_uri=args.tracking_uri,
-                              pipeline_arguments=_parse_params(args.param))
+    request = LocalRunRequest(
+        home=(args.home or default_home()).resolve(),
+        data=args.data,
+        train_data=args.train_data,
+        eval_data=args.eval_data,
+        rows=args.rows,
+        seed=args.seed,
+        tracking_uri=args.tracking_uri,
+        pipeline_arguments=_parse_params(args.param),
+    )
     result = run_locally(request)
     print(format_summary(result))
     return 0 if result.succeeded else 1

@@ -46,8 +46,9 @@ def stratified_holdout_mask(labels: np.ndarray | pd.Series, fraction: float, see
     return in_holdout
 
 
-def stratified_split(frame: pd.DataFrame, labels: np.ndarray | pd.Series, fraction: float,
-                     seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def stratified_split(
+    frame: pd.DataFrame, labels: np.ndarray | pd.Series, fraction: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``frame`` as (train, holdout) by :func:`stratified_holdout_mask`; both get a fresh index.
 
     Rows keep their original order within each part. Refuses a split that leaves a part empty.
@@ -58,8 +59,10 @@ def stratified_split(frame: pd.DataFrame, labels: np.ndarray | pd.Series, fracti
     in_holdout = stratified_holdout_mask(values, fraction, seed)
     train, holdout = frame[~in_holdout], frame[in_holdout]
     if train.empty or holdout.empty:
-        raise DataError(f"cannot split {len(frame)} rows with a holdout fraction of {fraction}: one "
-                        "part would be empty; use more rows")
+        raise DataError(
+            f"cannot split {len(frame)} rows with a holdout fraction of {fraction}: one "
+            "part would be empty; use more rows"
+        )
     return train.reset_index(drop=True), holdout.reset_index(drop=True)
 
 

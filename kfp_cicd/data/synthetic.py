@@ -122,10 +122,34 @@ ONLINE_DEVICES = _labels("mobile", "desktop", "tablet")
 ONLINE_DEVICE_WEIGHTS = np.array([0.55, 0.35, 0.10])
 
 # Relative transaction volume by hour of day: quiet at night, busy at midday and evening.
-HOUR_WEIGHTS = np.array([
-    0.8, 0.5, 0.35, 0.3, 0.3, 0.5, 1.2, 2.5, 4.0, 5.0, 5.5, 6.0,
-    6.5, 6.0, 5.5, 5.5, 6.0, 6.5, 7.0, 6.5, 5.5, 4.0, 2.5, 1.5,
-])
+HOUR_WEIGHTS = np.array(
+    [
+        0.8,
+        0.5,
+        0.35,
+        0.3,
+        0.3,
+        0.5,
+        1.2,
+        2.5,
+        4.0,
+        5.0,
+        5.5,
+        6.0,
+        6.5,
+        6.0,
+        5.5,
+        5.5,
+        6.0,
+        6.5,
+        7.0,
+        6.5,
+        5.5,
+        4.0,
+        2.5,
+        1.5,
+    ]
+)
 DAY_WEIGHTS = np.array([1.0, 1.0, 1.0, 1.05, 1.2, 1.3, 1.1])
 
 # Share of the positives that carry no signal at all (mislabelled or undetectable cases).
@@ -164,8 +188,12 @@ class DriftSpec:
     def __post_init__(self) -> None:
         for name in ("amount_shift", "online_shift", "fraud_rate_shift"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-                    or value < 0:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+                or value < 0
+            ):
                 raise DataError(f"DriftSpec.{name} must be a finite non-negative number, got {value!r}")
         if isinstance(self.day, bool) or not isinstance(self.day, (int, np.integer)) or self.day < 0:
             raise DataError(f"DriftSpec.day must be a non-negative integer, got {self.day!r}")
@@ -178,8 +206,7 @@ class DriftSpec:
     @property
     def is_active(self) -> bool:
         """Whether this spec changes anything at all."""
-        return self.day > 0 and (self.amount_shift > 0 or self.online_shift > 0
-                                 or self.fraud_rate_shift > 0)
+        return self.day > 0 and (self.amount_shift > 0 or self.online_shift > 0 or self.fraud_rate_shift > 0)
 
     @property
     def amount_factor(self) -> float:
@@ -207,8 +234,9 @@ class DatasetFiles:
     holdout: Path
 
 
-def generate_transactions(n_rows: int, *, seed: int = 0, fraud_rate: float = 0.02,
-                          drift: DriftSpec | None = None) -> pd.DataFrame:
+def generate_transactions(
+    n_rows: int, *, seed: int = 0, fraud_rate: float = 0.02, drift: DriftSpec | None = None
+) -> pd.DataFrame:
     """Draw ``n_rows`` card transactions with an ``is_fraud`` label, reproducibly from ``seed``.
 
     ``fraud_rate`` is the expected share of positives (the realised share varies binomially).
@@ -242,13 +270,10 @@ def split_train_holdout(
     ``default_rng(seed)``; rows keep their original order within each part and get a fresh index.
     """
     if not 0.0 < holdout_fraction < 1.0:
-        raise DataError(
-            f"holdout_fraction must be between 0 and 1 (exclusive), got {holdout_fraction}"
-        )
+        raise DataError(f"holdout_fraction must be between 0 and 1 (exclusive), got {holdout_fraction}")
     if label_column not in df.columns:
         raise DataError(
-            f"cannot stratify: label column '{label_column}' is missing; "
-            f"columns are {list(df.columns)}"
+            f"cannot stratify: label column '{label_column}' is missing; columns are {list(df.columns)}"
         )
     labels = df[label_column]
     if labels.isna().any():
@@ -288,8 +313,13 @@ def generate_dataset(
     logger.info(
         "wrote synthetic transactions (seed %d): %d train rows (%.2f%% fraud) to %s, "
         "%d holdout rows (%.2f%% fraud) to %s",
-        seed, len(train), 100 * train[LABEL_COLUMN].mean(), files.train,
-        len(holdout), 100 * holdout[LABEL_COLUMN].mean(), files.holdout,
+        seed,
+        len(train),
+        100 * train[LABEL_COLUMN].mean(),
+        files.train,
+        len(holdout),
+        100 * holdout[LABEL_COLUMN].mean(),
+        files.holdout,
     )
     return files
 
@@ -322,8 +352,12 @@ def generate_days(
         raise DataError(f"unknown data format '{fmt}'; use one of {', '.join(FORMATS)}")
     if isinstance(days, bool) or not isinstance(days, (int, np.integer)) or days < 1:
         raise DataError(f"days must be a positive integer, got {days!r}")
-    if isinstance(drift, bool) or not isinstance(drift, (int, float)) or not math.isfinite(drift) \
-            or drift < 0:
+    if (
+        isinstance(drift, bool)
+        or not isinstance(drift, (int, float))
+        or not math.isfinite(drift)
+        or drift < 0
+    ):
         raise DataError(f"drift must be a finite non-negative number (e.g. 0.1), got {drift!r}")
     directory = Path(out_dir)
     directory.mkdir(parents=True, exist_ok=True)
@@ -333,8 +367,15 @@ def generate_days(
         frame = generate_transactions(rows_per_day, seed=seed + day, fraud_rate=fraud_rate, drift=spec)
         path = directory / f"day{day}.{fmt}"
         write_table(frame, str(path))
-        logger.info("wrote production day %d (drift %.3g x %d): %d rows, %.2f%% fraud, to %s",
-                    day, drift, spec.day, len(frame), 100 * frame[LABEL_COLUMN].mean(), path)
+        logger.info(
+            "wrote production day %d (drift %.3g x %d): %d rows, %.2f%% fraud, to %s",
+            day,
+            drift,
+            spec.day,
+            len(frame),
+            100 * frame[LABEL_COLUMN].mean(),
+            path,
+        )
         written.append(path)
     return written
 
@@ -354,8 +395,7 @@ def _pick(rng: np.random.Generator, weights: np.ndarray, n: int) -> np.ndarray:
     return rng.choice(weights.size, size=n, p=weights / weights.sum())
 
 
-def _draw_features(rng: np.random.Generator, n: int,
-                   drift: DriftSpec | None = None) -> dict[str, np.ndarray]:
+def _draw_features(rng: np.random.Generator, n: int, drift: DriftSpec | None = None) -> dict[str, np.ndarray]:
     """All feature columns; the order of the draws is part of the seed's contract.
 
     ``drift`` changes distribution parameters only (channel weights, an amount factor), never the
@@ -437,7 +477,9 @@ def _draw_time(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
 
 
 def _draw_amounts(
-    rng: np.random.Generator, columns: dict[str, np.ndarray], channel: np.ndarray,
+    rng: np.random.Generator,
+    columns: dict[str, np.ndarray],
+    channel: np.ndarray,
     amount_factor: float | None = None,
 ) -> dict[str, np.ndarray]:
     """The card's 30-day average, this amount (category-dependent, sometimes a spike) and ratio.
@@ -508,7 +550,9 @@ def _fraud_log_odds(columns: dict[str, np.ndarray]) -> np.ndarray:
     return (
         2.0 * big_spend * np.where(online, 1.0, np.where(not_present, 0.5, 0.15))
         + 0.8 * night * (1.0 + 0.6 * online)
-        + 2.0 * (foreign & new_account) + 0.4 * foreign + 0.3 * new_account
+        + 2.0 * (foreign & new_account)
+        + 0.4 * foreign
+        + 0.3 * new_account
         + 0.7 * np.minimum(columns["failed_logins_24h"], 5) * online
         + _CATEGORY_LOGIT[columns["_category"]]
         + 1.2 * (columns["merchant_risk_score"] - 0.2)
@@ -521,9 +565,7 @@ def _fraud_log_odds(columns: dict[str, np.ndarray]) -> np.ndarray:
     )
 
 
-def _draw_labels(
-    rng: np.random.Generator, columns: dict[str, np.ndarray], fraud_rate: float
-) -> np.ndarray:
+def _draw_labels(rng: np.random.Generator, columns: dict[str, np.ndarray], fraud_rate: float) -> np.ndarray:
     """Bernoulli labels whose expected mean is ``fraud_rate``; removes the helper columns."""
     n = columns["amount"].size
     logits = _SIGNAL_STRENGTH * _fraud_log_odds(columns) + rng.normal(0.0, _LATENT_NOISE_SD, n)

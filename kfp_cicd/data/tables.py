@@ -64,8 +64,10 @@ MAX_LINE_BYTES = 16 << 20
 
 # Byte-order marks of encodings that are not UTF-8 (UTF-32 first: its LE mark starts like UTF-16's).
 _FOREIGN_BOMS: tuple[tuple[bytes, str], ...] = (
-    (codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
-    (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"),
+    (codecs.BOM_UTF32_LE, "UTF-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
 )
 # Leading bytes of binary formats that are sometimes misnamed .csv.
 _MAGIC_NAMES: tuple[tuple[bytes, str, str], ...] = (
@@ -212,10 +214,12 @@ def _remote_filesystem(url: str) -> tuple[Any, str]:
         fs, path = fsspec.core.url_to_fs(url)
     except ImportError as exc:
         if package is None:
-            raise DataError(f"{url}: the '{protocol}://' filesystem is not installed "
-                            f"({_first_line(exc)})") from exc
-        raise DataError(f"{url}: the '{protocol}://' filesystem needs {package}; "
-                        f"pip install {package}") from exc
+            raise DataError(
+                f"{url}: the '{protocol}://' filesystem is not installed ({_first_line(exc)})"
+            ) from exc
+        raise DataError(
+            f"{url}: the '{protocol}://' filesystem needs {package}; pip install {package}"
+        ) from exc
     except ValueError as exc:
         raise DataError(f"{url}: unsupported URL scheme '{protocol}://' ({exc})") from exc
     return fs, path
@@ -260,22 +264,22 @@ def _parse_csv(where: _Location, handle: IO[bytes], columns: list[str] | None = 
     try:
         frame = pd.read_csv(guard, encoding="utf-8", usecols=columns)
     except UnicodeDecodeError as exc:  # the guard decodes first; kept for a parser-side surprise
-        raise DataError(
-            f"{where.text} is not UTF-8 text ({exc.reason}); "
-            "re-export it as UTF-8 CSV"
-        ) from exc
+        raise DataError(f"{where.text} is not UTF-8 text ({exc.reason}); re-export it as UTF-8 CSV") from exc
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"{where.text} has no header and no rows; it holds no CSV table") from exc
     except pd.errors.ParserError as exc:
-        raise DataError(f"{where.text} is not valid CSV: {_first_line(exc)}; fix or "
-                        "re-export the file") from exc
+        raise DataError(
+            f"{where.text} is not valid CSV: {_first_line(exc)}; fix or re-export the file"
+        ) from exc
     except (OSError, EOFError, zlib.error) as exc:
         raise _unreadable(where, exc) from exc
     except ValueError as exc:  # usecols names a column the file lacks
         if columns is None:
             raise
-        raise DataError(f"{where.text} lacks column(s) {_missing(columns, guard.header_fields())}; its "
-                        f"columns are {guard.header_fields()}") from exc
+        raise DataError(
+            f"{where.text} lacks column(s) {_missing(columns, guard.header_fields())}; its "
+            f"columns are {guard.header_fields()}"
+        ) from exc
     _check_header(where, guard.header_fields(), None if columns else len(frame.columns))
     return frame
 
@@ -288,8 +292,10 @@ def _unreadable(where: _Location, exc: BaseException) -> DataError:
     """The error for an I/O or decompression failure while streaming a CSV file."""
     if where.compression is None:
         return DataError(f"cannot read {where.text}: {exc}")
-    return DataError(f"{where.text} is not a valid gzip file ({exc}); re-compress it with gzip, "
-                     "or drop the .gz suffix if it is plain CSV")
+    return DataError(
+        f"{where.text} is not a valid gzip file ({exc}); re-compress it with gzip, "
+        "or drop the .gz suffix if it is plain CSV"
+    )
 
 
 class _CsvGuard(io.RawIOBase):
@@ -301,12 +307,12 @@ class _CsvGuard(io.RawIOBase):
     :meth:`header_fields` (pandas renames duplicate and empty column names instead of refusing).
     """
 
-    def __init__(self, where: _Location, handle: IO[bytes],
-                 max_line_bytes: int = MAX_LINE_BYTES) -> None:
+    def __init__(self, where: _Location, handle: IO[bytes], max_line_bytes: int = MAX_LINE_BYTES) -> None:
         super().__init__()
         self._where = where
-        self._raw: IO[bytes] = (gzip.GzipFile(fileobj=handle, mode="rb")
-                                if where.compression == "gzip" else handle)
+        self._raw: IO[bytes] = (
+            gzip.GzipFile(fileobj=handle, mode="rb") if where.compression == "gzip" else handle
+        )
         self._limit = max_line_bytes
         self._decoder = codecs.getincrementaldecoder("utf-8")()
         self._lines = 0  # complete lines before the current chunk
@@ -324,7 +330,7 @@ class _CsvGuard(io.RawIOBase):
         if not self._started:
             self._check_start(data)
         self._check(data, final=not data)
-        buffer[:len(data)] = data
+        buffer[: len(data)] = data
         return len(data)
 
     def header_fields(self) -> list[str]:
@@ -340,8 +346,10 @@ class _CsvGuard(io.RawIOBase):
         self._started = bool(data)
         for bom, encoding in _FOREIGN_BOMS:
             if data.startswith(bom):
-                raise DataError(f"{self._where.text} is {encoding} text (it starts with a {encoding} "
-                                "byte-order mark); re-export it as UTF-8 CSV")
+                raise DataError(
+                    f"{self._where.text} is {encoding} text (it starts with a {encoding} "
+                    "byte-order mark); re-export it as UTF-8 CSV"
+                )
         for magic, what, fix in _MAGIC_NAMES:
             if data.startswith(magic):
                 raise DataError(f"{self._where.text} is {what}, not CSV text; {fix}")
@@ -352,14 +360,18 @@ class _CsvGuard(io.RawIOBase):
         nul = data.find(b"\x00")
         if nul >= 0:
             line = self._lines + data.count(b"\n", 0, nul) + 1
-            raise DataError(f"{self._where.text} is a binary file, not CSV text: line {line} has a NUL "
-                            "byte (binary data, or UTF-16/UTF-32 text); re-export it as UTF-8 CSV")
+            raise DataError(
+                f"{self._where.text} is a binary file, not CSV text: line {line} has a NUL "
+                "byte (binary data, or UTF-16/UTF-32 text); re-export it as UTF-8 CSV"
+            )
         try:
             self._decoder.decode(data, final=final)
         except UnicodeDecodeError as exc:
             line = self._lines + data.count(b"\n", 0, max(exc.start, 0)) + 1
-            raise DataError(f"{self._where.text} is not UTF-8 text: line {line} has a byte that is "
-                            f"not UTF-8 ({exc.reason}); re-export it as UTF-8 CSV") from None
+            raise DataError(
+                f"{self._where.text} is not UTF-8 text: line {line} has a byte that is "
+                f"not UTF-8 ({exc.reason}); re-export it as UTF-8 CSV"
+            ) from None
         first = _first_break(data)
         if not self._first_line_done:
             self._first_line += data if first < 0 else data[:first]
@@ -377,7 +389,8 @@ class _CsvGuard(io.RawIOBase):
             raise DataError(
                 f"{self._where.text}: line {line} is longer than {self._limit >> 20} MiB (a single "
                 "field that size is not tabular data, or the file has no line breaks); drop or "
-                "shorten the oversized field, or check that the file really is CSV")
+                "shorten the oversized field, or check that the file really is CSV"
+            )
 
 
 def _first_break(data: bytes) -> int:
@@ -403,15 +416,17 @@ def _parse_parquet(where: _Location, handle: IO[bytes], columns: list[str] | Non
     if columns is not None:
         present = list(metadata.schema.names)
         if _missing(columns, present):
-            raise DataError(f"{where.text} lacks column(s) {_missing(columns, present)}; its columns are "
-                            f"{present}")
+            raise DataError(
+                f"{where.text} lacks column(s) {_missing(columns, present)}; its columns are {present}"
+            )
     try:
         handle.seek(0)
         return pd.read_parquet(handle, engine="pyarrow", columns=columns)
     except (pyarrow.ArrowException, OSError, ValueError) as exc:
-        raise DataError(f"{where.text} is not a valid Parquet file: {_first_line(exc)}; "
-                        "re-export it with pandas/pyarrow, or use the .csv suffix if it is CSV") \
-            from exc
+        raise DataError(
+            f"{where.text} is not a valid Parquet file: {_first_line(exc)}; "
+            "re-export it with pandas/pyarrow, or use the .csv suffix if it is CSV"
+        ) from exc
 
 
 def _parquet_metadata(where: _Location, handle: IO[bytes]) -> Any:
@@ -422,24 +437,31 @@ def _parquet_metadata(where: _Location, handle: IO[bytes]) -> Any:
     try:
         return pq.ParquetFile(handle).metadata
     except (pyarrow.ArrowException, OSError, ValueError) as exc:
-        raise DataError(f"{where.text} is not a valid Parquet file: {_first_line(exc)}; "
-                        "re-export it with pandas/pyarrow, or use the .csv suffix if it is CSV") \
-            from exc
+        raise DataError(
+            f"{where.text} is not a valid Parquet file: {_first_line(exc)}; "
+            "re-export it with pandas/pyarrow, or use the .csv suffix if it is CSV"
+        ) from exc
 
 
 def _check_parquet_footer(where: _Location, metadata: Any, *, memory_check: bool = True) -> None:
     """Refuse a footer whose row counts disagree, with duplicate columns, or too big for memory."""
     groups = [metadata.row_group(index) for index in range(metadata.num_row_groups)]
-    if metadata.num_rows != sum(group.num_rows for group in groups) or min(
-            (group.num_rows for group in groups), default=0) < 0:
-        raise DataError(f"{where.text} has a corrupted Parquet footer: it claims {metadata.num_rows:,} "
-                        f"rows but its row groups hold {sum(g.num_rows for g in groups):,}; re-export "
-                        "the file")
+    if (
+        metadata.num_rows != sum(group.num_rows for group in groups)
+        or min((group.num_rows for group in groups), default=0) < 0
+    ):
+        raise DataError(
+            f"{where.text} has a corrupted Parquet footer: it claims {metadata.num_rows:,} "
+            f"rows but its row groups hold {sum(g.num_rows for g in groups):,}; re-export "
+            "the file"
+        )
     names = metadata.schema.to_arrow_schema().names
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
-        raise DataError(f"{where.text} has duplicate column names: {', '.join(duplicates)}; give "
-                        "every column a unique name")
+        raise DataError(
+            f"{where.text} has duplicate column names: {', '.join(duplicates)}; give "
+            "every column a unique name"
+        )
     if not memory_check:
         return
     needed, available = parquet_memory_bytes(metadata), available_memory_bytes()
@@ -448,7 +470,8 @@ def _check_parquet_footer(where: _Location, metadata: Any, *, memory_check: bool
             f"{where.text} claims {metadata.num_rows:,} rows x {len(names)} columns, at least "
             f"{needed / 2**30:,.1f} GiB in memory, but only {available / 2**30:,.1f} GiB are "
             "available: validate it with processing=beam, or split or sample the table (if it "
-            "should be small, its footer is corrupted: re-export it)")
+            "should be small, its footer is corrupted: re-export it)"
+        )
 
 
 def parquet_memory_bytes(metadata: Any) -> int:
@@ -474,9 +497,10 @@ def available_memory_bytes() -> int:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):
                 candidates.append(int(line.split()[1]) * 1024)
-    for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-                                   ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
-                                    "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+    for limit_file, usage_file in (
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),
+    ):
         with suppress(OSError, ValueError):
             limit = int(Path(limit_file).read_text().strip())
             candidates.append(max(0, limit - int(Path(usage_file).read_text().strip())))
@@ -490,15 +514,19 @@ def _serialise(df: pd.DataFrame, where: _Location) -> bytes:
         try:
             df.to_csv(buffer, index=False, encoding="utf-8", compression=_csv_compression(where))
         except UnicodeEncodeError as exc:
-            raise DataError(f"cannot write {where.text}: a value is not encodable as UTF-8 "
-                            f"({exc.reason}); clean the text columns") from exc
+            raise DataError(
+                f"cannot write {where.text}: a value is not encodable as UTF-8 "
+                f"({exc.reason}); clean the text columns"
+            ) from exc
         return buffer.getvalue()
     pyarrow = _import_pyarrow(where)
     try:
         df.to_parquet(buffer, index=False, engine="pyarrow")
     except (pyarrow.ArrowException, TypeError, ValueError) as exc:
-        raise DataError(f"cannot write {where.text} as Parquet: {_first_line(exc)}; "
-                        "give each column a single type and string column names") from exc
+        raise DataError(
+            f"cannot write {where.text} as Parquet: {_first_line(exc)}; "
+            "give each column a single type and string column names"
+        ) from exc
     return buffer.getvalue()
 
 

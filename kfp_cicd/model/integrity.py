@@ -35,9 +35,11 @@ def _sha256(path: Path) -> str:
 def file_digests(model_dir: str | Path) -> dict[str, str]:
     """sha256 of every file under ``model_dir`` (relative POSIX paths), the checksum file excluded."""
     root = Path(model_dir)
-    return {path.relative_to(root).as_posix(): _sha256(path)
-            for path in sorted(root.rglob("*"))
-            if path.is_file() and path.name != CHECKSUM_FILE and "__pycache__" not in path.parts}
+    return {
+        path.relative_to(root).as_posix(): _sha256(path)
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and path.name != CHECKSUM_FILE and "__pycache__" not in path.parts
+    }
 
 
 def combined_digest(digests: dict[str, str]) -> str:
@@ -67,8 +69,10 @@ def verify_model(model_dir: str | Path, expected_digest: str | None = None) -> s
     root = Path(model_dir)
     manifest_path = root / CHECKSUM_FILE
     if not manifest_path.is_file():
-        raise ModelIntegrityError(f"{root} has no {CHECKSUM_FILE}: it was not saved by kfp-cicd or "
-                                  "was copied incompletely; refusing to load it")
+        raise ModelIntegrityError(
+            f"{root} has no {CHECKSUM_FILE}: it was not saved by kfp-cicd or "
+            "was copied incompletely; refusing to load it"
+        )
     try:
         recorded = json.loads(manifest_path.read_text())["files"]
     except (ValueError, KeyError, TypeError) as exc:
@@ -79,13 +83,17 @@ def verify_model(model_dir: str | Path, expected_digest: str | None = None) -> s
     missing = [name for name in recorded if not (root / name).is_file()]
     changed = [name for name in recorded if name not in missing and _sha256(root / name) != recorded[name]]
     if missing or changed:
-        raise ModelIntegrityError(f"model at {root} does not match its checksums: "
-                                  f"missing {missing}, changed {changed}; refusing to load it")
+        raise ModelIntegrityError(
+            f"model at {root} does not match its checksums: "
+            f"missing {missing}, changed {changed}; refusing to load it"
+        )
     _check_bytecode_caches(root, recorded)
     digest = combined_digest(recorded)
     if expected_digest and digest != expected_digest:
-        raise ModelIntegrityError(f"model at {root} has digest {digest} but {expected_digest} was "
-                                  "registered: the artifact was swapped; refusing to load it")
+        raise ModelIntegrityError(
+            f"model at {root} has digest {digest} but {expected_digest} was "
+            "registered: the artifact was swapped; refusing to load it"
+        )
     return digest
 
 
@@ -96,12 +104,15 @@ def _check_recorded_paths(root: Path, recorded: dict[str, str]) -> None:
     for name in recorded:
         path = PurePosixPath(name) if isinstance(name, str) else None
         lexically_outside = path is None or not path.parts or path.is_absolute() or ".." in path.parts
-        if lexically_outside or ((root / name).exists()
-                                 and not (root / name).resolve().is_relative_to(inside)):
+        if lexically_outside or (
+            (root / name).exists() and not (root / name).resolve().is_relative_to(inside)
+        ):
             escaping.append(name)
     if escaping:
-        raise ModelIntegrityError(f"model at {root} records files outside its directory {escaping} (absolute "
-                                  "paths, '..' or symlinks leaving it); refusing to load it")
+        raise ModelIntegrityError(
+            f"model at {root} records files outside its directory {escaping} (absolute "
+            "paths, '..' or symlinks leaving it); refusing to load it"
+        )
 
 
 def _check_bytecode_caches(root: Path, recorded: dict[str, str]) -> None:
@@ -123,15 +134,18 @@ def _check_bytecode_caches(root: Path, recorded: dict[str, str]) -> None:
             continue  # no recorded source: nothing imports it
         try:
             cached = marshal.loads(cache.read_bytes()[_PYC_HEADER_BYTES:])
-            expected = compile(source.read_bytes(), str(source), "exec", dont_inherit=True,
-                               optimize=int(opt) if opt else 0)
+            expected = compile(
+                source.read_bytes(), str(source), "exec", dont_inherit=True, optimize=int(opt) if opt else 0
+            )
         except (ValueError, EOFError, TypeError, SyntaxError) as exc:
             forged.append(f"{cache.relative_to(root).as_posix()} ({type(exc).__name__})")
             continue
         if cached != expected:
             forged.append(cache.relative_to(root).as_posix())
     if forged:
-        raise ModelIntegrityError(f"model at {root} holds compiled bytecode {forged} that is not its "
-                                  "recorded source compiled; Python would run it instead of the "
-                                  "verified source. Delete the __pycache__ folder (or copy the model "
-                                  "again from the registry); refusing to load it")
+        raise ModelIntegrityError(
+            f"model at {root} holds compiled bytecode {forged} that is not its "
+            "recorded source compiled; Python would run it instead of the "
+            "verified source. Delete the __pycache__ folder (or copy the model "
+            "again from the registry); refusing to load it"
+        )

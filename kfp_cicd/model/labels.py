@@ -70,9 +70,12 @@ class BinaryLabels:
     @classmethod
     def from_dict(cls, payload: dict[str, Any], column: str) -> BinaryLabels:
         """Read back :meth:`to_dict`; files written before labels were recorded mean 0/1."""
-        return cls(column=column, positive=str(payload.get("positive", "1")),
-                   negative=str(payload.get("negative", "0")),
-                   rule=str(payload.get("rule", "0/1 label: 1 is positive")))
+        return cls(
+            column=column,
+            positive=str(payload.get("positive", "1")),
+            negative=str(payload.get("negative", "0")),
+            rule=str(payload.get("rule", "0/1 label: 1 is positive")),
+        )
 
     @classmethod
     def infer(cls, values: pd.Series | Iterable[Any], column: str, positive_label: str = "") -> BinaryLabels:
@@ -85,21 +88,29 @@ class BinaryLabels:
         series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
         missing = int(series.isna().sum())
         if missing:
-            raise DataError(f"label column '{column}' has {missing} missing value(s); every training row "
-                            "needs a label: drop or fill those rows")
+            raise DataError(
+                f"label column '{column}' has {missing} missing value(s); every training row "
+                "needs a label: drop or fill those rows"
+            )
         counts = series.map(label_text).value_counts()
         if len(counts) != 2:
             shown = sorted(counts.index.tolist(), key=str)[:SHOWN_VALUES]
             what = "a single value" if len(counts) == 1 else f"{len(counts)} distinct values"
-            raise DataError(f"label column '{column}' must hold exactly two classes (binary "
-                            f"classification), found {what}: {shown}"
-                            f"{' …' if len(counts) > SHOWN_VALUES else ''}. Pick the right label_column, "
-                            "or map the values to two classes first")
+            raise DataError(
+                f"label column '{column}' must hold exactly two classes (binary "
+                f"classification), found {what}: {shown}"
+                f"{' …' if len(counts) > SHOWN_VALUES else ''}. Pick the right label_column, "
+                "or map the values to two classes first"
+            )
         first, second = sorted(counts.index.tolist())
         if positive_label.strip():
             positive = _match(positive_label.strip(), (first, second), column)
-            return cls(column, positive, second if positive == first else first,
-                       f"positive_label={positive_label.strip()!r}")
+            return cls(
+                column,
+                positive,
+                second if positive == first else first,
+                f"positive_label={positive_label.strip()!r}",
+            )
         positive, rule = _default_positive(counts)
         return cls(column, positive, second if positive == first else first, rule)
 
@@ -110,8 +121,10 @@ class BinaryLabels:
         text = values.map(label_text)
         unknown = sorted(set(text.unique()) - {self.positive, self.negative})
         if unknown:
-            raise DataError(f"label column '{self.column}' holds {unknown[:SHOWN_VALUES]}, which are neither "
-                            f"of the model's classes {self.class_names} (positive: {self.positive!r})")
+            raise DataError(
+                f"label column '{self.column}' holds {unknown[:SHOWN_VALUES]}, which are neither "
+                f"of the model's classes {self.class_names} (positive: {self.positive!r})"
+            )
         return (text == self.positive).to_numpy(dtype=np.float32)
 
     def encode_frame(self, frame: pd.DataFrame) -> np.ndarray:
@@ -132,8 +145,10 @@ def _match(wanted: str, classes: tuple[str, str], column: str) -> str:
         numeric = [c for c in classes if _is_number(c) and float(c) == float(wanted)]
         if len(numeric) == 1:
             return numeric[0]
-    raise DataError(f"positive_label {wanted!r} is not a value of label column '{column}'; its two "
-                    f"classes are {list(classes)}")
+    raise DataError(
+        f"positive_label {wanted!r} is not a value of label column '{column}'; its two "
+        f"classes are {list(classes)}"
+    )
 
 
 def _default_positive(counts: pd.Series) -> tuple[str, str]:
@@ -149,5 +164,7 @@ def _default_positive(counts: pd.Series) -> tuple[str, str]:
             return value, f"{value!r} reads as yes, {other!r} as no"
     rarest = max(counts.index.tolist(), key=lambda v: (-counts[v], v))
     share = 100.0 * counts[rarest] / counts.sum()
-    return rarest, (f"{rarest!r} is the less frequent class ({share:.1f} % of rows); set positive_label "
-                    "to choose the other")
+    return rarest, (
+        f"{rarest!r} is the less frequent class ({share:.1f} % of rows); set positive_label "
+        "to choose the other"
+    )

@@ -19,8 +19,7 @@ class TabularMLP(nn.Module):
     applies the (calibrated) sigmoid.
     """
 
-    def __init__(self, input_dim: int, hidden_units: Sequence[int] = (64, 32),
-                 dropout: float = 0.1) -> None:
+    def __init__(self, input_dim: int, hidden_units: Sequence[int] = (64, 32), dropout: float = 0.1) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         width = input_dim

@@ -31,6 +31,7 @@ def pip_requirements() -> list[str]:
 
 def model_signature(frame: pd.DataFrame, spec: FeatureSpec) -> ModelSignature:
     """Input columns typed from the training frame; outputs probability and 0/1 prediction."""
+
     def column_type(column: str) -> str:
         if column in spec.categorical:
             return "string"
@@ -52,15 +53,23 @@ def export_network(network: torch.nn.Module, input_dim: int, path: Path) -> None
 
 def training_numeric_ranges(features: pd.DataFrame, spec: FeatureSpec) -> dict[str, list[float]]:
     """[min, max] of each numeric feature in the training data: the domain serving compares with."""
-    return {column: [float(features[column].min()), float(features[column].max())]
-            for column in spec.numeric}
+    return {column: [float(features[column].min()), float(features[column].max())] for column in spec.numeric}
 
 
-def save_classifier(path: str | Path, *, preprocessor: ColumnTransformer, network: torch.nn.Module,
-                    input_dim: int, spec: FeatureSpec, example: pd.DataFrame,
-                    decision_threshold: float = 0.5, metadata: dict | None = None,
-                    numeric_ranges: dict[str, list[float]] | None = None,
-                    calibration: dict | None = None, threshold_rule: str = "") -> Path:
+def save_classifier(
+    path: str | Path,
+    *,
+    preprocessor: ColumnTransformer,
+    network: torch.nn.Module,
+    input_dim: int,
+    spec: FeatureSpec,
+    example: pd.DataFrame,
+    decision_threshold: float = 0.5,
+    metadata: dict | None = None,
+    numeric_ranges: dict[str, list[float]] | None = None,
+    calibration: dict | None = None,
+    threshold_rule: str = "",
+) -> Path:
     """Write an MLflow pyfunc model at ``path`` (which must not exist or be an empty directory).
 
     ``example`` is a few rows of raw feature columns; it types the signature and is stored as the
@@ -82,12 +91,16 @@ def save_classifier(path: str | Path, *, preprocessor: ColumnTransformer, networ
         }
         skops.io.dump(preprocessor, artifacts["preprocessor"])
         export_network(network, input_dim, artifacts["network"])
-        config = {"label": spec.label, "labels": spec.labels.to_dict(), "numeric": list(spec.numeric),
-                  "categorical": list(spec.categorical),
-                  "decision_threshold": float(decision_threshold),
-                  "threshold_rule": threshold_rule or f"decision_threshold={decision_threshold:g} given",
-                  "calibration": calibration or {"method": "none"},
-                  "numeric_ranges": numeric_ranges or {}}
+        config = {
+            "label": spec.label,
+            "labels": spec.labels.to_dict(),
+            "numeric": list(spec.numeric),
+            "categorical": list(spec.categorical),
+            "decision_threshold": float(decision_threshold),
+            "threshold_rule": threshold_rule or f"decision_threshold={decision_threshold:g} given",
+            "calibration": calibration or {"method": "none"},
+            "numeric_ranges": numeric_ranges or {},
+        }
         artifacts["config"].write_text(json.dumps(config, indent=2))
         mlflow.pyfunc.save_model(
             path=str(path),

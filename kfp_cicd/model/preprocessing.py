@@ -18,14 +18,15 @@ def build_preprocessor(spec: FeatureSpec) -> ColumnTransformer:
     """An unfitted transformer producing a dense float matrix in ``spec.columns`` order."""
     transformers = []
     if spec.numeric:
-        numeric = Pipeline([("impute", SimpleImputer(strategy="median")),
-                            ("scale", StandardScaler())])
+        numeric = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
         transformers.append(("numeric", numeric, list(spec.numeric)))
     if spec.categorical:
-        categorical = Pipeline([
-            ("impute", SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY)),
-            ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
-        ])
+        categorical = Pipeline(
+            [
+                ("impute", SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY)),
+                ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+            ]
+        )
         transformers.append(("categorical", categorical, list(spec.categorical)))
     return ColumnTransformer(transformers, sparse_threshold=0.0)
 

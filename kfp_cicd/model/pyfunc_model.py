@@ -106,8 +106,9 @@ class NumericBlock:
                 scale = np.asarray(step.scale_, dtype=np.float64) if step.with_std else None
                 operations.append(lambda matrix, mean=mean, scale=scale: _standardise(matrix, mean, scale))
             else:
-                raise UnsupportedPreprocessor(f"group {group!r} has a {type(step).__name__} among "
-                                              "numeric steps")
+                raise UnsupportedPreprocessor(
+                    f"group {group!r} has a {type(step).__name__} among numeric steps"
+                )
         return cls(columns, start, tuple(operations))
 
     @property
@@ -123,7 +124,7 @@ class NumericBlock:
             raise ValueError(f"numeric column(s) {bad} hold infinite values; send finite numbers")
         for operation in self.operations:
             matrix = operation(matrix)
-        out[:, self.start:self.start + len(self.columns)] = matrix
+        out[:, self.start : self.start + len(self.columns)] = matrix
 
 
 def _standardise(matrix: np.ndarray, mean: np.ndarray | None, scale: np.ndarray | None) -> np.ndarray:
@@ -171,8 +172,7 @@ class CategoricalBlock:
                 lookup[None] = lookup[fill]
             lookups.append(lookup)
             offset += len(categories)
-        return cls(columns, start, offset - start, tuple(lookups),
-                   encoder.handle_unknown in IGNORING_UNKNOWN)
+        return cls(columns, start, offset - start, tuple(lookups), encoder.handle_unknown in IGNORING_UNKNOWN)
 
     def write(self, out: np.ndarray, values: Mapping[str, Any], rows: int) -> None:
         indices = np.empty((rows, len(self.columns)), dtype=np.int64)
@@ -215,18 +215,24 @@ class VectorPreprocessor:
             layout = preprocessor.output_indices_[group]
             if transformer == "drop":
                 continue
-            if transformer == "passthrough" or not isinstance(columns, list) or \
-                    not all(isinstance(c, str) for c in columns):
-                raise UnsupportedPreprocessor(f"group {group!r} passes columns through or selects "
-                                              "them other than by name")
+            if (
+                transformer == "passthrough"
+                or not isinstance(columns, list)
+                or not all(isinstance(c, str) for c in columns)
+            ):
+                raise UnsupportedPreprocessor(
+                    f"group {group!r} passes columns through or selects them other than by name"
+                )
             steps = _steps(transformer, group)
             kind = CategoricalBlock if steps and isinstance(steps[-1], OneHotEncoder) else NumericBlock
             if (kind is CategoricalBlock) != all(c in categorical for c in columns):
                 raise UnsupportedPreprocessor(f"group {group!r} mixes numeric and categorical columns")
             block = kind.build(group, tuple(columns), steps, position)
             if (layout.start, layout.stop) != (position, position + block.width):
-                raise UnsupportedPreprocessor(f"group {group!r} fills columns {layout.start}:{layout.stop}, "
-                                              f"expected {position}:{position + block.width}")
+                raise UnsupportedPreprocessor(
+                    f"group {group!r} fills columns {layout.start}:{layout.stop}, "
+                    f"expected {position}:{position + block.width}"
+                )
             self.blocks.append(block)
             position += block.width
         self.width = position
@@ -290,14 +296,16 @@ class TabularClassifier(PythonModel):
         """The vectorised transform, after checking it equals the ColumnTransformer on probe rows."""
         vector = VectorPreprocessor(self.preprocessor, self.config["categorical"])
         if sorted(vector.columns) != sorted(self.columns):
-            raise UnsupportedPreprocessor(f"the preprocessor reads columns {vector.columns}, the config "
-                                          f"lists {self.columns}")
+            raise UnsupportedPreprocessor(
+                f"the preprocessor reads columns {vector.columns}, the config lists {self.columns}"
+            )
         probe = probe_columns(vector)
         rows = len(next(iter(probe.values())))
         expected = self._transform_with_column_transformer(probe, rows)
         if not np.array_equal(vector.transform(probe, rows), expected, equal_nan=True):
-            raise UnsupportedPreprocessor("the vectorised transform differs from the ColumnTransformer "
-                                          "on probe rows")
+            raise UnsupportedPreprocessor(
+                "the vectorised transform differs from the ColumnTransformer on probe rows"
+            )
         return vector
 
     def _warm_up(self) -> None:
@@ -309,9 +317,14 @@ class TabularClassifier(PythonModel):
     def _transform_with_column_transformer(self, values: Mapping[str, Any], rows: int) -> np.ndarray:
         """The reference (and fallback) path: a DataFrame through the fitted ColumnTransformer."""
         categorical = set(self.config["categorical"])
-        frame = pd.DataFrame({name: _text_series(values[name]) if name in categorical
-                              else pd.Series(np.asarray(values[name], dtype=np.float64))
-                              for name in self.columns})
+        frame = pd.DataFrame(
+            {
+                name: _text_series(values[name])
+                if name in categorical
+                else pd.Series(np.asarray(values[name], dtype=np.float64))
+                for name in self.columns
+            }
+        )
         return np.asarray(self.preprocessor.transform(frame), dtype=np.float32)
 
     def score_columns(self, values: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -340,15 +353,20 @@ class TabularClassifier(PythonModel):
                 probability = torch.sigmoid(logits.to(torch.float64) * slope + intercept).numpy()
         return probability, (probability >= self.threshold).astype(np.int64)
 
-    def predict(self, context: PythonModelContext, model_input: pd.DataFrame,
-                params: dict | None = None) -> pd.DataFrame:
+    def predict(
+        self, context: PythonModelContext, model_input: pd.DataFrame, params: dict | None = None
+    ) -> pd.DataFrame:
         frame = pd.DataFrame(model_input)
         missing = [c for c in self.columns if c not in frame.columns]
         if missing:
             raise ValueError(f"input is missing feature columns {missing}")
         categorical = set(self.config["categorical"])
-        values = {name: _text_array(frame[name]) if name in categorical
-                  else frame[name].to_numpy(dtype=np.float64, na_value=np.nan) for name in self.columns}
+        values = {
+            name: _text_array(frame[name])
+            if name in categorical
+            else frame[name].to_numpy(dtype=np.float64, na_value=np.nan)
+            for name in self.columns
+        }
         probability, prediction = self.score_columns(values)
         return pd.DataFrame({PROBABILITY: probability, PREDICTION: prediction})
 
@@ -359,8 +377,10 @@ def _calibration(config: Mapping[str, Any] | None) -> tuple[float, float] | None
         return None
     method = config.get("method", "none")
     if method not in CALIBRATION_METHODS:
-        raise ValueError(f"model config names calibration method {method!r}; this model code knows "
-                         f"{sorted(CALIBRATION_METHODS)}")
+        raise ValueError(
+            f"model config names calibration method {method!r}; this model code knows "
+            f"{sorted(CALIBRATION_METHODS)}"
+        )
     if method == "none":
         return None
     slope, intercept = float(config["slope"]), float(config["intercept"])

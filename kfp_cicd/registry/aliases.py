@@ -36,8 +36,10 @@ _ALIAS_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,254}$")
 def check_alias(alias: str) -> str:
     """``alias`` if MLflow accepts it as an alias name; otherwise RegistryError saying the rule."""
     if not _ALIAS_PATTERN.match(alias or "") or re.match(r"^v\d+$", alias):
-        raise RegistryError(f"invalid alias {alias!r}: start with a letter; letters, digits, '_' "
-                            "and '-' only; 'v<number>' is reserved for versions")
+        raise RegistryError(
+            f"invalid alias {alias!r}: start with a letter; letters, digits, '_' "
+            "and '-' only; 'v<number>' is reserved for versions"
+        )
     return alias
 
 
@@ -47,11 +49,15 @@ def set_alias(tracking_uri: str, model_name: str, alias: str, version: str) -> N
     require_version(tracking_uri, model_name, version)
     client = client_for(tracking_uri)
     try:
-        mlflow_call(tracking_uri, f"point alias {alias} of {model_name} at version {version}",
-                    lambda: client.set_registered_model_alias(model_name, alias, str(version)))
+        mlflow_call(
+            tracking_uri,
+            f"point alias {alias} of {model_name} at version {version}",
+            lambda: client.set_registered_model_alias(model_name, alias, str(version)),
+        )
     except MlflowException as exc:
-        raise RegistryError(f"could not point alias {alias!r} of {model_name} at version "
-                            f"{version}: {exc}") from exc
+        raise RegistryError(
+            f"could not point alias {alias!r} of {model_name} at version {version}: {exc}"
+        ) from exc
 
 
 def promote(tracking_uri: str, model_name: str, version: str) -> str | None:
@@ -99,18 +105,25 @@ def rollback(tracking_uri: str, model_name: str) -> Rollback:
     pending = _pending_rollback(model, champion)
     if pending is not None:
         restored, demoted = pending
-        log.warning("%s: finishing an interrupted rollback (champion %s -> %s)", model_name, demoted,
-                    restored)
+        log.warning(
+            "%s: finishing an interrupted rollback (champion %s -> %s)", model_name, demoted, restored
+        )
         return _move_for_rollback(tracking_uri, model_name, restored=restored, demoted=demoted)
     if champion is None:
-        raise RegistryError(f"{model_name} has no {CHAMPION!r} alias: nothing is serving, nothing to "
-                            f"roll back (aliases: {aliases or 'none'})")
+        raise RegistryError(
+            f"{model_name} has no {CHAMPION!r} alias: nothing is serving, nothing to "
+            f"roll back (aliases: {aliases or 'none'})"
+        )
     if previous is None:
-        raise RegistryError(f"{model_name} has no {PREVIOUS!r} alias: version {champion} is the first "
-                            "champion, there is no earlier one to restore")
+        raise RegistryError(
+            f"{model_name} has no {PREVIOUS!r} alias: version {champion} is the first "
+            "champion, there is no earlier one to restore"
+        )
     if previous == champion:
-        raise RegistryError(f"{model_name}: {CHAMPION!r} and {PREVIOUS!r} both point at version "
-                            f"{champion}; rolling back would change nothing")
+        raise RegistryError(
+            f"{model_name}: {CHAMPION!r} and {PREVIOUS!r} both point at version "
+            f"{champion}; rolling back would change nothing"
+        )
     require_version(tracking_uri, model_name, previous)
     return _move_for_rollback(tracking_uri, model_name, restored=previous, demoted=champion)
 
@@ -131,14 +144,19 @@ def _pending_rollback(model: RegisteredModel, champion: str | None) -> tuple[str
 def _move_for_rollback(tracking_uri: str, model_name: str, *, restored: str, demoted: str) -> Rollback:
     """Mark the rollback pending, move ``champion`` then ``previous``, record it, clear the mark."""
     client = client_for(tracking_uri)
-    mlflow_call(tracking_uri, f"mark a rollback of {model_name} pending",
-                lambda: client.set_registered_model_tag(model_name, ROLLBACK_PENDING_TAG,
-                                                        f"{restored}->{demoted}"))
+    mlflow_call(
+        tracking_uri,
+        f"mark a rollback of {model_name} pending",
+        lambda: client.set_registered_model_tag(model_name, ROLLBACK_PENDING_TAG, f"{restored}->{demoted}"),
+    )
     set_alias(tracking_uri, model_name, CHAMPION, restored)
     set_alias(tracking_uri, model_name, PREVIOUS, demoted)
     _record_rollback(tracking_uri, model_name, restored=restored, demoted=demoted)
-    mlflow_call(tracking_uri, f"clear the pending rollback mark of {model_name}",
-                lambda: client.delete_registered_model_tag(model_name, ROLLBACK_PENDING_TAG))
+    mlflow_call(
+        tracking_uri,
+        f"clear the pending rollback mark of {model_name}",
+        lambda: client.delete_registered_model_tag(model_name, ROLLBACK_PENDING_TAG),
+    )
     log.info("%s: rolled back champion %s -> %s", model_name, demoted, restored)
     return Rollback(model_name, restored=restored, demoted=demoted)
 
@@ -148,10 +166,17 @@ def _record_rollback(tracking_uri: str, model_name: str, *, restored: str, demot
     when = datetime.now(UTC).isoformat(timespec="seconds")
     client = client_for(tracking_uri)
     try:
-        for version, key, value in ((demoted, "rolled_back_at", when), (demoted, "rolled_back_to", restored),
-                                    (restored, "restored_as_champion_at", when)):
-            mlflow_call(tracking_uri, f"tag {model_name} version {version} {key}",
-                        lambda version=version, key=key, value=value: client.set_model_version_tag(
-                            model_name, version, key, value))
+        for version, key, value in (
+            (demoted, "rolled_back_at", when),
+            (demoted, "rolled_back_to", restored),
+            (restored, "restored_as_champion_at", when),
+        ):
+            mlflow_call(
+                tracking_uri,
+                f"tag {model_name} version {version} {key}",
+                lambda version=version, key=key, value=value: client.set_model_version_tag(
+                    model_name, version, key, value
+                ),
+            )
     except (MlflowException, RegistryError) as exc:
         log.warning("rollback done, but recording it in version tags failed: %s", exc)

@@ -24,8 +24,9 @@ from kfp_cicd.parameter_validation import check_model_name
 from kfp_cicd.registry.retries import call_with_retries
 
 
-def mlflow_call(tracking_uri: str, operation: str, call: Callable[[], Any], *,
-                recover: Callable[[], Any] | None = None) -> Any:
+def mlflow_call(
+    tracking_uri: str, operation: str, call: Callable[[], Any], *, recover: Callable[[], Any] | None = None
+) -> Any:
     """One registry call with the bounded retries of ``retries.call_with_retries``."""
     return call_with_retries(operation, call, tracking_uri=tracking_uri, recover=recover)
 
@@ -41,8 +42,11 @@ def require_version(tracking_uri: str, model_name: str, version: str) -> None:
     """Raise RegistryError unless ``model_name`` has ``version``."""
     client = client_for(tracking_uri)
     try:
-        mlflow_call(tracking_uri, f"read {model_name} version {version}",
-                    lambda: client.get_model_version(model_name, str(version)))
+        mlflow_call(
+            tracking_uri,
+            f"read {model_name} version {version}",
+            lambda: client.get_model_version(model_name, str(version)),
+        )
     except MlflowException as exc:
         raise RegistryError(f"{model_name} has no version {version} at {tracking_uri}: {exc}") from exc
 
@@ -51,8 +55,13 @@ def version_for_alias(tracking_uri: str, model_name: str, alias: str) -> str | N
     """The version behind ``alias``, or None when the alias (or the model) does not exist."""
     client = client_for(tracking_uri)
     try:
-        return str(mlflow_call(tracking_uri, f"read alias {alias} of {model_name}",
-                               lambda: client.get_model_version_by_alias(model_name, alias)).version)
+        return str(
+            mlflow_call(
+                tracking_uri,
+                f"read alias {alias} of {model_name}",
+                lambda: client.get_model_version_by_alias(model_name, alias),
+            ).version
+        )
     except MlflowException as exc:
         if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
             return None
@@ -64,16 +73,28 @@ def registered_model(tracking_uri: str, model_name: str) -> RegisteredModel:
     check_model_name(model_name)
     client = client_for(tracking_uri)
     try:
-        return mlflow_call(tracking_uri, f"read registered model {model_name}",
-                           lambda: client.get_registered_model(model_name))
+        return mlflow_call(
+            tracking_uri,
+            f"read registered model {model_name}",
+            lambda: client.get_registered_model(model_name),
+        )
     except MlflowException as exc:
         if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
-            raise RegistryError(f"could not read registered model {model_name!r} at {tracking_uri}: "
-                                f"{exc}") from exc
-        known = sorted(m.name for m in mlflow_call(tracking_uri, "list registered models",
-                                                    lambda: client.search_registered_models(max_results=50)))
-        raise RegistryError(f"no registered model named {model_name!r} at {tracking_uri}; registered "
-                            f"models there: {known or 'none'}") from exc
+            raise RegistryError(
+                f"could not read registered model {model_name!r} at {tracking_uri}: {exc}"
+            ) from exc
+        known = sorted(
+            m.name
+            for m in mlflow_call(
+                tracking_uri,
+                "list registered models",
+                lambda: client.search_registered_models(max_results=50),
+            )
+        )
+        raise RegistryError(
+            f"no registered model named {model_name!r} at {tracking_uri}; registered "
+            f"models there: {known or 'none'}"
+        ) from exc
 
 
 def require_registered_model(tracking_uri: str, model_name: str) -> dict[str, str]:
@@ -86,8 +107,13 @@ def version_tags(tracking_uri: str, model_name: str, version: str) -> dict[str, 
     """The tags of one model version (RegistryError if it does not exist)."""
     client = client_for(tracking_uri)
     try:
-        return dict(mlflow_call(tracking_uri, f"read {model_name} version {version}",
-                                lambda: client.get_model_version(model_name, str(version))).tags)
+        return dict(
+            mlflow_call(
+                tracking_uri,
+                f"read {model_name} version {version}",
+                lambda: client.get_model_version(model_name, str(version)),
+            ).tags
+        )
     except MlflowException as exc:
         raise RegistryError(f"{model_name} has no version {version} at {tracking_uri}: {exc}") from exc
 
@@ -111,14 +137,23 @@ def list_versions(tracking_uri: str, model_name: str) -> list[VersionSummary]:
         by_version.setdefault(version, []).append(alias)
     client = client_for(tracking_uri)
     try:
-        versions = mlflow_call(tracking_uri, f"list versions of {model_name}",
-                               lambda: client.search_model_versions(f"name='{model_name}'"))
+        versions = mlflow_call(
+            tracking_uri,
+            f"list versions of {model_name}",
+            lambda: client.search_model_versions(f"name='{model_name}'"),
+        )
     except MlflowException as exc:
         raise RegistryError(f"could not list versions of {model_name}: {exc}") from exc
-    summaries = [VersionSummary(
-        version=str(v.version), aliases=tuple(by_version.get(str(v.version), ())),
-        created=datetime.fromtimestamp(v.creation_timestamp / 1000, UTC).isoformat(timespec="seconds"),
-        status=str(v.status), tags=dict(v.tags)) for v in versions]
+    summaries = [
+        VersionSummary(
+            version=str(v.version),
+            aliases=tuple(by_version.get(str(v.version), ())),
+            created=datetime.fromtimestamp(v.creation_timestamp / 1000, UTC).isoformat(timespec="seconds"),
+            status=str(v.status),
+            tags=dict(v.tags),
+        )
+        for v in versions
+    ]
     return sorted(summaries, key=lambda s: int(s.version), reverse=True)
 
 
@@ -130,8 +165,11 @@ def storage_location(tracking_uri: str, model_name: str, version: str) -> str:
     """
     client = client_for(tracking_uri)
     try:
-        return mlflow_call(tracking_uri, f"resolve where {model_name} version {version} is stored",
-                           lambda: client.get_model_version_download_uri(model_name, str(version)))
+        return mlflow_call(
+            tracking_uri,
+            f"resolve where {model_name} version {version} is stored",
+            lambda: client.get_model_version_download_uri(model_name, str(version)),
+        )
     except MlflowException as exc:
         raise RegistryError(f"{model_name} version {version} not found at {tracking_uri}: {exc}") from exc
 
@@ -142,10 +180,15 @@ def download_version(tracking_uri: str, model_name: str, version: str, destinati
 
     source = storage_location(tracking_uri, model_name, version)
     try:
-        local = mlflow_call(tracking_uri, f"download {model_name} version {version}",
-                            lambda: mlflow.artifacts.download_artifacts(
-                                artifact_uri=source, dst_path=str(destination), tracking_uri=tracking_uri))
+        local = mlflow_call(
+            tracking_uri,
+            f"download {model_name} version {version}",
+            lambda: mlflow.artifacts.download_artifacts(
+                artifact_uri=source, dst_path=str(destination), tracking_uri=tracking_uri
+            ),
+        )
     except (MlflowException, OSError) as exc:
-        raise RegistryError(f"could not download {model_name} version {version} from {source}: "
-                            f"{exc}") from exc
+        raise RegistryError(
+            f"could not download {model_name} version {version} from {source}: {exc}"
+        ) from exc
     return Path(local)

@@ -26,7 +26,9 @@ def registered_digest(tracking_uri: str, model_name: str, version: str) -> str:
         raise DeploymentError(f"{model_name} version {version} not found at {tracking_uri}: {exc}") from exc
     digest = tags.get(MODEL_DIGEST_TAG)
     if not digest:
-        raise DeploymentError(f"{model_name} version {version} has no {MODEL_DIGEST_TAG!r} tag, so "
-                              "its files cannot be verified; register it again with register_model, "
-                              "which records it")
+        raise DeploymentError(
+            f"{model_name} version {version} has no {MODEL_DIGEST_TAG!r} tag, so "
+            "its files cannot be verified; register it again with register_model, "
+            "which records it"
+        )
     return str(digest)

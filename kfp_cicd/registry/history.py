@@ -33,8 +33,7 @@ def read_training_history(model_dir: str | Path) -> list[dict]:
     except ValueError as exc:
         raise RegistryError(f"{path} is not valid JSON: {exc}") from exc
     if not isinstance(history, list) or not all(isinstance(e, dict) for e in history):
-        raise RegistryError(f"{path} must be a list of per-epoch objects, e.g. "
-                            '[{"epoch": 1, "loss": 0.4}]')
+        raise RegistryError(f'{path} must be a list of per-epoch objects, e.g. [{{"epoch": 1, "loss": 0.4}}]')
     return history
 
 

@@ -57,7 +57,7 @@ def default_artifact_location(tracking_uri: str) -> str | None:
     parsed = urlparse(tracking_uri)
     if parsed.scheme != "sqlite":
         return None
-    database = Path(tracking_uri[len("sqlite:///"):])
+    database = Path(tracking_uri[len("sqlite:///") :])
     return (database.resolve().parent / "mlartifacts").as_uri()
 
 
@@ -83,37 +83,67 @@ def ensure_registered_model(client: MlflowClient, name: str) -> None:
                 raise
 
 
-def _create_run(tracking_uri: str, client: MlflowClient, experiment_id: str, tags: dict[str, str],
-                run_name: str) -> Run:
+def _create_run(
+    tracking_uri: str, client: MlflowClient, experiment_id: str, tags: dict[str, str], run_name: str
+) -> Run:
     """Create the run; a retry after a lost answer finds the run that try created instead."""
     registration_id = uuid.uuid4().hex
     run_tags = {**tags, REGISTRATION_ID_TAG: registration_id}
 
     def existing() -> Run | None:
-        runs = client.search_runs([experiment_id], f"tags.{REGISTRATION_ID_TAG} = '{registration_id}'",
-                                  max_results=1)
+        runs = client.search_runs(
+            [experiment_id], f"tags.{REGISTRATION_ID_TAG} = '{registration_id}'", max_results=1
+        )
         return runs[0] if runs else None
 
-    return mlflow_call(tracking_uri, "create the run", lambda: client.create_run(
-        experiment_id, tags=run_tags, run_name=run_name), recover=existing)
+    return mlflow_call(
+        tracking_uri,
+        "create the run",
+        lambda: client.create_run(experiment_id, tags=run_tags, run_name=run_name),
+        recover=existing,
+    )
 
 
-def _create_version(tracking_uri: str, client: MlflowClient, model_name: str, source: str, run_id: str,
-                    tags: dict[str, str], description: str | None) -> ModelVersion:
+def _create_version(
+    tracking_uri: str,
+    client: MlflowClient,
+    model_name: str,
+    source: str,
+    run_id: str,
+    tags: dict[str, str],
+    description: str | None,
+) -> ModelVersion:
     """Create the model version; a retry after a lost answer reuses the version that try created
     (the run id identifies it: each registration has its own run), so there is never a duplicate."""
+
     def existing() -> ModelVersion | None:
-        found = [v for v in client.search_model_versions(f"name='{model_name}' and run_id='{run_id}'")
-                 if v.source == source]
+        found = [
+            v
+            for v in client.search_model_versions(f"name='{model_name}' and run_id='{run_id}'")
+            if v.source == source
+        ]
         return min(found, key=lambda v: int(v.version)) if found else None
 
-    return mlflow_call(tracking_uri, f"create a version of {model_name}", lambda: client.create_model_version(
-        model_name, source, run_id=run_id, tags=tags, description=description, await_creation_for=0),
-        recover=existing)
+    return mlflow_call(
+        tracking_uri,
+        f"create a version of {model_name}",
+        lambda: client.create_model_version(
+            model_name, source, run_id=run_id, tags=tags, description=description, await_creation_for=0
+        ),
+        recover=existing,
+    )
 
 
-def wait_until_complete(tracking_uri: str, model_name: str, version: str, *, digest: str, run_id: str,
-                        timeout: float = READY_TIMEOUT_SECONDS, poll: float = 1.0) -> None:
+def wait_until_complete(
+    tracking_uri: str,
+    model_name: str,
+    version: str,
+    *,
+    digest: str,
+    run_id: str,
+    timeout: float = READY_TIMEOUT_SECONDS,
+    poll: float = 1.0,
+) -> None:
     """Return once the version is READY, carries its digest tag and its ``MLmodel`` is stored.
 
     An alias is moved to a version only after this: never to a half-registered one.
@@ -121,35 +151,56 @@ def wait_until_complete(tracking_uri: str, model_name: str, version: str, *, dig
     client = client_for(tracking_uri)
     deadline = time.monotonic() + timeout
     while True:
-        found = mlflow_call(tracking_uri, f"read {model_name} version {version}",
-                            lambda: client.get_model_version(model_name, version))
+        found = mlflow_call(
+            tracking_uri,
+            f"read {model_name} version {version}",
+            lambda: client.get_model_version(model_name, version),
+        )
         if found.status == "FAILED_REGISTRATION":
-            raise RegistryError(f"{model_name} version {version} failed to register "
-                                f"({found.status_message}); no alias was moved to it")
+            raise RegistryError(
+                f"{model_name} version {version} failed to register "
+                f"({found.status_message}); no alias was moved to it"
+            )
         if found.status == "READY":
             break
         if time.monotonic() > deadline:
-            raise RegistryError(f"{model_name} version {version} is still {found.status} after "
-                                f"{timeout:.0f} s; no alias was moved to it")
+            raise RegistryError(
+                f"{model_name} version {version} is still {found.status} after "
+                f"{timeout:.0f} s; no alias was moved to it"
+            )
         time.sleep(poll)
     if found.tags.get(MODEL_DIGEST_TAG) != digest:
-        raise RegistryError(f"{model_name} version {version} lacks its {MODEL_DIGEST_TAG} tag ({digest}); "
-                            "no alias was moved to it")
-    stored = mlflow_call(tracking_uri, f"list the files of run {run_id}",
-                         lambda: {f.path for f in client.list_artifacts(run_id, "model")})
+        raise RegistryError(
+            f"{model_name} version {version} lacks its {MODEL_DIGEST_TAG} tag ({digest}); "
+            "no alias was moved to it"
+        )
+    stored = mlflow_call(
+        tracking_uri,
+        f"list the files of run {run_id}",
+        lambda: {f.path for f in client.list_artifacts(run_id, "model")},
+    )
     if "model/MLmodel" not in stored:
-        raise RegistryError(f"{model_name} version {version}: the run's model/ folder holds no MLmodel "
-                            f"({sorted(stored)}); no alias was moved to it")
+        raise RegistryError(
+            f"{model_name} version {version}: the run's model/ folder holds no MLmodel "
+            f"({sorted(stored)}); no alias was moved to it"
+        )
 
 
-def register_model_version(model_dir: str | Path, *, tracking_uri: str, model_name: str,
-                           experiment_name: str = "kfp-cicd", tags: dict[str, str] | None = None,
-                           params: dict[str, str] | None = None,
-                           metrics: dict[str, float] | None = None,
-                           alias: str = CANDIDATE, step_metrics: Sequence[Metric] = (),
-                           artifact_dirs: dict[str, str | Path] | None = None,
-                           description: str | None = None,
-                           artifact_tags: dict[str, str] | None = None) -> RegisteredVersion:
+def register_model_version(
+    model_dir: str | Path,
+    *,
+    tracking_uri: str,
+    model_name: str,
+    experiment_name: str = "kfp-cicd",
+    tags: dict[str, str] | None = None,
+    params: dict[str, str] | None = None,
+    metrics: dict[str, float] | None = None,
+    alias: str = CANDIDATE,
+    step_metrics: Sequence[Metric] = (),
+    artifact_dirs: dict[str, str | Path] | None = None,
+    description: str | None = None,
+    artifact_tags: dict[str, str] | None = None,
+) -> RegisteredVersion:
     """Log ``model_dir`` in a run, register it as a new version of ``model_name``, set ``alias``.
 
     ``step_metrics`` (e.g. per-epoch training curves) go into the run beside ``metrics``;
@@ -168,34 +219,55 @@ def register_model_version(model_dir: str | Path, *, tracking_uri: str, model_na
     digest = tags[MODEL_DIGEST_TAG] = verify_model(model_dir)
     client = client_for(tracking_uri)
     try:
-        experiment_id = mlflow_call(tracking_uri, f"get or create experiment {experiment_name}",
-                                    lambda: ensure_experiment(client, experiment_name, tracking_uri))
+        experiment_id = mlflow_call(
+            tracking_uri,
+            f"get or create experiment {experiment_name}",
+            lambda: ensure_experiment(client, experiment_name, tracking_uri),
+        )
         run = _create_run(tracking_uri, client, experiment_id, tags, f"{model_name}-training")
         run_id = run.info.run_id
         for tag, artifact_path in (artifact_tags or {}).items():
             tags[tag] = f"{run.info.artifact_uri.rstrip('/')}/{artifact_path.lstrip('/')}"
         all_metrics = [Metric(k, float(v), 0, 0) for k, v in (metrics or {}).items()] + list(step_metrics)
         # Logging the same params and metrics again is harmless (MLflow keeps one copy), so these retry.
-        mlflow_call(tracking_uri, "log metrics and params", lambda: client.log_batch(
-            run_id, metrics=all_metrics[:_METRIC_BATCH],
-            params=[Param(k, str(v)) for k, v in (params or {}).items()]))
+        mlflow_call(
+            tracking_uri,
+            "log metrics and params",
+            lambda: client.log_batch(
+                run_id,
+                metrics=all_metrics[:_METRIC_BATCH],
+                params=[Param(k, str(v)) for k, v in (params or {}).items()],
+            ),
+        )
         for start in range(_METRIC_BATCH, len(all_metrics), _METRIC_BATCH):
-            batch = all_metrics[start:start + _METRIC_BATCH]
-            mlflow_call(tracking_uri, "log metrics",
-                        lambda batch=batch: client.log_batch(run_id, metrics=batch))
+            batch = all_metrics[start : start + _METRIC_BATCH]
+            mlflow_call(
+                tracking_uri, "log metrics", lambda batch=batch: client.log_batch(run_id, metrics=batch)
+            )
         for folder, local_dir in {"model": model_dir, **(artifact_dirs or {})}.items():
-            mlflow_call(tracking_uri, f"store the {folder}/ files",
-                        lambda folder=folder, local_dir=local_dir: client.log_artifacts(
-                            run_id, str(local_dir), folder))
+            mlflow_call(
+                tracking_uri,
+                f"store the {folder}/ files",
+                lambda folder=folder, local_dir=local_dir: client.log_artifacts(
+                    run_id, str(local_dir), folder
+                ),
+            )
         mlflow_call(tracking_uri, "finish the run", lambda: client.set_terminated(run_id))
-        mlflow_call(tracking_uri, f"get or create registered model {model_name}",
-                    lambda: ensure_registered_model(client, model_name))
+        mlflow_call(
+            tracking_uri,
+            f"get or create registered model {model_name}",
+            lambda: ensure_registered_model(client, model_name),
+        )
         source = f"{run.info.artifact_uri}/model"
-        created = _create_version(tracking_uri, client, model_name, source, run_id, tags,
-                                  clip(description) if description else None)
+        created = _create_version(
+            tracking_uri, client, model_name, source, run_id, tags, clip(description) if description else None
+        )
         wait_until_complete(tracking_uri, model_name, str(created.version), digest=digest, run_id=run_id)
-        mlflow_call(tracking_uri, f"point alias {alias} at version {created.version}",
-                    lambda: client.set_registered_model_alias(model_name, alias, created.version))
+        mlflow_call(
+            tracking_uri,
+            f"point alias {alias} at version {created.version}",
+            lambda: client.set_registered_model_alias(model_name, alias, created.version),
+        )
     except MlflowException as exc:
         raise RegistryError(f"MLflow at {tracking_uri} refused registering {model_name}: {exc}") from exc
     log.info("registered %s version %s (alias %s)", model_name, created.version, alias)

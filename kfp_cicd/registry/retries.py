@@ -72,8 +72,10 @@ class RetryPolicy:
         if self.backoff_seconds < 0 or self.max_backoff_seconds < 0:
             raise RegistryError(f"registry backoff must not be negative ({BACKOFF_ENV}, {MAX_BACKOFF_ENV})")
         if self.request_timeout_seconds < 1:
-            raise RegistryError(f"registry request timeout must be at least 1 s, got "
-                                f"{self.request_timeout_seconds} ({TIMEOUT_ENV})")
+            raise RegistryError(
+                f"registry request timeout must be at least 1 s, got "
+                f"{self.request_timeout_seconds} ({TIMEOUT_ENV})"
+            )
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> RetryPolicy:
@@ -88,13 +90,17 @@ class RetryPolicy:
             try:
                 return kind(raw)
             except ValueError:
-                raise RegistryError(f"{name}={raw!r} is not a valid {kind.__name__}; unset it or give "
-                                    f"a number (default {fallback})") from None
+                raise RegistryError(
+                    f"{name}={raw!r} is not a valid {kind.__name__}; unset it or give "
+                    f"a number (default {fallback})"
+                ) from None
 
-        return cls(attempts=int(read(ATTEMPTS_ENV, int, default.attempts)),
-                   backoff_seconds=read(BACKOFF_ENV, float, default.backoff_seconds),
-                   max_backoff_seconds=read(MAX_BACKOFF_ENV, float, default.max_backoff_seconds),
-                   request_timeout_seconds=int(read(TIMEOUT_ENV, int, default.request_timeout_seconds)))
+        return cls(
+            attempts=int(read(ATTEMPTS_ENV, int, default.attempts)),
+            backoff_seconds=read(BACKOFF_ENV, float, default.backoff_seconds),
+            max_backoff_seconds=read(MAX_BACKOFF_ENV, float, default.max_backoff_seconds),
+            request_timeout_seconds=int(read(TIMEOUT_ENV, int, default.request_timeout_seconds)),
+        )
 
     def delay_before(self, attempt: int) -> float:
         """Seconds to wait before try number ``attempt`` (2, 3, …): exponential, capped."""
@@ -116,12 +122,19 @@ def is_transient(exc: BaseException) -> bool:
     import requests
     import urllib3.exceptions
 
-    transport = (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
-                 requests.exceptions.RetryError, urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)
+    transport = (
+        requests.exceptions.ConnectionError,
+        requests.exceptions.Timeout,
+        requests.exceptions.RetryError,
+        urllib3.exceptions.HTTPError,
+        ConnectionError,
+        TimeoutError,
+    )
     if any(isinstance(link, transport) for link in _chain(exc)):
         return True
-    if isinstance(exc, RestException) or (isinstance(exc, MlflowException)
-                                         and str(exc.message).startswith("API request to")):
+    if isinstance(exc, RestException) or (
+        isinstance(exc, MlflowException) and str(exc.message).startswith("API request to")
+    ):
         return exc.get_http_status_code() in TRANSIENT_STATUS
     return False
 
@@ -147,10 +160,15 @@ def _cause(exc: BaseException, limit: int = 400) -> str:
     return text if len(text) <= limit else text[:limit] + " …"
 
 
-def call_with_retries(operation: str, call: Callable[[], T], *, tracking_uri: str,
-                      policy: RetryPolicy | None = None,
-                      recover: Callable[[], T | None] | None = None,
-                      sleep: Callable[[float], None] = time.sleep) -> T:
+def call_with_retries(
+    operation: str,
+    call: Callable[[], T],
+    *,
+    tracking_uri: str,
+    policy: RetryPolicy | None = None,
+    recover: Callable[[], T | None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
     """``call()``, tried again on transient failures; RegistryUnavailable after the last try.
 
     ``operation`` names the call in logs and in the final error. ``recover`` (for calls that are
@@ -176,12 +194,20 @@ def call_with_retries(operation: str, call: Callable[[], T], *, tracking_uri: st
             if attempt == policy.attempts:
                 break
             delay = policy.delay_before(attempt + 1)
-            log.warning("MLflow at %s: %s failed (try %d of %d: %s); trying again in %.1f s",
-                        tracking_uri, operation, attempt, policy.attempts, _cause(exc, 200), delay)
+            log.warning(
+                "MLflow at %s: %s failed (try %d of %d: %s); trying again in %.1f s",
+                tracking_uri,
+                operation,
+                attempt,
+                policy.attempts,
+                _cause(exc, 200),
+                delay,
+            )
             sleep(delay)
     elapsed = time.monotonic() - started
     raise RegistryUnavailable(
         f"MLflow at {tracking_uri} did not complete '{operation}' after {policy.attempts} attempt(s) over "
         f"{elapsed:.1f} s; last cause: {_cause(last)}. Check that the server is up and reachable from "
         f"this task, or allow more with {ATTEMPTS_ENV} / {TIMEOUT_ENV}; aliases only ever point at "
-        "complete, READY versions, so re-running the step once the server answers is safe") from last
+        "complete, READY versions, so re-running the step once the server answers is safe"
+    ) from last

@@ -18,4 +18,4 @@ MAX_TAG_LENGTH = 5000  # MLflow's limit on a model version tag value and descrip
 def clip(text: str, limit: int = MAX_TAG_LENGTH) -> str:
     """``text`` cut to MLflow's length limit, saying so at the end when it was cut."""
     marker = " …[truncated]"
-    return text if len(text) <= limit else text[:limit - len(marker)] + marker
+    return text if len(text) <= limit else text[: limit - len(marker)] + marker

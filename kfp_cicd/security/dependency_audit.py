@@ -86,8 +86,9 @@ def read_exceptions(path: Path) -> list[AuditException]:
             continue
         parts = [part.strip() for part in line.split("|")]
         if len(parts) != 4 or not all(parts):
-            raise AuditConfigError(f"{path}:{number}: expected 'ID | package | reason | review date "
-                                   f"(YYYY-MM-DD)', got {raw!r}")
+            raise AuditConfigError(
+                f"{path}:{number}: expected 'ID | package | reason | review date (YYYY-MM-DD)', got {raw!r}"
+            )
         vuln_id, package, reason, review = parts
         try:
             review_by = dt.date.fromisoformat(review)
@@ -102,8 +103,19 @@ def read_exceptions(path: Path) -> list[AuditException]:
 
 def pip_audit_command(lock: Path, exceptions: Sequence[AuditException]) -> list[str]:
     """The pip-audit invocation for one lock file (this interpreter's pip-audit)."""
-    command = [sys.executable, "-m", "pip_audit", "--no-deps", "--disable-pip", "-r", str(lock),
-               "--format", "json", "--progress-spinner", "off"]
+    command = [
+        sys.executable,
+        "-m",
+        "pip_audit",
+        "--no-deps",
+        "--disable-pip",
+        "-r",
+        str(lock),
+        "--format",
+        "json",
+        "--progress-spinner",
+        "off",
+    ]
     for exception in exceptions:
         command += ["--ignore-vuln", exception.vuln_id]
     return command
@@ -118,55 +130,76 @@ def parse_report(lock: Path, report: dict) -> AuditResult:
             result.skipped[name] = dependency["skip_reason"]
             continue
         result.audited.append(name)
-        result.vulnerabilities += [Vulnerability(name, dependency.get("version", "?"), vuln["id"],
-                                                 tuple(vuln.get("fix_versions", [])))
-                                   for vuln in dependency.get("vulns", [])]
+        result.vulnerabilities += [
+            Vulnerability(
+                name, dependency.get("version", "?"), vuln["id"], tuple(vuln.get("fix_versions", []))
+            )
+            for vuln in dependency.get("vulns", [])
+        ]
     return result
 
 
-def run_audit(lock: Path, exceptions: Sequence[AuditException],
-              timeout_s: float = AUDIT_TIMEOUT_SECONDS) -> AuditResult:
+def run_audit(
+    lock: Path, exceptions: Sequence[AuditException], timeout_s: float = AUDIT_TIMEOUT_SECONDS
+) -> AuditResult:
     """Audit one lock file; :class:`AuditUnavailable` when nothing could be audited."""
     if not lock.is_file():
         raise FileNotFoundError(f"lock file {lock} does not exist")
     try:
-        completed = subprocess.run(pip_audit_command(lock, exceptions), capture_output=True, text=True,
-                                   timeout=timeout_s, check=False)
+        completed = subprocess.run(
+            pip_audit_command(lock, exceptions),
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         raise AuditUnavailable(f"pip-audit of {lock} did not finish within {timeout_s:.0f}s") from None
     try:
         report = json.loads(completed.stdout)
     except json.JSONDecodeError:
         last_line = (completed.stderr.strip().splitlines() or ["no output"])[-1]
-        raise AuditUnavailable(f"pip-audit of {lock} failed (exit {completed.returncode}): "
-                               f"{last_line[-600:]}") from None
+        raise AuditUnavailable(
+            f"pip-audit of {lock} failed (exit {completed.returncode}): {last_line[-600:]}"
+        ) from None
     result = parse_report(lock, report)
     if not result.audited:
         reasons = sorted(set(result.skipped.values()))[:2]
-        raise AuditUnavailable(f"pip-audit audited none of the {len(result.skipped)} packages of {lock}: "
-                               f"the advisory service did not answer (e.g. {'; '.join(reasons)})")
+        raise AuditUnavailable(
+            f"pip-audit audited none of the {len(result.skipped)} packages of {lock}: "
+            f"the advisory service did not answer (e.g. {'; '.join(reasons)})"
+        )
     return result
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kfp_cicd.security.dependency_audit",
-                                     description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m kfp_cicd.security.dependency_audit", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("locks", nargs="+", type=Path, help="pinned requirement files")
-    parser.add_argument("--exceptions", type=Path, default=DEFAULT_EXCEPTIONS,
-                        help=f"accepted advisories (default {DEFAULT_EXCEPTIONS})")
+    parser.add_argument(
+        "--exceptions",
+        type=Path,
+        default=DEFAULT_EXCEPTIONS,
+        help=f"accepted advisories (default {DEFAULT_EXCEPTIONS})",
+    )
     args = parser.parse_args(argv)
     try:
         exceptions = read_exceptions(args.exceptions) if args.exceptions.is_file() else []
         for exception in exceptions:
             state = "OVERDUE for review" if exception.overdue() else "review by"
-            print(f"accepted: {exception.vuln_id} in {exception.package} ({state} {exception.review_by}): "
-                  f"{exception.reason}")
+            print(
+                f"accepted: {exception.vuln_id} in {exception.package} ({state} {exception.review_by}): "
+                f"{exception.reason}"
+            )
         found = []
         for lock in args.locks:
             result = run_audit(lock, exceptions)
-            print(f"{lock}: {len(result.audited)} packages audited, {len(result.skipped)} not on the "
-                  f"advisory service ({', '.join(sorted(result.skipped)) or 'none'}), "
-                  f"{len(result.vulnerabilities)} known vulnerabilities")
+            print(
+                f"{lock}: {len(result.audited)} packages audited, {len(result.skipped)} not on the "
+                f"advisory service ({', '.join(sorted(result.skipped)) or 'none'}), "
+                f"{len(result.vulnerabilities)} known vulnerabilities"
+            )
             found += [f"{lock}: {vulnerability}" for vulnerability in result.vulnerabilities]
     except (KfpCicdError, FileNotFoundError) as error:
         print(f"dependency audit could not run: {error}", file=sys.stderr)
@@ -174,8 +207,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for line in found:
         print(line, file=sys.stderr)
     if found:
-        print(f"{len(found)} known vulnerabilities: upgrade the pins, or accept one in {args.exceptions} "
-              "with a reason and a review date", file=sys.stderr)
+        print(
+            f"{len(found)} known vulnerabilities: upgrade the pins, or accept one in {args.exceptions} "
+            "with a reason and a review date",
+            file=sys.stderr,
+        )
     return 1 if found else 0
 
 

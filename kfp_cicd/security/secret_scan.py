@@ -53,42 +53,91 @@ class Finding:
 
 
 PATTERNS: tuple[SecretPattern, ...] = (
-    SecretPattern("aws-access-key-id", re.compile(
-        r"(?<![A-Z0-9])(?P<value>(?:AKIA|ASIA)[0-9A-Z]{16})(?![A-Z0-9])")),
-    SecretPattern("aws-secret-access-key", re.compile(
-        r"(?i)aws_secret_access_key['\"]?\s*[=:]\s*['\"]?(?P<value>[A-Za-z0-9/+=]{16,})"), generic=True),
+    SecretPattern(
+        "aws-access-key-id", re.compile(r"(?<![A-Z0-9])(?P<value>(?:AKIA|ASIA)[0-9A-Z]{16})(?![A-Z0-9])")
+    ),
+    SecretPattern(
+        "aws-secret-access-key",
+        re.compile(r"(?i)aws_secret_access_key['\"]?\s*[=:]\s*['\"]?(?P<value>[A-Za-z0-9/+=]{16,})"),
+        generic=True,
+    ),
     SecretPattern("private-key", re.compile(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----")),
-    SecretPattern("gcp-private-key-id", re.compile(
-        r"(?i)['\"]?private_key_id['\"]?\s*[=:]\s*['\"]?(?P<value>[0-9a-f]{16,})")),
-    SecretPattern("github-token", re.compile(
-        r"(?<![A-Za-z0-9])(?P<value>(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,})")),
-    SecretPattern("bearer-token", re.compile(
-        r"(?i)authorization['\"]?\s*[=:]\s*['\"]?bearer\s+(?P<value>[A-Za-z0-9._~+/=\-]{8,})"), generic=True),
-    SecretPattern("mlflow-credential", re.compile(
-        r"MLFLOW_TRACKING_(?:PASSWORD|TOKEN)['\"]?\s*[=:]\s*['\"]?(?P<value>" + _SECRET_CHARS + r"{4,})"),
-        generic=True),
-    SecretPattern("password-or-token-assignment", re.compile(
-        r"(?i)(?<![A-Za-z0-9])(?:[A-Za-z0-9]+[_-])*(?:password|passwd|pwd|token|secret|api[_-]?key)"
-        r"['\"]?\s*[=:]\s*['\"]?(?P<value>" + _SECRET_CHARS + r"{8,})"), generic=True),
-    SecretPattern("url-with-credentials", re.compile(
-        r"(?i)\b[a-z][a-z0-9+.\-]*://(?P<user>[^\s:/@'\"]+):(?P<value>[^\s:/@'\"]+)@"), generic=True),
+    SecretPattern(
+        "gcp-private-key-id",
+        re.compile(r"(?i)['\"]?private_key_id['\"]?\s*[=:]\s*['\"]?(?P<value>[0-9a-f]{16,})"),
+    ),
+    SecretPattern(
+        "github-token",
+        re.compile(
+            r"(?<![A-Za-z0-9])(?P<value>(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,})"
+        ),
+    ),
+    SecretPattern(
+        "bearer-token",
+        re.compile(r"(?i)authorization['\"]?\s*[=:]\s*['\"]?bearer\s+(?P<value>[A-Za-z0-9._~+/=\-]{8,})"),
+        generic=True,
+    ),
+    SecretPattern(
+        "mlflow-credential",
+        re.compile(
+            r"MLFLOW_TRACKING_(?:PASSWORD|TOKEN)['\"]?\s*[=:]\s*['\"]?(?P<value>" + _SECRET_CHARS + r"{4,})"
+        ),
+        generic=True,
+    ),
+    SecretPattern(
+        "password-or-token-assignment",
+        re.compile(
+            r"(?i)(?<![A-Za-z0-9])(?:[A-Za-z0-9]+[_-])*(?:password|passwd|pwd|token|secret|api[_-]?key)"
+            r"['\"]?\s*[=:]\s*['\"]?(?P<value>" + _SECRET_CHARS + r"{8,})"
+        ),
+        generic=True,
+    ),
+    SecretPattern(
+        "url-with-credentials",
+        re.compile(r"(?i)\b[a-z][a-z0-9+.\-]*://(?P<user>[^\s:/@'\"]+):(?P<value>[^\s:/@'\"]+)@"),
+        generic=True,
+    ),
 )
 
-_PLACEHOLDER_WORDS = {"replace_me", "replaceme", "changeme", "change_me", "example", "placeholder",
-                      "redacted", "secret", "password", "token", "none", "null", "true", "false",
-                      "xxx", "xxxx", "dummy", "your_token", "your_password", "masked"}
+_PLACEHOLDER_WORDS = {
+    "replace_me",
+    "replaceme",
+    "changeme",
+    "change_me",
+    "example",
+    "placeholder",
+    "redacted",
+    "secret",
+    "password",
+    "token",
+    "none",
+    "null",
+    "true",
+    "false",
+    "xxx",
+    "xxxx",
+    "dummy",
+    "your_token",
+    "your_password",
+    "masked",
+}
 _REFERENCE = re.compile(
-    r"^(?:[A-Z][A-Z0-9_]*"          # an environment variable's name: MLFLOW_TRACKING_PASSWORD
+    r"^(?:[A-Z][A-Z0-9_]*"  # an environment variable's name: MLFLOW_TRACKING_PASSWORD
     r"|[a-z_][a-z0-9]*(?:_[a-z0-9]+)+"  # a snake_case name in code: connection_token
-    r"|\$.*|<.*|\{\{.*|%\(.*"       # ${VAR}, $(VAR), <token>, {{ .Values.x }}, %(name)s
-    r"|[*xX.\-_=]+)$")                # *****, xxxx, ----
+    r"|\$.*|<.*|\{\{.*|%\(.*"  # ${VAR}, $(VAR), <token>, {{ .Values.x }}, %(name)s
+    r"|[*xX.\-_=]+)$"
+)  # *****, xxxx, ----
 
 
 def is_placeholder(value: str) -> bool:
     """True when ``value`` is a stand-in or a reference to a secret rather than a secret."""
     stripped = value.strip("'\"")
-    return (not stripped or stripped.lower() in _PLACEHOLDER_WORDS or "replace_me" in stripped.lower()
-            or bool(_REFERENCE.match(stripped)))
+    return (
+        not stripped
+        or stripped.lower() in _PLACEHOLDER_WORDS
+        or "replace_me" in stripped.lower()
+        or bool(_REFERENCE.match(stripped))
+    )
 
 
 def _mask(value: str) -> str:
@@ -168,8 +217,12 @@ def sqlite_rows_as_text(path: Path) -> Iterator[tuple[str, str]]:
     """(``table``, row as text) for every row of every table of a SQLite database (e.g. mlflow.db)."""
     connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        tables = [name for (name,) in connection.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        tables = [
+            name
+            for (name,) in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+            )
+        ]
         for table in tables:
             for row in connection.execute(f'SELECT * FROM "{table}"'):  # table names come from the schema
                 yield table, " ".join("" if cell is None else str(cell) for cell in row)
@@ -179,8 +232,9 @@ def sqlite_rows_as_text(path: Path) -> Iterator[tuple[str, str]]:
 
 def scan_sqlite(path: Path) -> list[Finding]:
     """Patterns in every row of a SQLite database (run params, tags, registry tags of an MLflow store)."""
-    return [finding for table, row in sqlite_rows_as_text(path)
-            for finding in scan_text(row, f"{path}[{table}]")]
+    return [
+        finding for table, row in sqlite_rows_as_text(path) for finding in scan_text(row, f"{path}[{table}]")
+    ]
 
 
 _URL_CREDENTIALS = re.compile(r"(?i)\b(?P<scheme>[a-z][a-z0-9+.\-]*://)(?P<userinfo>[^\s/@'\"]+)@")

@@ -47,9 +47,11 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 def _json_response(status: int, error: str) -> tuple[Message, Message]:
     body = json.dumps({"error": error}).encode()
-    start = {"type": "http.response.start", "status": status,
-             "headers": [(b"content-type", b"application/json"),
-                         (b"content-length", str(len(body)).encode())]}
+    start = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+    }
     return start, {"type": "http.response.body", "body": body, "more_body": False}
 
 
@@ -66,9 +68,12 @@ class BodySizeLimit:
         self.max_bytes = max_bytes
 
     def _refusal(self, size: str) -> tuple[Message, Message]:
-        return _json_response(413, f"the request body is {size}; this server accepts at most "
-                                   f"{self.max_bytes} bytes (--max-request-bytes or "
-                                   f"${MAX_REQUEST_BYTES_ENV}): send fewer rows per request")
+        return _json_response(
+            413,
+            f"the request body is {size}; this server accepts at most "
+            f"{self.max_bytes} bytes (--max-request-bytes or "
+            f"${MAX_REQUEST_BYTES_ENV}): send fewer rows per request",
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -127,9 +132,12 @@ class NoModelVersions:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self.PATH.match(scope.get("path", "")):
-            for message in _json_response(404, "this server serves one unversioned model: use "
-                                               "/v2/models/<name> (its registry version is a label "
-                                               "of the /metrics series)"):
+            for message in _json_response(
+                404,
+                "this server serves one unversioned model: use "
+                "/v2/models/<name> (its registry version is a label "
+                "of the /metrics series)",
+            ):
                 await send(message)
             return
         await self.app(scope, receive, send)
@@ -165,25 +173,31 @@ class GuardedDataPlane(DataPlane):
         except InvalidInput:
             raise
         except _MALFORMED_BODY as exc:
-            raise InvalidInput(f"the request body could not be decoded ({type(exc).__name__}: {exc}); "
-                               "check the tensors' shapes, datatypes and binary sizes against "
-                               "GET /v2/models/<name>") from exc
+            raise InvalidInput(
+                f"the request body could not be decoded ({type(exc).__name__}: {exc}); "
+                "check the tensors' shapes, datatypes and binary sizes against "
+                "GET /v2/models/<name>"
+            ) from exc
 
     async def infer(self, model_name: str, request: Any, headers: Any = None) -> tuple[Any, dict]:
         rows = request_rows(request)
         if rows > self.max_rows:
-            raise InvalidInput(f"the request holds {rows} rows; this server scores at most {self.max_rows} "
-                               f"rows per request (--max-rows or ${MAX_ROWS_ENV}): split it into smaller "
-                               "requests")
+            raise InvalidInput(
+                f"the request holds {rows} rows; this server scores at most {self.max_rows} "
+                f"rows per request (--max-rows or ${MAX_ROWS_ENV}): split it into smaller "
+                "requests"
+            )
         return await super().infer(model_name, request, headers)
 
 
 class PinnedModelRepository(ModelRepositoryExtension):
     """The repository extension with load and unload refused: the served model is fixed at startup."""
 
-    REFUSAL = ("this predictor serves the one model it verified and loaded at startup; loading or "
-               "unloading models through the repository API is disabled. Roll a new version out as a "
-               "new revision (deploy_model) instead")
+    REFUSAL = (
+        "this predictor serves the one model it verified and loaded at startup; loading or "
+        "unloading models through the repository API is disabled. Roll a new version out as a "
+        "new revision (deploy_model) instead"
+    )
 
     async def load(self, model_name: str) -> None:
         raise InvalidInput(f"cannot load {model_name!r}: {self.REFUSAL}")

@@ -38,8 +38,10 @@ class RequestLimits:
         """Limits from ``$KFP_CICD_MAX_REQUEST_BYTES`` / ``$KFP_CICD_MAX_ROWS`` (defaults where unset)."""
         environ = os.environ if environ is None else environ
         values = {}
-        for field, name, default in (("max_request_bytes", MAX_REQUEST_BYTES_ENV, DEFAULT_MAX_REQUEST_BYTES),
-                                     ("max_rows", MAX_ROWS_ENV, DEFAULT_MAX_ROWS)):
+        for field, name, default in (
+            ("max_request_bytes", MAX_REQUEST_BYTES_ENV, DEFAULT_MAX_REQUEST_BYTES),
+            ("max_rows", MAX_ROWS_ENV, DEFAULT_MAX_ROWS),
+        ):
             text = environ.get(name, "").strip()
             try:
                 values[field] = int(text) if text else default
@@ -50,17 +52,26 @@ class RequestLimits:
 
 def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
     """``--max-request-bytes`` / ``--max-rows``: the image's entrypoint and ``kfp-cicd serve`` share them."""
-    parser.add_argument("--max-request-bytes", type=int, default=None,
-                        help="refuse request bodies larger than this with HTTP 413 (and gRPC messages "
-                             f"larger than this); default: ${MAX_REQUEST_BYTES_ENV} or "
-                             f"{DEFAULT_MAX_REQUEST_BYTES}")
-    parser.add_argument("--max-rows", type=int, default=None,
-                        help="refuse requests with more rows than this with HTTP 400; default: "
-                             f"${MAX_ROWS_ENV} or {DEFAULT_MAX_ROWS}")
+    parser.add_argument(
+        "--max-request-bytes",
+        type=int,
+        default=None,
+        help="refuse request bodies larger than this with HTTP 413 (and gRPC messages "
+        f"larger than this); default: ${MAX_REQUEST_BYTES_ENV} or "
+        f"{DEFAULT_MAX_REQUEST_BYTES}",
+    )
+    parser.add_argument(
+        "--max-rows",
+        type=int,
+        default=None,
+        help="refuse requests with more rows than this with HTTP 400; default: "
+        f"${MAX_ROWS_ENV} or {DEFAULT_MAX_ROWS}",
+    )
 
 
 def request_limits(args: argparse.Namespace) -> RequestLimits:
     """The limits the flags give, the environment's where a flag is absent."""
     flags = {"max_request_bytes": args.max_request_bytes, "max_rows": args.max_rows}
-    return dataclasses.replace(RequestLimits.from_env(),
-                               **{name: value for name, value in flags.items() if value is not None})
+    return dataclasses.replace(
+        RequestLimits.from_env(), **{name: value for name, value in flags.items() if value is not None}
+    )

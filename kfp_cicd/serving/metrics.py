@@ -24,14 +24,26 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 SCORE_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))
 
 PREDICTIONS = Counter("kfp_cicd_predictions", "Rows scored", (*MODEL_LABELS, "protocol"))
-ERRORS = Counter("kfp_cicd_prediction_errors", "Requests refused (invalid input) or failed",
-                 (*MODEL_LABELS, "protocol", "kind"))
-LATENCY = Histogram("kfp_cicd_request_latency_seconds", "Time to check and score one request",
-                    (*MODEL_LABELS, "protocol"), buckets=LATENCY_BUCKETS)
-SCORES = Histogram("kfp_cicd_prediction_score", "Predicted probability of the positive class",
-                   MODEL_LABELS, buckets=SCORE_BUCKETS)
-OUT_OF_DOMAIN = Counter("kfp_cicd_out_of_domain_inputs",
-                        "Scored rows with a value outside the training domain", MODEL_LABELS)
+ERRORS = Counter(
+    "kfp_cicd_prediction_errors",
+    "Requests refused (invalid input) or failed",
+    (*MODEL_LABELS, "protocol", "kind"),
+)
+LATENCY = Histogram(
+    "kfp_cicd_request_latency_seconds",
+    "Time to check and score one request",
+    (*MODEL_LABELS, "protocol"),
+    buckets=LATENCY_BUCKETS,
+)
+SCORES = Histogram(
+    "kfp_cicd_prediction_score",
+    "Predicted probability of the positive class",
+    MODEL_LABELS,
+    buckets=SCORE_BUCKETS,
+)
+OUT_OF_DOMAIN = Counter(
+    "kfp_cicd_out_of_domain_inputs", "Scored rows with a value outside the training domain", MODEL_LABELS
+)
 
 
 @dataclass(frozen=True)
@@ -45,16 +57,19 @@ class TrainingDomain:
     def from_model(cls, python_model: object) -> TrainingDomain:
         """Read the domain from the packaged model (config ranges, the one-hot encoder's categories)."""
         config = getattr(python_model, "config", {})
-        ranges = {name: (float(low), float(high))
-                  for name, (low, high) in config.get("numeric_ranges", {}).items()}
+        ranges = {
+            name: (float(low), float(high)) for name, (low, high) in config.get("numeric_ranges", {}).items()
+        }
         categories: dict[str, frozenset[str]] = {}
         preprocessor = getattr(python_model, "preprocessor", None)
         transformers = getattr(preprocessor, "named_transformers_", {})
         if "categorical" in transformers:
             encoder = transformers["categorical"].named_steps["onehot"]
             columns = list(config.get("categorical", []))
-            categories = {column: frozenset(map(str, values))
-                          for column, values in zip(columns, encoder.categories_, strict=True)}
+            categories = {
+                column: frozenset(map(str, values))
+                for column, values in zip(columns, encoder.categories_, strict=True)
+            }
         return cls(ranges, categories)
 
     def rows_outside(self, columns: Mapping[str, Any], rows: int) -> int:
@@ -70,8 +85,9 @@ class TrainingDomain:
                 outside |= (values < low) | (values > high)
         for column, known in self.categories.items():
             if column in columns:
-                outside |= np.fromiter((str(value) not in known for value in columns[column]), dtype=bool,
-                                       count=rows)
+                outside |= np.fromiter(
+                    (str(value) not in known for value in columns[column]), dtype=bool, count=rows
+                )
         return int(outside.sum())
 
 

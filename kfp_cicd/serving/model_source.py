@@ -37,16 +37,20 @@ def resolve_model_source(source: str, *, tracking_uri: str | None) -> ModelSourc
     match = _MODELS_URI.match(source)
     scheme = _URI_SCHEME.match(source)
     if match is None and scheme is not None:
-        raise KfpCicdError(f"{source}: kfp-cicd serve loads models only from the MLflow registry you "
-                           "configure (models:/<name>@<alias> or models:/<name>/<version> with "
-                           "--tracking-uri) or from a local directory; it does not fetch "
-                           f"{scheme['scheme']}:// URIs. Register the model, or copy it to a directory "
-                           "with its checksums.json")
+        raise KfpCicdError(
+            f"{source}: kfp-cicd serve loads models only from the MLflow registry you "
+            "configure (models:/<name>@<alias> or models:/<name>/<version> with "
+            "--tracking-uri) or from a local directory; it does not fetch "
+            f"{scheme['scheme']}:// URIs. Register the model, or copy it to a directory "
+            "with its checksums.json"
+        )
     if match is None:
         path = Path(source)
         if not (path / "MLmodel").is_file():
-            raise KfpCicdError(f"{source} is neither models:/<name>@<alias>, models:/<name>/<version> "
-                               "nor an MLflow model directory")
+            raise KfpCicdError(
+                f"{source} is neither models:/<name>@<alias>, models:/<name>/<version> "
+                "nor an MLflow model directory"
+            )
         name = re.sub(r"[^a-z0-9-]", "-", path.resolve().name.lower()).strip("-") or "model"
         return ModelSource(path, name)
     if not tracking_uri:

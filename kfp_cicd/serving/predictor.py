@@ -86,17 +86,22 @@ def columns_from_signature(model: Any) -> list[Column]:
     if schema is None:
         config = model.unwrap_python_model().config
         log.warning("model has no MLflow signature; typing inputs from its feature config")
-        return ([Column(name, REAL, "FP64") for name in config["numeric"]]
-                + [Column(name, TEXT, "BYTES") for name in config["categorical"]])
+        return [Column(name, REAL, "FP64") for name in config["numeric"]] + [
+            Column(name, TEXT, "BYTES") for name in config["categorical"]
+        ]
     if not schema.has_input_names():
-        raise DeploymentError("the model's MLflow signature has unnamed inputs; this predictor needs one "
-                              "named column per feature (save the model with kfp_cicd.model.packaging)")
+        raise DeploymentError(
+            "the model's MLflow signature has unnamed inputs; this predictor needs one "
+            "named column per feature (save the model with kfp_cicd.model.packaging)"
+        )
     columns = []
     for spec in schema.inputs:
         type_name = getattr(spec.type, "name", str(spec.type))
         if type_name not in SIGNATURE_TYPES:
-            raise DeploymentError(f"input column {spec.name!r} has signature type {type_name!r}; the "
-                                  f"predictor serves only {sorted(SIGNATURE_TYPES)} columns")
+            raise DeploymentError(
+                f"input column {spec.name!r} has signature type {type_name!r}; the "
+                f"predictor serves only {sorted(SIGNATURE_TYPES)} columns"
+            )
         kind, datatype = SIGNATURE_TYPES[type_name]
         columns.append(Column(spec.name, kind, datatype))
     return columns
@@ -149,8 +154,11 @@ def _frame(columns: Sequence[Column], values: Mapping[str, Any]) -> pd.DataFrame
 # Column values: float64 (real) or int64 (integer) arrays, or a list of str (text).
 ColumnValues = np.ndarray | list[str]
 # The Python types a whole column may hold to be taken as is, and the numpy kinds an array may have.
-_PLAIN_TYPES: dict[str, frozenset[type]] = {INTEGER: frozenset({int}), REAL: frozenset({int, float}),
-                                            TEXT: frozenset({str})}
+_PLAIN_TYPES: dict[str, frozenset[type]] = {
+    INTEGER: frozenset({int}),
+    REAL: frozenset({int, float}),
+    TEXT: frozenset({str}),
+}
 _ARRAY_KINDS: dict[str, str] = {INTEGER: "iu", REAL: "iuf", TEXT: "U"}
 _ARRAY_DTYPES: dict[str, type] = {INTEGER: np.int64, REAL: np.float64}
 
@@ -184,8 +192,9 @@ def _plain_column(column: Column, values: Sequence[Any] | np.ndarray) -> ColumnV
     return array
 
 
-def _column_values(column: Column, values: Sequence[Any] | np.ndarray, where: str, *,
-                   strict_integers: bool) -> ColumnValues:
+def _column_values(
+    column: Column, values: Sequence[Any] | np.ndarray, where: str, *, strict_integers: bool
+) -> ColumnValues:
     """One column's values checked as a whole: an array for numbers, a list of str for text.
 
     The common case (every value of the right type) takes one numpy pass; otherwise each value goes
@@ -195,8 +204,10 @@ def _column_values(column: Column, values: Sequence[Any] | np.ndarray, where: st
     plain = _plain_column(column, values)
     if plain is not None:
         return plain
-    checked = [_check_value(column, value, where.format(index), strict_integers=strict_integers)
-               for index, value in enumerate(values)]
+    checked = [
+        _check_value(column, value, where.format(index), strict_integers=strict_integers)
+        for index, value in enumerate(values)
+    ]
     return checked if column.kind == TEXT else np.array(checked, dtype=_ARRAY_DTYPES[column.kind])
 
 
@@ -221,8 +232,10 @@ def columns_from_instances(payload: Any, columns: Sequence[Column]) -> dict[str,
         raise InvalidInput('expected a JSON object {"instances": [{"column": value, ...}, ...]}')
     keys = [key for key in V1_ROW_KEYS if key in payload]
     if len(keys) != 1:
-        raise InvalidInput('expected exactly one of "instances" or "inputs" holding a list of rows, '
-                           f"got keys {sorted(payload)}")
+        raise InvalidInput(
+            'expected exactly one of "instances" or "inputs" holding a list of rows, '
+            f"got keys {sorted(payload)}"
+        )
     rows = payload[keys[0]]
     if not isinstance(rows, list):
         raise InvalidInput(f'"{keys[0]}" must be a list of rows ({{"column": value}} objects)')
@@ -231,23 +244,33 @@ def columns_from_instances(payload: Any, columns: Sequence[Column]) -> dict[str,
     expected = {column.name for column in columns}
     for index, row in enumerate(rows):
         if not isinstance(row, dict):
-            raise InvalidInput(f"row {index} is {type(row).__name__}, expected an object "
-                               '{"column": value, ...} with one entry per feature column')
+            raise InvalidInput(
+                f"row {index} is {type(row).__name__}, expected an object "
+                '{"column": value, ...} with one entry per feature column'
+            )
         if row.keys() != expected:
             _name_problems(columns, row, f"row {index}")
-    return {column.name: _column_values(column, [row[column.name] for row in rows], "in row {}",
-                                        strict_integers=False)
-            for column in columns}
+    return {
+        column.name: _column_values(
+            column, [row[column.name] for row in rows], "in row {}", strict_integers=False
+        )
+        for column in columns
+    }
 
 
 def _tensor_length(name: str, shape: Any) -> int:
     """The row count a ``[n]`` or ``[n, 1]`` shape declares; refuses any other shape."""
-    valid = (isinstance(shape, (list, tuple)) and 1 <= len(shape) <= 2
-             and all(isinstance(d, int) and not isinstance(d, bool) for d in shape)
-             and (len(shape) == 1 or shape[1] == 1) and shape[0] >= 0)
+    valid = (
+        isinstance(shape, (list, tuple))
+        and 1 <= len(shape) <= 2
+        and all(isinstance(d, int) and not isinstance(d, bool) for d in shape)
+        and (len(shape) == 1 or shape[1] == 1)
+        and shape[0] >= 0
+    )
     if not valid:
-        raise InvalidInput(f"input {name!r} has shape {shape!r}; "
-                           "each feature tensor must have shape [n] (one value per row)")
+        raise InvalidInput(
+            f"input {name!r} has shape {shape!r}; each feature tensor must have shape [n] (one value per row)"
+        )
     return int(shape[0])
 
 
@@ -257,8 +280,10 @@ def _tensor_values(tensor: Any) -> list[Any] | np.ndarray:
         try:
             return tensor.as_numpy().reshape(-1)
         except (ValueError, TypeError) as exc:
-            raise InvalidInput(f"input {tensor.name!r}: binary data does not match shape "
-                               f"{list(tensor.shape)} and datatype {tensor.datatype}") from exc
+            raise InvalidInput(
+                f"input {tensor.name!r}: binary data does not match shape "
+                f"{list(tensor.shape)} and datatype {tensor.datatype}"
+            ) from exc
     data = tensor.data
     if isinstance(data, np.ndarray):
         return data.reshape(-1)
@@ -270,8 +295,9 @@ def _tensor_values(tensor: Any) -> list[Any] | np.ndarray:
     for item in data:
         if isinstance(item, list):
             if len(item) != 1:
-                raise InvalidInput(f"input {tensor.name!r} holds a nested list of length {len(item)}; "
-                                   "send one value per row")
+                raise InvalidInput(
+                    f"input {tensor.name!r} holds a nested list of length {len(item)}; send one value per row"
+                )
             item = item[0]
         flat.append(item)
     return flat
@@ -290,20 +316,25 @@ def columns_from_tensors(request: InferRequest, columns: Sequence[Column]) -> di
     for column in columns:
         tensor = tensors[column.name]
         if tensor.datatype not in ACCEPTED_DATATYPES[column.kind]:
-            raise InvalidInput(f"input {column.name!r} has datatype {tensor.datatype}; the model expects "
-                               f"{column.datatype} (accepted: {sorted(ACCEPTED_DATATYPES[column.kind])})")
+            raise InvalidInput(
+                f"input {column.name!r} has datatype {tensor.datatype}; the model expects "
+                f"{column.datatype} (accepted: {sorted(ACCEPTED_DATATYPES[column.kind])})"
+            )
         lengths[column.name] = _tensor_length(column.name, tensor.shape)
         flat = _tensor_values(tensor)
         if len(flat) != lengths[column.name]:
-            raise InvalidInput(f"input {column.name!r} declares shape {list(tensor.shape)} but holds "
-                               f"{len(flat)} values")
+            raise InvalidInput(
+                f"input {column.name!r} declares shape {list(tensor.shape)} but holds {len(flat)} values"
+            )
         strict = tensor.datatype in INTEGER_DATATYPES
         values[column.name] = _column_values(column, flat, "at index {}", strict_integers=strict)
     first, rows = next(iter(lengths.items()))
     ragged = [name for name, count in lengths.items() if count != rows]
     if ragged:
-        raise InvalidInput(f"ragged inputs: {first!r} has {rows} rows but {ragged[0]!r} has "
-                           f"{lengths[ragged[0]]}; every tensor needs one value per row")
+        raise InvalidInput(
+            f"ragged inputs: {first!r} has {rows} rows but {ragged[0]!r} has "
+            f"{lengths[ragged[0]]}; every tensor needs one value per row"
+        )
     if rows == 0:
         raise InvalidInput("the inputs hold no rows: send at least one value per column")
     return values
@@ -317,9 +348,11 @@ def check_scores(probabilities: np.ndarray) -> None:
     """
     unscored = np.flatnonzero(~np.isfinite(np.asarray(probabilities, dtype=np.float64)))
     if unscored.size:
-        raise InvalidInput(f"row(s) {unscored[:10].tolist()} could not be scored: a value is so far outside "
-                           "the training range that the model overflows; check the values' units and "
-                           "magnitude")
+        raise InvalidInput(
+            f"row(s) {unscored[:10].tolist()} could not be scored: a value is so far outside "
+            "the training range that the model overflows; check the values' units and "
+            "magnitude"
+        )
 
 
 def limit_scoring_threads() -> None:
@@ -338,8 +371,9 @@ def limit_scoring_threads() -> None:
 class PyfuncPredictor(Model):
     """KServe model wrapping an MLflow pyfunc classifier directory (see ``kfp_cicd.model.packaging``)."""
 
-    def __init__(self, name: str, model_dir: str | Path, expected_digest: str | None = None,
-                 model_version: str = "") -> None:
+    def __init__(
+        self, name: str, model_dir: str | Path, expected_digest: str | None = None, model_version: str = ""
+    ) -> None:
         super().__init__(name)
         self.model_dir = Path(model_dir)
         self.expected_digest = expected_digest or None
@@ -360,8 +394,10 @@ class PyfuncPredictor(Model):
         from kfp_cicd.model.integrity import ModelIntegrityError, verify_model
 
         if not (self.model_dir / "MLmodel").is_file():
-            raise DeploymentError(f"{self.model_dir} is not an MLflow model directory (no MLmodel file); "
-                                  "point --model-dir at the model (KServe puts it at /mnt/models)")
+            raise DeploymentError(
+                f"{self.model_dir} is not an MLflow model directory (no MLmodel file); "
+                "point --model-dir at the model (KServe puts it at /mnt/models)"
+            )
         try:
             digest = verify_model(self.model_dir, self.expected_digest)
         except ModelIntegrityError as exc:
@@ -370,8 +406,9 @@ class PyfuncPredictor(Model):
         try:
             self.model = mlflow.pyfunc.load_model(str(self.model_dir))
         except Exception as exc:  # the model's own code can fail in any way; name the directory
-            raise DeploymentError(f"could not load the MLflow model at {self.model_dir}: "
-                                  f"{type(exc).__name__}: {exc}") from exc
+            raise DeploymentError(
+                f"could not load the MLflow model at {self.model_dir}: {type(exc).__name__}: {exc}"
+            ) from exc
         self.columns = columns_from_signature(self.model)
         # Requests are checked against the signature by this class (with 4xx errors naming the
         # column), so scoring calls the model's own code and skips MLflow's per-request schema
@@ -380,8 +417,13 @@ class PyfuncPredictor(Model):
         self.domain = TrainingDomain.from_model(self._python_model)
         limit_scoring_threads()
         self.ready = True
-        log.info("loaded %s from %s with %d input columns; %s", self.name, self.model_dir, len(self.columns),
-                 self._scoring_path())
+        log.info(
+            "loaded %s from %s with %d input columns; %s",
+            self.name,
+            self.model_dir,
+            len(self.columns),
+            self._scoring_path(),
+        )
         return self.ready
 
     def _scoring_path(self) -> str:
@@ -401,19 +443,28 @@ class PyfuncPredictor(Model):
         """V2 model metadata: the probability and the 0/1 prediction per row."""
         return [dict(output) for output in OUTPUT_TYPES]
 
-    def predict(self, payload: Any, headers: dict[str, str] | None = None,
-                response_headers: dict[str, str] | None = None) -> dict[str, Any] | InferResponse:
+    def predict(
+        self,
+        payload: Any,
+        headers: dict[str, str] | None = None,
+        response_headers: dict[str, str] | None = None,
+    ) -> dict[str, Any] | InferResponse:
         """Score a V1 body (a dict) or a V2 request (InferRequest; gRPC requests are converted)."""
-        protocol = "v2-grpc" if isinstance(payload, ModelInferRequest) else (
-            "v2" if isinstance(payload, InferRequest) else "v1")
+        protocol = (
+            "v2-grpc"
+            if isinstance(payload, ModelInferRequest)
+            else ("v2" if isinstance(payload, InferRequest) else "v1")
+        )
         with self.metrics.request(protocol):
             if isinstance(payload, ModelInferRequest):
                 payload = InferRequest.from_grpc(payload)
             if isinstance(payload, InferRequest):
                 return self._predict_v2(payload, protocol)
             if isinstance(payload, (bytes, str)):
-                raise InvalidInput("the request body is not JSON; send Content-Type: application/json "
-                                   'with {"instances": [{"column": value, ...}, ...]}')
+                raise InvalidInput(
+                    "the request body is not JSON; send Content-Type: application/json "
+                    'with {"instances": [{"column": value, ...}, ...]}'
+                )
             return self._predict_v1(payload)
 
     def _score(self, values: Mapping[str, ColumnValues], protocol: str) -> dict[str, np.ndarray]:
@@ -445,6 +496,10 @@ class PyfuncPredictor(Model):
             output = InferOutput(name=spec["name"], shape=list(array.shape), datatype=spec["datatype"])
             output.set_data_from_numpy(array, binary_data=request.use_binary_outputs)
             outputs.append(output)
-        return InferResponse(response_id=request.id or generate_uuid(), model_name=self.name,
-                             infer_outputs=outputs, use_binary_outputs=request.use_binary_outputs,
-                             requested_outputs=request.request_outputs)
+        return InferResponse(
+            response_id=request.id or generate_uuid(),
+            model_name=self.name,
+            infer_outputs=outputs,
+            use_binary_outputs=request.use_binary_outputs,
+            requested_outputs=request.request_outputs,
+        )

@@ -48,27 +48,38 @@ def quiet_request_logging() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def check_serve_args(model_dir: str | Path, model_name: str, http_port: int, grpc_port: int,
-                     enable_grpc: bool) -> Path:
+def check_serve_args(
+    model_dir: str | Path, model_name: str, http_port: int, grpc_port: int, enable_grpc: bool
+) -> Path:
     """Refuse arguments the server would only fail on later, with a message saying what to change."""
     check_model_name(model_name, "model name")  # it is part of the URL: /v2/models/<name>/infer
     for label, port in (("HTTP", http_port), ("gRPC", grpc_port)):
         if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
             raise DeploymentError(f"{label} port {port!r} is not a port number (1-65535)")
     if enable_grpc and http_port == grpc_port:
-        raise DeploymentError(f"HTTP and gRPC ports are both {http_port}; give them different ports "
-                              "or disable gRPC")
+        raise DeploymentError(
+            f"HTTP and gRPC ports are both {http_port}; give them different ports or disable gRPC"
+        )
     path = Path(model_dir)
     if not (path / "MLmodel").is_file():
-        raise DeploymentError(f"{path} is not an MLflow model directory (no MLmodel file); pass the "
-                              "directory save_classifier wrote (KServe mounts it at /mnt/models)")
+        raise DeploymentError(
+            f"{path} is not an MLflow model directory (no MLmodel file); pass the "
+            "directory save_classifier wrote (KServe mounts it at /mnt/models)"
+        )
     return path
 
 
-def serve(model_dir: str, *, model_name: str, http_port: int = DEFAULT_HTTP_PORT,
-          grpc_port: int = DEFAULT_GRPC_PORT, enable_grpc: bool = True,
-          expected_digest: str | None = None, model_version: str = "",
-          limits: RequestLimits | None = None) -> None:
+def serve(
+    model_dir: str,
+    *,
+    model_name: str,
+    http_port: int = DEFAULT_HTTP_PORT,
+    grpc_port: int = DEFAULT_GRPC_PORT,
+    enable_grpc: bool = True,
+    expected_digest: str | None = None,
+    model_version: str = "",
+    limits: RequestLimits | None = None,
+) -> None:
     """Load the model at ``model_dir`` and serve it as ``model_name`` until SIGTERM/SIGINT.
 
     REST (V1 and V2) listens on ``http_port`` on all interfaces (kserve hard-codes 0.0.0.0), the V2
@@ -87,17 +98,28 @@ def serve(model_dir: str, *, model_name: str, http_port: int = DEFAULT_HTTP_PORT
 
         from kfp_cicd.serving.hardening import harden
         from kfp_cicd.serving.predictor import PyfuncPredictor
-    predictor = PyfuncPredictor(model_name, path, expected_digest=expected_digest,
-                                model_version=model_version)
+    predictor = PyfuncPredictor(
+        model_name, path, expected_digest=expected_digest, model_version=model_version
+    )
     predictor.load()
     # Everything loaded so far (torch, mlflow, the model) lives as long as the process: keep the
     # cyclic GC from rescanning it in every full collection, and at exit (seconds otherwise).
     gc.freeze()
-    log.info("serving %s on HTTP port %d%s; at most %d bytes and %d rows per request", model_name,
-             http_port, f" and gRPC port {grpc_port}" if enable_grpc else " (gRPC disabled)",
-             limits.max_request_bytes, limits.max_rows)
+    log.info(
+        "serving %s on HTTP port %d%s; at most %d bytes and %d rows per request",
+        model_name,
+        http_port,
+        f" and gRPC port {grpc_port}" if enable_grpc else " (gRPC disabled)",
+        limits.max_request_bytes,
+        limits.max_rows,
+    )
     quiet_request_logging()
-    server = ModelServer(http_port=http_port, grpc_port=grpc_port, enable_grpc=enable_grpc, workers=1,
-                         enable_latency_logging=False)
+    server = ModelServer(
+        http_port=http_port,
+        grpc_port=grpc_port,
+        enable_grpc=enable_grpc,
+        workers=1,
+        enable_latency_logging=False,
+    )
     harden(server, limits)
     server.start([predictor])

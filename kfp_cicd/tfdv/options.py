@@ -48,21 +48,25 @@ class ValidationOptions:
 
     def __post_init__(self) -> None:
         if self.processing not in PROCESSING_MODES:
-            raise DataError(f"processing must be one of {', '.join(PROCESSING_MODES)}, "
-                            f"not {self.processing!r}")
+            raise DataError(
+                f"processing must be one of {', '.join(PROCESSING_MODES)}, not {self.processing!r}"
+            )
         if not (0.0 < self.sample_rate <= 1.0):
             raise DataError(f"sample_rate must be in (0, 1], not {self.sample_rate}")
         if not (self.beam_threshold_mb >= 0 and math.isfinite(self.beam_threshold_mb)):
-            raise DataError(f"beam_threshold_mb must be a non-negative number, not "
-                            f"{self.beam_threshold_mb}")
+            raise DataError(f"beam_threshold_mb must be a non-negative number, not {self.beam_threshold_mb}")
 
     def job_fields(self) -> dict[str, Any]:
         """The ``drift`` and ``scale`` objects of a tfdv_job.py request."""
-        return {"drift": {"default": self.drift_default_threshold,
-                          "features": dict(self.drift_thresholds)},
-                "scale": {"processing": self.processing, "beam_options": list(self.beam_options),
-                          "beam_threshold_bytes": int(self.beam_threshold_mb * 1024 * 1024),
-                          "sample_rate": self.sample_rate}}
+        return {
+            "drift": {"default": self.drift_default_threshold, "features": dict(self.drift_thresholds)},
+            "scale": {
+                "processing": self.processing,
+                "beam_options": list(self.beam_options),
+                "beam_threshold_bytes": int(self.beam_threshold_mb * 1024 * 1024),
+                "sample_rate": self.sample_rate,
+            },
+        }
 
 
 def parse_tolerated_kinds(text: str) -> tuple[str, ...]:
@@ -70,8 +74,10 @@ def parse_tolerated_kinds(text: str) -> tuple[str, ...]:
     kinds = tuple(kind.strip().upper() for kind in (text or "").split(",") if kind.strip())
     bad = [kind for kind in kinds if not kind.replace("_", "").isalnum()]
     if bad:
-        raise DataError(f"tolerate_anomalies must be a comma-separated list of TFDV anomaly kinds "
-                        f"(e.g. SCHEMA_NEW_COLUMN,ENUM_TYPE_UNEXPECTED_STRING_VALUES), not {bad}")
+        raise DataError(
+            f"tolerate_anomalies must be a comma-separated list of TFDV anomaly kinds "
+            f"(e.g. SCHEMA_NEW_COLUMN,ENUM_TYPE_UNEXPECTED_STRING_VALUES), not {bad}"
+        )
     return kinds
 
 
@@ -82,13 +88,17 @@ def parse_drift_thresholds(text: str) -> dict[str, float]:
     try:
         document = json.loads(text)
     except ValueError as error:
-        raise DataError(f"drift_thresholds is not valid JSON ({error}); write an object such as "
-                        '{"amount": 0.05, "country": 0.2}') from error
+        raise DataError(
+            f"drift_thresholds is not valid JSON ({error}); write an object such as "
+            '{"amount": 0.05, "country": 0.2}'
+        ) from error
     if not isinstance(document, dict) or not all(
-            isinstance(value, int | float) and not isinstance(value, bool)
-            for value in document.values()):
-        raise DataError('drift_thresholds must be a JSON object of feature -> number, such as '
-                        f'{{"amount": 0.05}}; got {text!r}')
+        isinstance(value, int | float) and not isinstance(value, bool) for value in document.values()
+    ):
+        raise DataError(
+            "drift_thresholds must be a JSON object of feature -> number, such as "
+            f'{{"amount": 0.05}}; got {text!r}'
+        )
     return {str(name): float(value) for name, value in document.items()}
 
 
@@ -101,6 +111,8 @@ def parse_beam_options(text: str) -> tuple[str, ...]:
     for index, flag in enumerate(flags):
         previous = flags[index - 1] if index else ""
         if not flag.startswith("--") and (not previous.startswith("--") or "=" in previous):
-            raise DataError(f"beam_options must be Beam pipeline flags (--name=value or --name "
-                            f"value), but {flag!r} follows no flag")
+            raise DataError(
+                f"beam_options must be Beam pipeline flags (--name=value or --name "
+                f"value), but {flag!r} follows no flag"
+            )
     return flags

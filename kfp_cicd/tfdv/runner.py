@@ -69,13 +69,20 @@ def run_job(job: TfdvJob, request_path: Path, *, python: str, timeout_s: float) 
     """
     command = [python, "-I", "-u", str(job.script), str(request_path)]
     try:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   text=True, encoding="utf-8", errors="replace",
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            start_new_session=True,
+        )
     except OSError as error:
         raise EnvironmentNotReady(
             f"cannot start the TFDV interpreter {python}: {error}. Run `make install`, or set "
-            f"{TFDV_PYTHON_ENV_VAR} to a working interpreter.") from error
+            f"{TFDV_PYTHON_ENV_VAR} to a working interpreter."
+        ) from error
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     pump = threading.Thread(target=_forward_lines, args=(process, tail), daemon=True)
     pump.start()
@@ -85,7 +92,8 @@ def run_job(job: TfdvJob, request_path: Path, *, python: str, timeout_s: float) 
         _kill_job(process)
         raise KfpCicdError(
             f"the TFDV {job.name} job did not finish within {timeout_s:g} s and was stopped. "
-            f"{job.timeout_advice}") from error
+            f"{job.timeout_advice}"
+        ) from error
     except BaseException:  # e.g. KeyboardInterrupt: the job runs in its own session, stop it too
         _kill_job(process)
         raise
@@ -114,9 +122,12 @@ def read_result(output_dir: Path, run: JobRun) -> dict[str, Any]:
     if any("ModuleNotFoundError" in line or "ImportError" in line for line in run.tail):
         raise EnvironmentNotReady(
             f"the TFDV interpreter {run.python} lacks a package the {run.job.name} job needs:\n"
-            f"{last_lines}\nRun `make install` to (re)build .venv-tfdv, or set {TFDV_PYTHON_ENV_VAR}.")
-    raise KfpCicdError(f"the TFDV {run.job.name} job failed (exit code {run.returncode}); its last "
-                       f"output lines:\n{last_lines}")
+            f"{last_lines}\nRun `make install` to (re)build .venv-tfdv, or set {TFDV_PYTHON_ENV_VAR}."
+        )
+    raise KfpCicdError(
+        f"the TFDV {run.job.name} job failed (exit code {run.returncode}); its last "
+        f"output lines:\n{last_lines}"
+    )
 
 
 def _kill_job(process: subprocess.Popen[str]) -> None:

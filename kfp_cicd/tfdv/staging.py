@@ -27,6 +27,8 @@ def stage(location: str, staging_dir: Path) -> str:
         with fsspec.open(location, "rb") as source, target.open("wb") as sink:
             shutil.copyfileobj(source, sink, length=1 << 20)
     except (ImportError, OSError, ValueError) as error:
-        raise DataError(f"cannot download {location}: {error}. Check the URL and the "
-                        "credentials; gs:// needs gcsfs and s3:// needs s3fs installed.") from error
+        raise DataError(
+            f"cannot download {location}: {error}. Check the URL and the "
+            "credentials; gs:// needs gcsfs and s3:// needs s3fs installed."
+        ) from error
     return str(target)

@@ -21,12 +21,20 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 #: Source folder -> the package it installs as (setup.py's package_dir, plus kfp_cicd itself).
-SOURCE_ROOTS = {"kfp_cicd": "kfp_cicd", "components": "kfp_cicd.components",
-                "pipelines": "kfp_cicd.pipelines"}
+SOURCE_ROOTS = {
+    "kfp_cicd": "kfp_cicd",
+    "components": "kfp_cicd.components",
+    "pipelines": "kfp_cicd.pipelines",
+}
 
 #: The application: entry points that drive everything below them.
-APP_MODULES = ("kfp_cicd.cli", "kfp_cicd.local_run", "kfp_cicd.compiler", "kfp_cicd.orchestration",
-               "kfp_cicd.run_summary")
+APP_MODULES = (
+    "kfp_cicd.cli",
+    "kfp_cicd.local_run",
+    "kfp_cicd.compiler",
+    "kfp_cicd.orchestration",
+    "kfp_cicd.run_summary",
+)
 PIPELINES = "kfp_cicd.pipelines"
 COMPONENTS = "kfp_cicd.components"
 
@@ -66,8 +74,12 @@ def module_name(path: Path) -> str:
 
 def source_files() -> list[Path]:
     """The installed source: every .py file of the three roots, a component's own ``tests/`` aside."""
-    return sorted(path for root in SOURCE_ROOTS for path in (REPO_ROOT / root).rglob("*.py")
-                  if not {"__pycache__", "tests"} & set(path.relative_to(REPO_ROOT).parts))
+    return sorted(
+        path
+        for root in SOURCE_ROOTS
+        for path in (REPO_ROOT / root).rglob("*.py")
+        if not {"__pycache__", "tests"} & set(path.relative_to(REPO_ROOT).parts)
+    )
 
 
 def layer_of(module: str) -> str:
@@ -96,8 +108,13 @@ def _type_checking_lines(tree: ast.Module) -> set[int]:
     return lines
 
 
-def _resolve(node: ast.Import | ast.ImportFrom, importer: str, is_package: bool,
-             modules: set[str], siblings: dict[str, str]) -> set[str]:
+def _resolve(
+    node: ast.Import | ast.ImportFrom,
+    importer: str,
+    is_package: bool,
+    modules: set[str],
+    siblings: dict[str, str],
+) -> set[str]:
     """The project modules an import statement loads (``from a import b``: ``a.b`` if it is a
     module, else ``a``); bare names of sibling files count for scripts run by path."""
     if isinstance(node, ast.Import):
@@ -106,7 +123,7 @@ def _resolve(node: ast.Import | ast.ImportFrom, importer: str, is_package: bool,
     base = node.module or ""
     if node.level:  # relative: resolved against the importer's package
         package = importer.split(".") if is_package else importer.split(".")[:-1]
-        anchor = package[:len(package) - (node.level - 1)]
+        anchor = package[: len(package) - (node.level - 1)]
         base = ".".join([*anchor, *([base] if base else [])])
     elif base in siblings:
         return {siblings[base]}
@@ -130,14 +147,16 @@ def collect_imports() -> tuple[set[str], list[Import]]:
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         typing_lines = _type_checking_lines(tree)
         # Scripts run by path (the TFDV jobs) import the modules beside them by their bare name.
-        siblings = {p.stem: module_name(p) for p in path.parent.glob("*.py")
-                    if p != path and p.name != "__init__.py"}
+        siblings = {
+            p.stem: module_name(p) for p in path.parent.glob("*.py") if p != path and p.name != "__init__.py"
+        }
         for node in ast.walk(tree):
             if isinstance(node, ast.Import | ast.ImportFrom):
                 for target in sorted(_resolve(node, importer, path.name == "__init__.py", modules, siblings)):
                     if target != importer:
-                        imports.append(Import(importer, target, path, node.lineno,
-                                              node.lineno in typing_lines))
+                        imports.append(
+                            Import(importer, target, path, node.lineno, node.lineno in typing_lines)
+                        )
     return modules, imports
 
 
@@ -198,8 +217,13 @@ def project() -> tuple[set[str], list[Import]]:
 
 def test_the_source_maps_to_the_installed_layout(project: tuple[set[str], list[Import]]) -> None:
     modules, _ = project
-    assert {"kfp_cicd.errors", "kfp_cicd.components.train.component", "kfp_cicd.pipelines.parameters",
-            "kfp_cicd.components", "kfp_cicd.cli"} <= modules
+    assert {
+        "kfp_cicd.errors",
+        "kfp_cicd.components.train.component",
+        "kfp_cicd.pipelines.parameters",
+        "kfp_cicd.components",
+        "kfp_cicd.cli",
+    } <= modules
     assert layer_of("kfp_cicd.cli.run") == "app" and layer_of("kfp_cicd.pipelines.parameters") == "pipelines"
     assert layer_of("kfp_cicd.components.train.vertex") == "component"
     assert layer_of("kfp_cicd.registry.client") == "library"
@@ -210,8 +234,9 @@ def test_imports_run_one_way(project: tuple[set[str], list[Import]]) -> None:
     _, edges = project
     problems = sorted(f"{edge} ({why})" for edge in edges if (why := layer_violation(edge)))
     if problems:
-        pytest.fail("imports against the layers (docs/architecture.md):\n" + "\n".join(problems),
-                    pytrace=False)
+        pytest.fail(
+            "imports against the layers (docs/architecture.md):\n" + "\n".join(problems), pytrace=False
+        )
 
 
 def test_there_is_no_import_cycle(project: tuple[set[str], list[Import]]) -> None:

@@ -29,8 +29,11 @@ def quality() -> ModuleType:
 
 
 def figures(quality: ModuleType, model: str, roc_auc: float, log_loss: float, ece: float = 0.02):
-    return quality.Figures("tiny", model, {"roc_auc": roc_auc, "pr_auc": 0.5, "log_loss": log_loss,
-                                           "ece": ece, "train_seconds": 1.0})
+    return quality.Figures(
+        "tiny",
+        model,
+        {"roc_auc": roc_auc, "pr_auc": 0.5, "log_loss": log_loss, "ece": ece, "train_seconds": 1.0},
+    )
 
 
 def test_scores_match_hand_computed_values(quality: ModuleType) -> None:
@@ -61,8 +64,10 @@ def test_scores_refuse_probabilities_out_of_range(quality: ModuleType) -> None:
 
 
 def test_goal_checks_compare_with_the_better_baseline_per_metric(quality: ModuleType) -> None:
-    baselines = [figures(quality, "logistic", roc_auc=0.90, log_loss=0.30),
-                 figures(quality, "hist_gb", roc_auc=0.92, log_loss=0.35)]
+    baselines = [
+        figures(quality, "logistic", roc_auc=0.90, log_loss=0.30),
+        figures(quality, "hist_gb", roc_auc=0.92, log_loss=0.35),
+    ]
     passing = quality.goal_checks(figures(quality, "candidate", 0.911, 0.329, ece=0.049), baselines)
     assert [c.passed for c in passing] == [True, True, True]
     assert [c.bound for c in passing] == pytest.approx([0.91, 0.33, 0.05])
@@ -73,8 +78,10 @@ def test_goal_checks_compare_with_the_better_baseline_per_metric(quality: Module
         "ECE": figures(quality, "candidate", 0.95, 0.30, ece=0.051),
     }
     for goal, candidate in failing.items():
-        verdicts = {c.goal.split(" <=")[0].split(" >=")[0]: c.passed for c in quality.goal_checks(candidate,
-                                                                                                 baselines)}
+        verdicts = {
+            c.goal.split(" <=")[0].split(" >=")[0]: c.passed
+            for c in quality.goal_checks(candidate, baselines)
+        }
         assert verdicts[goal] is False, goal
         assert sum(verdicts.values()) == 2, verdicts
 
@@ -95,8 +102,15 @@ def test_means_over_seeds(quality: ModuleType) -> None:
 
 
 def test_spec_treats_numeric_dtypes_as_numeric_and_keeps_labels_as_text(quality: ModuleType) -> None:
-    frame = pd.DataFrame({"y": ["Yes", "No", "No", "Yes"], "amount": [1.5, 2.0, 3.0, 4.0],
-                          "count": [1, 2, 3, 4], "kind": ["a", "b", "a", "b"], "flag": [True, False] * 2})
+    frame = pd.DataFrame(
+        {
+            "y": ["Yes", "No", "No", "Yes"],
+            "amount": [1.5, 2.0, 3.0, 4.0],
+            "count": [1, 2, 3, 4],
+            "kind": ["a", "b", "a", "b"],
+            "flag": [True, False] * 2,
+        }
+    )
     spec = quality.infer_spec(frame, "y")
     assert spec.numeric == ("amount", "count")
     assert spec.categorical == ("kind", "flag")
@@ -114,14 +128,27 @@ def test_split_is_stratified_and_seeded(quality: ModuleType) -> None:
     assert not first.holdout["x"].equals(other.holdout["x"])
 
 
-def test_baselines_run_end_to_end_and_write_the_report(quality: ModuleType, tmp_path: Path,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_baselines_run_end_to_end_and_write_the_report(
+    quality: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     dataset = public_datasets.get("orange_juice")
     if not dataset.installed():
         pytest.skip(f"{dataset.package} is not installed: {public_datasets.INSTALL_HINT}")
     output = tmp_path / "quality.md"
-    status = quality.main(["--datasets", "orange_juice", "--models", "logistic", "hist_gb",
-                           "--seeds", "0", "1", "--output", str(output)])
+    status = quality.main(
+        [
+            "--datasets",
+            "orange_juice",
+            "--models",
+            "logistic",
+            "hist_gb",
+            "--seeds",
+            "0",
+            "1",
+            "--output",
+            str(output),
+        ]
+    )
     assert status == 0
     text = output.read_text()
     assert "| orange_juice | `Purchase` ('MM') | 856 | 214 | 39.0 % |" in text

@@ -42,8 +42,9 @@ def drifted() -> pd.DataFrame:
     return generate_transactions(ROWS, seed=2, drift=DriftSpec.uniform(0.25, day=6))
 
 
-def test_drift_raises_amounts_online_share_and_fraud_rate(baseline: pd.DataFrame,
-                                                           drifted: pd.DataFrame) -> None:
+def test_drift_raises_amounts_online_share_and_fraud_rate(
+    baseline: pd.DataFrame, drifted: pd.DataFrame
+) -> None:
     assert drifted["amount"].median() / baseline["amount"].median() == pytest.approx(2.5, rel=0.1)
     assert drifted["avg_amount_30d"].median() == pytest.approx(baseline["avg_amount_30d"].median(), rel=0.05)
     online = (drifted["channel"] == "online").mean(), (baseline["channel"] == "online").mean()
@@ -76,9 +77,15 @@ def test_production_days_start_undrifted_and_move_further_each_day(tmp_path: Pat
     assert all(LABEL_COLUMN in f.columns for f in frames), "days carry delayed labels for retraining"
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"amount_shift": -0.1}, "amount_shift"), ({"online_shift": float("nan")}, "online_shift"),
-    ({"day": -1}, "day"), ({"day": 1.5}, "day")])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"amount_shift": -0.1}, "amount_shift"),
+        ({"online_shift": float("nan")}, "online_shift"),
+        ({"day": -1}, "day"),
+        ({"day": 1.5}, "day"),
+    ],
+)
 def test_bad_drift_specs_are_refused_by_name(kwargs: dict, message: str) -> None:
     with pytest.raises(DataError, match=message):
         DriftSpec(**kwargs)
@@ -96,11 +103,30 @@ def test_bad_arguments_are_refused(tmp_path: Path) -> None:
 
 
 def test_cli_writes_training_data_and_production_days(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    code = main(["data", "generate", "--rows", "2000", "--out-dir", str(tmp_path), "--days", "3",
-                 "--drift", "0.2", "--day-rows", "500"])
+    code = main(
+        [
+            "data",
+            "generate",
+            "--rows",
+            "2000",
+            "--out-dir",
+            str(tmp_path),
+            "--days",
+            "3",
+            "--drift",
+            "0.2",
+            "--day-rows",
+            "500",
+        ]
+    )
     assert code == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["day1.csv", "day2.csv", "day3.csv",
-                                                         "holdout.csv", "train.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "day1.csv",
+        "day2.csv",
+        "day3.csv",
+        "holdout.csv",
+        "train.csv",
+    ]
     assert len(read_table(str(tmp_path / "day3.csv"))) == 500
     assert "day3.csv" in capsys.readouterr().out
 

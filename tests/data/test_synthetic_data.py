@@ -117,10 +117,12 @@ def test_invalid_arguments_are_refused(kwargs: dict, mentions: str) -> None:
 
 def _linear_model() -> object:
     """Logistic regression on scaled numerics and one-hot categoricals: a plain baseline."""
-    columns = ColumnTransformer([
-        ("numeric", StandardScaler(), list(NUMERIC_FEATURES)),
-        ("categorical", OneHotEncoder(handle_unknown="ignore"), list(CATEGORICAL_FEATURES)),
-    ])
+    columns = ColumnTransformer(
+        [
+            ("numeric", StandardScaler(), list(NUMERIC_FEATURES)),
+            ("categorical", OneHotEncoder(handle_unknown="ignore"), list(CATEGORICAL_FEATURES)),
+        ]
+    )
     return make_pipeline(columns, LogisticRegression(max_iter=1_000))
 
 

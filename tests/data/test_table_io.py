@@ -41,9 +41,7 @@ def test_csv_gz_is_gzip_compressed(tmp_path: Path, table: pd.DataFrame) -> None:
     assert gzip.decompress(path.read_bytes()).decode("utf-8").startswith("amount,")
 
 
-def test_write_creates_parents_and_leaves_no_temporary_files(
-    tmp_path: Path, table: pd.DataFrame
-) -> None:
+def test_write_creates_parents_and_leaves_no_temporary_files(tmp_path: Path, table: pd.DataFrame) -> None:
     path = tmp_path / "a" / "b" / "t.csv"
     write_table(table, str(path))
     write_table(table.head(5), str(path))  # replaces the existing file
@@ -184,13 +182,12 @@ def test_write_into_a_file_as_directory(tmp_path: Path, table: pd.DataFrame) -> 
 
 
 def test_unknown_url_scheme() -> None:
-    _raises_naming("nosuchscheme://bucket/t.csv", "unsupported URL scheme", read_table,
-                   "nosuchscheme://bucket/t.csv")
+    _raises_naming(
+        "nosuchscheme://bucket/t.csv", "unsupported URL scheme", read_table, "nosuchscheme://bucket/t.csv"
+    )
 
 
-@pytest.mark.parametrize(
-    ("url", "package"), [("gs://b/t.csv", "gcsfs"), ("s3://b/t.parquet", "s3fs")]
-)
+@pytest.mark.parametrize(("url", "package"), [("gs://b/t.csv", "gcsfs"), ("s3://b/t.parquet", "s3fs")])
 def test_missing_filesystem_package_is_named(url: str, package: str) -> None:
     if importlib.util.find_spec(package) is not None:
         pytest.skip(f"{package} is installed here")

@@ -87,17 +87,41 @@ def _register(tracking_uri: str, model_dir: Path) -> str:
     return register_model_version(model_dir, tracking_uri=tracking_uri, model_name=MODEL).version
 
 
-def _deploy(fake: Any, tracking_uri: str, version: str, eval_data: str, tmp_path: Path, *,
-            mode: str = "Serverless", ready_timeout: float = 20.0, host: str | None = None) -> DeployOutcome:
-    options = ClusterOptions(connection=ClusterConnection(host=host or fake.host),
-                             service_account="models-s3", min_replicas=1, max_replicas=3,
-                             rollout=RolloutSettings(canary_percent=10, ready_timeout=ready_timeout,
-                                                     poll_seconds=0.1,
-                                                     checks=CheckPolicy(requests=10, request_timeout=5.0)))
-    return run_deploy_task(tracking_uri=tracking_uri, model_name=MODEL, version=version, target="kubernetes",
-                           namespace=NAMESPACE, runtime_image="ghcr.io/kfp-cicd/kfp-cicd-runtime:1.0.0",
-                           eval_data=eval_data, inference_service_path=str(tmp_path / f"isvc-{version}.yaml"),
-                           deployment_mode=mode, cluster=options)
+def _deploy(
+    fake: Any,
+    tracking_uri: str,
+    version: str,
+    eval_data: str,
+    tmp_path: Path,
+    *,
+    mode: str = "Serverless",
+    ready_timeout: float = 20.0,
+    host: str | None = None,
+) -> DeployOutcome:
+    options = ClusterOptions(
+        connection=ClusterConnection(host=host or fake.host),
+        service_account="models-s3",
+        min_replicas=1,
+        max_replicas=3,
+        rollout=RolloutSettings(
+            canary_percent=10,
+            ready_timeout=ready_timeout,
+            poll_seconds=0.1,
+            checks=CheckPolicy(requests=10, request_timeout=5.0),
+        ),
+    )
+    return run_deploy_task(
+        tracking_uri=tracking_uri,
+        model_name=MODEL,
+        version=version,
+        target="kubernetes",
+        namespace=NAMESPACE,
+        runtime_image="ghcr.io/kfp-cicd/kfp-cicd-runtime:1.0.0",
+        eval_data=eval_data,
+        inference_service_path=str(tmp_path / f"isvc-{version}.yaml"),
+        deployment_mode=mode,
+        cluster=options,
+    )
 
 
 def _serve(fake: Any, tracking_uri: str, version: str, url: str) -> None:
@@ -113,8 +137,10 @@ def _dead_url() -> str:
 
 
 def _splits(fake: Any) -> dict[str, int]:
-    return {fake.revision_for(NAMESPACE, MODEL, name).storage_uri: share
-            for name, share in fake.store[(NAMESPACE, MODEL)].split.items()}
+    return {
+        fake.revision_for(NAMESPACE, MODEL, name).storage_uri: share
+        for name, share in fake.store[(NAMESPACE, MODEL)].split.items()
+    }
 
 
 def _through_service(fake: Any, rows: int = 10) -> list[dict[str, Any]]:
@@ -125,14 +151,23 @@ def _through_service(fake: Any, rows: int = 10) -> list[dict[str, Any]]:
 
     instances = generate_transactions(1, seed=3).drop(columns=[LABEL_COLUMN]).to_dict(orient="records")
     for _ in range(rows):
-        assert requests.post(f"{url}/v1/models/{MODEL}:predict", json={"instances": instances},
-                             timeout=10).status_code == 200
+        assert (
+            requests.post(
+                f"{url}/v1/models/{MODEL}:predict", json={"instances": instances}, timeout=10
+            ).status_code
+            == 200
+        )
     return fake.proxied[before:]
 
 
 def test_first_deploy_creates_the_service_checks_it_and_moves_champion(
-        fake: Any, tracking_uri: str, untrained_model_dir: Path, predictor_url: str, eval_data: str,
-        tmp_path: Path) -> None:
+    fake: Any,
+    tracking_uri: str,
+    untrained_model_dir: Path,
+    predictor_url: str,
+    eval_data: str,
+    tmp_path: Path,
+) -> None:
     version = _register(tracking_uri, untrained_model_dir)
     _serve(fake, tracking_uri, version, predictor_url)
 
@@ -147,8 +182,10 @@ def test_first_deploy_creates_the_service_checks_it_and_moves_champion(
     predictor = created["spec"]["predictor"]
     assert predictor["serviceAccountName"] == "models-s3"
     assert (predictor["minReplicas"], predictor["maxReplicas"]) == (1, 3)
-    assert predictor["model"]["resources"] == {"requests": {"cpu": "1", "memory": "2Gi"},
-                                               "limits": {"cpu": "1", "memory": "2Gi"}}
+    assert predictor["model"]["resources"] == {
+        "requests": {"cpu": "1", "memory": "2Gi"},
+        "limits": {"cpu": "1", "memory": "2Gi"},
+    }
     assert predictor["model"]["storageUri"] == storage_location(tracking_uri, MODEL, version)
     digest = client_for(tracking_uri).get_model_version(MODEL, version).tags["model_digest"]
     assert {"name": "MODEL_DIGEST", "value": digest} in predictor["model"]["env"]
@@ -161,9 +198,14 @@ def test_first_deploy_creates_the_service_checks_it_and_moves_champion(
     assert yaml.safe_load((tmp_path / f"isvc-{version}.yaml").read_text())["spec"] == created["spec"]
 
 
-def test_redeploying_the_stable_version_changes_nothing(fake: Any, tracking_uri: str,
-                                                        untrained_model_dir: Path, predictor_url: str,
-                                                        eval_data: str, tmp_path: Path) -> None:
+def test_redeploying_the_stable_version_changes_nothing(
+    fake: Any,
+    tracking_uri: str,
+    untrained_model_dir: Path,
+    predictor_url: str,
+    eval_data: str,
+    tmp_path: Path,
+) -> None:
     version = _register(tracking_uri, untrained_model_dir)
     _serve(fake, tracking_uri, version, predictor_url)
     _deploy(fake, tracking_uri, version, eval_data, tmp_path)
@@ -176,8 +218,14 @@ def test_redeploying_the_stable_version_changes_nothing(fake: Any, tracking_uri:
     assert [r["method"] for r in fake.requests].count("POST") == 1
 
 
-def test_canary_then_promote(fake: Any, tracking_uri: str, untrained_model_dir: Path, predictor_url: str,
-                             eval_data: str, tmp_path: Path) -> None:
+def test_canary_then_promote(
+    fake: Any,
+    tracking_uri: str,
+    untrained_model_dir: Path,
+    predictor_url: str,
+    eval_data: str,
+    tmp_path: Path,
+) -> None:
     old = _register(tracking_uri, untrained_model_dir)
     new = _register(tracking_uri, untrained_model_dir)
     _serve(fake, tracking_uri, old, predictor_url)
@@ -192,8 +240,9 @@ def test_canary_then_promote(fake: Any, tracking_uri: str, untrained_model_dir: 
     assert patches[0]["spec"]["predictor"]["canaryTrafficPercent"] == 10
     assert patches[0]["metadata"]["resourceVersion"]  # optimistic: never overwrites a concurrent change
     assert patches[1]["spec"]["predictor"] == {"canaryTrafficPercent": None}
-    assert all(r["content_type"] == "application/merge-patch+json"
-               for r in fake.requests if r["method"] == "PATCH")
+    assert all(
+        r["content_type"] == "application/merge-patch+json" for r in fake.requests if r["method"] == "PATCH"
+    )
     # The canary was checked on its own revision (tag URL), before promotion.
     assert report["checks"][0]["what"] == "canary revision" and "/_tag/latest" in report["checks"][0]["url"]
     assert _splits(fake) == {storage_location(tracking_uri, MODEL, new): 100}
@@ -203,8 +252,13 @@ def test_canary_then_promote(fake: Any, tracking_uri: str, untrained_model_dir: 
 
 
 def test_failing_canary_is_rolled_back_and_the_stable_version_keeps_serving(
-        fake: Any, tracking_uri: str, untrained_model_dir: Path, predictor_url: str, eval_data: str,
-        tmp_path: Path) -> None:
+    fake: Any,
+    tracking_uri: str,
+    untrained_model_dir: Path,
+    predictor_url: str,
+    eval_data: str,
+    tmp_path: Path,
+) -> None:
     old = _register(tracking_uri, untrained_model_dir)
     bad = _register(tracking_uri, untrained_model_dir)
     _serve(fake, tracking_uri, old, predictor_url)
@@ -227,8 +281,14 @@ def test_failing_canary_is_rolled_back_and_the_stable_version_keeps_serving(
     assert {fake.revision_for(NAMESPACE, MODEL, r["revision"]).storage_uri for r in served} == {old_uri}
 
 
-def test_ready_never_comes_rolls_back_on_timeout(fake: Any, tracking_uri: str, untrained_model_dir: Path,
-                                                 predictor_url: str, eval_data: str, tmp_path: Path) -> None:
+def test_ready_never_comes_rolls_back_on_timeout(
+    fake: Any,
+    tracking_uri: str,
+    untrained_model_dir: Path,
+    predictor_url: str,
+    eval_data: str,
+    tmp_path: Path,
+) -> None:
     old = _register(tracking_uri, untrained_model_dir)
     stuck = _register(tracking_uri, untrained_model_dir)  # no backend: its pods never become ready
     _serve(fake, tracking_uri, old, predictor_url)
@@ -244,8 +304,13 @@ def test_ready_never_comes_rolls_back_on_timeout(fake: Any, tracking_uri: str, u
 
 
 def test_standard_mode_canary_uses_spec_canary_and_keeps_the_stable_predictor(
-        fake: Any, tracking_uri: str, untrained_model_dir: Path, predictor_url: str, eval_data: str,
-        tmp_path: Path) -> None:
+    fake: Any,
+    tracking_uri: str,
+    untrained_model_dir: Path,
+    predictor_url: str,
+    eval_data: str,
+    tmp_path: Path,
+) -> None:
     old = _register(tracking_uri, untrained_model_dir)
     new = _register(tracking_uri, untrained_model_dir)
     _serve(fake, tracking_uri, old, predictor_url)
@@ -258,8 +323,9 @@ def test_standard_mode_canary_uses_spec_canary_and_keeps_the_stable_predictor(
     canary_patch, promote_patch = [r["body"] for r in fake.requests if r["method"] == "PATCH"]
     assert "predictor" not in canary_patch["spec"]  # the stable predictor is untouched during the canary
     assert canary_patch["spec"]["canary"][0]["trafficPercent"] == 10
-    assert canary_patch["spec"]["canary"][0]["predictor"]["model"]["storageUri"] == \
-        storage_location(tracking_uri, MODEL, new)
+    assert canary_patch["spec"]["canary"][0]["predictor"]["model"]["storageUri"] == storage_location(
+        tracking_uri, MODEL, new
+    )
     assert promote_patch["spec"]["canary"] is None
     final = fake.get(NAMESPACE, MODEL)
     assert "canary" not in final["spec"]
@@ -268,9 +334,14 @@ def test_standard_mode_canary_uses_spec_canary_and_keeps_the_stable_predictor(
     assert version_for_alias(tracking_uri, MODEL, CHAMPION) == new
 
 
-def test_switching_deployment_mode_in_place_is_refused(fake: Any, tracking_uri: str,
-                                                       untrained_model_dir: Path, predictor_url: str,
-                                                       eval_data: str, tmp_path: Path) -> None:
+def test_switching_deployment_mode_in_place_is_refused(
+    fake: Any,
+    tracking_uri: str,
+    untrained_model_dir: Path,
+    predictor_url: str,
+    eval_data: str,
+    tmp_path: Path,
+) -> None:
     version = _register(tracking_uri, untrained_model_dir)
     _serve(fake, tracking_uri, version, predictor_url)
     _deploy(fake, tracking_uri, version, eval_data, tmp_path)
@@ -278,8 +349,9 @@ def test_switching_deployment_mode_in_place_is_refused(fake: Any, tracking_uri: 
         _deploy(fake, tracking_uri, version, eval_data, tmp_path, mode="RawDeployment")
 
 
-def test_403_names_the_missing_rbac_verb_and_resource(fake: Any, tracking_uri: str, untrained_model_dir: Path,
-                                                      eval_data: str, tmp_path: Path) -> None:
+def test_403_names_the_missing_rbac_verb_and_resource(
+    fake: Any, tracking_uri: str, untrained_model_dir: Path, eval_data: str, tmp_path: Path
+) -> None:
     version = _register(tracking_uri, untrained_model_dir)
     fake.forbidden = {"create"}
     with pytest.raises(ForbiddenByRbac) as failure:
@@ -290,16 +362,18 @@ def test_403_names_the_missing_rbac_verb_and_resource(fake: Any, tracking_uri: s
     assert version_for_alias(tracking_uri, MODEL, CHAMPION) is None
 
 
-def test_missing_crd_is_named(fake: Any, tracking_uri: str, untrained_model_dir: Path, eval_data: str,
-                              tmp_path: Path) -> None:
+def test_missing_crd_is_named(
+    fake: Any, tracking_uri: str, untrained_model_dir: Path, eval_data: str, tmp_path: Path
+) -> None:
     version = _register(tracking_uri, untrained_model_dir)
     fake.crd_installed = False
     with pytest.raises(InferenceServiceCrdMissing, match="InferenceService CRD is not installed"):
         _deploy(fake, tracking_uri, version, eval_data, tmp_path)
 
 
-def test_unreachable_cluster_is_named(fake: Any, tracking_uri: str, untrained_model_dir: Path, eval_data: str,
-                                      tmp_path: Path) -> None:
+def test_unreachable_cluster_is_named(
+    fake: Any, tracking_uri: str, untrained_model_dir: Path, eval_data: str, tmp_path: Path
+) -> None:
     version = _register(tracking_uri, untrained_model_dir)
     host = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(ClusterUnreachable, match=f"API server at {host} is unreachable"):
@@ -342,8 +416,9 @@ def _is_promote_patch(body: dict) -> bool:
     return _rollout_step(body) == "promoted"
 
 
-def _deploy_killed_at(fake: Any, when: Any, tracking_uri: str, version: str, eval_data: str,
-                      tmp_path: Path, mode: str) -> None:
+def _deploy_killed_at(
+    fake: Any, when: Any, tracking_uri: str, version: str, eval_data: str, tmp_path: Path, mode: str
+) -> None:
     """Deploy ``version`` in a separate process, SIGKILLed as soon as the patch ``when`` matches was
     applied (the API server stored it; the process never sees the answer), like a lost node."""
     import os
@@ -351,11 +426,22 @@ def _deploy_killed_at(fake: Any, when: Any, tracking_uri: str, version: str, eva
     import subprocess
     import sys
 
-    arguments = {"host": fake.host, "tracking_uri": tracking_uri, "model": MODEL, "version": version,
-                 "namespace": NAMESPACE, "eval_data": eval_data, "path": str(tmp_path / "killed.yaml"),
-                 "mode": mode}
-    process = subprocess.Popen([sys.executable, "-c", _KILLED_DEPLOY, json.dumps(arguments)],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    arguments = {
+        "host": fake.host,
+        "tracking_uri": tracking_uri,
+        "model": MODEL,
+        "version": version,
+        "namespace": NAMESPACE,
+        "eval_data": eval_data,
+        "path": str(tmp_path / "killed.yaml"),
+        "mode": mode,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_DEPLOY, json.dumps(arguments)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
     def kill(body: dict) -> None:
         if when(body):
@@ -373,14 +459,18 @@ def _deploy_killed_at(fake: Any, when: Any, tracking_uri: str, version: str, eva
 
 def _stage(fake: Any, tracking_uri: str) -> dict[str, Any]:
     """What the InferenceService and the registry look like now (traffic by version, aliases)."""
-    versions = {storage_location(tracking_uri, MODEL, v): v
-                for v in (str(n) for n in range(1, 4))
-                if _exists(tracking_uri, v)}
+    versions = {
+        storage_location(tracking_uri, MODEL, v): v
+        for v in (str(n) for n in range(1, 4))
+        if _exists(tracking_uri, v)
+    }
     obj = fake.get(NAMESPACE, MODEL)
-    return {"traffic": {versions[uri]: share for uri, share in _splits(fake).items()},
-            "rollout": obj["metadata"]["annotations"].get("kfp-cicd.io/rollout"),
-            "pending_canary": "canaryTrafficPercent" in obj["spec"]["predictor"] or "canary" in obj["spec"],
-            "champion": version_for_alias(tracking_uri, MODEL, CHAMPION)}
+    return {
+        "traffic": {versions[uri]: share for uri, share in _splits(fake).items()},
+        "rollout": obj["metadata"]["annotations"].get("kfp-cicd.io/rollout"),
+        "pending_canary": "canaryTrafficPercent" in obj["spec"]["predictor"] or "canary" in obj["spec"],
+        "champion": version_for_alias(tracking_uri, MODEL, CHAMPION),
+    }
 
 
 def _exists(tracking_uri: str, version: str) -> bool:
@@ -405,8 +495,14 @@ def _wait_reconciled(fake: Any) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("healthy", [True, False], ids=["new-version-healthy", "new-version-failing"])
 def test_deploy_killed_between_canary_and_promotion_converges_when_run_again(
-        fake: Any, tracking_uri: str, untrained_model_dir: Path, predictor_url: str, eval_data: str,
-        tmp_path: Path, healthy: bool) -> None:
+    fake: Any,
+    tracking_uri: str,
+    untrained_model_dir: Path,
+    predictor_url: str,
+    eval_data: str,
+    tmp_path: Path,
+    healthy: bool,
+) -> None:
     old = _register(tracking_uri, untrained_model_dir)
     new = _register(tracking_uri, untrained_model_dir)
     _serve(fake, tracking_uri, old, predictor_url)
@@ -416,14 +512,22 @@ def test_deploy_killed_between_canary_and_promotion_converges_when_run_again(
     _deploy_killed_at(fake, _is_canary_patch, tracking_uri, new, eval_data, tmp_path, "Serverless")
     _wait_reconciled(fake)
     killed = _stage(fake, tracking_uri)
-    assert killed == {"traffic": {old: 90, new: 10}, "rollout": "canary 10%", "pending_canary": True,
-                      "champion": old}, "killed right after the canary split was applied"
+    assert killed == {
+        "traffic": {old: 90, new: 10},
+        "rollout": "canary 10%",
+        "pending_canary": True,
+        "champion": old,
+    }, "killed right after the canary split was applied"
 
     if healthy:
         outcome = _deploy(fake, tracking_uri, new, eval_data, tmp_path)
         assert json.loads(outcome.rollout)["outcome"] == PROMOTED
-        assert _stage(fake, tracking_uri) == {"traffic": {new: 100}, "rollout": "promoted",
-                                              "pending_canary": False, "champion": new}
+        assert _stage(fake, tracking_uri) == {
+            "traffic": {new: 100},
+            "rollout": "promoted",
+            "pending_canary": False,
+            "champion": new,
+        }
         assert version_for_alias(tracking_uri, MODEL, PREVIOUS) == old
     else:
         with pytest.raises(RolloutFailed, match="ROLLED BACK"):
@@ -432,14 +536,20 @@ def test_deploy_killed_between_canary_and_promotion_converges_when_run_again(
         assert {v: share for v, share in final["traffic"].items() if share} == {old: 100}
         assert final["champion"] == old
         assert final["rollout"].startswith("rolled back")
-        assert fake.get(NAMESPACE, MODEL)["spec"]["predictor"]["canaryTrafficPercent"] == 0, \
+        assert fake.get(NAMESPACE, MODEL)["spec"]["predictor"]["canaryTrafficPercent"] == 0, (
             "the canary is pinned at 0 %: no traffic split is left behind"
+        )
 
 
 @pytest.mark.slow
 def test_deploy_killed_after_promotion_before_the_champion_alias_moved_converges(
-        fake: Any, tracking_uri: str, untrained_model_dir: Path, predictor_url: str, eval_data: str,
-        tmp_path: Path) -> None:
+    fake: Any,
+    tracking_uri: str,
+    untrained_model_dir: Path,
+    predictor_url: str,
+    eval_data: str,
+    tmp_path: Path,
+) -> None:
     old = _register(tracking_uri, untrained_model_dir)
     new = _register(tracking_uri, untrained_model_dir)
     _serve(fake, tracking_uri, old, predictor_url)
@@ -448,24 +558,40 @@ def test_deploy_killed_after_promotion_before_the_champion_alias_moved_converges
 
     _deploy_killed_at(fake, _is_promote_patch, tracking_uri, new, eval_data, tmp_path, "RawDeployment")
     _wait_reconciled(fake)
-    assert _stage(fake, tracking_uri) == {"traffic": {new: 100}, "rollout": "promoted",
-                                          "pending_canary": False, "champion": old}, \
-        "all traffic on the new version, but the registry's champion is still the old one"
+    assert _stage(fake, tracking_uri) == {
+        "traffic": {new: 100},
+        "rollout": "promoted",
+        "pending_canary": False,
+        "champion": old,
+    }, "all traffic on the new version, but the registry's champion is still the old one"
 
     outcome = _deploy(fake, tracking_uri, new, eval_data, tmp_path, mode="RawDeployment")
 
     assert json.loads(outcome.rollout)["outcome"] == "updated-in-place"
-    assert _stage(fake, tracking_uri) == {"traffic": {new: 100}, "rollout": "stable",
-                                          "pending_canary": False, "champion": new}
+    assert _stage(fake, tracking_uri) == {
+        "traffic": {new: 100},
+        "rollout": "stable",
+        "pending_canary": False,
+        "champion": new,
+    }
     assert version_for_alias(tracking_uri, MODEL, PREVIOUS) == old
 
 
 def test_credentials_in_the_task_environment_never_reach_the_manifest(
-        fake: Any, tracking_uri: str, untrained_model_dir: Path, predictor_url: str, eval_data: str,
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake: Any,
+    tracking_uri: str,
+    untrained_model_dir: Path,
+    predictor_url: str,
+    eval_data: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # What the deploy task gets from the optional Secret mlflow-credentials (pipelines/*.py).
-    secrets = {"MLFLOW_TRACKING_PASSWORD": "canary-pw-7f3a", "MLFLOW_TRACKING_TOKEN": "canary-tok-91c2",
-               "AWS_SECRET_ACCESS_KEY": "canary-aws-55e0"}
+    secrets = {
+        "MLFLOW_TRACKING_PASSWORD": "canary-pw-7f3a",
+        "MLFLOW_TRACKING_TOKEN": "canary-tok-91c2",
+        "AWS_SECRET_ACCESS_KEY": "canary-aws-55e0",
+    }
     for name, value in secrets.items():
         monkeypatch.setenv(name, value)
     version = _register(tracking_uri, untrained_model_dir)

@@ -52,14 +52,20 @@ def _broken_copy(model_dir: Path, destination: Path) -> Path:
     return broken
 
 
-def test_a_good_version_serves_and_becomes_champion(tracking_uri: str, model_dir: Path, tmp_path: Path,
-                                                    holdout_rows: list[dict[str, Any]]) -> None:
+def test_a_good_version_serves_and_becomes_champion(
+    tracking_uri: str, model_dir: Path, tmp_path: Path, holdout_rows: list[dict[str, Any]]
+) -> None:
     earlier = register_model_version(model_dir, tracking_uri=tracking_uri, model_name=MODEL).version
     set_alias(tracking_uri, MODEL, CHAMPION, earlier)
     version = register_model_version(model_dir, tracking_uri=tracking_uri, model_name=MODEL).version
 
-    deployment = deploy_locally(tracking_uri=tracking_uri, model_name=MODEL, version=version,
-                                smoke_rows=holdout_rows, work_dir=tmp_path / "work")
+    deployment = deploy_locally(
+        tracking_uri=tracking_uri,
+        model_name=MODEL,
+        version=version,
+        smoke_rows=holdout_rows,
+        work_dir=tmp_path / "work",
+    )
 
     assert version_for_alias(tracking_uri, MODEL, CHAMPION) == version
     assert version_for_alias(tracking_uri, MODEL, PREVIOUS) == earlier  # kept for rollback
@@ -74,23 +80,34 @@ def test_a_good_version_serves_and_becomes_champion(tracking_uri: str, model_dir
         requests.get(f"{deployment.endpoint}/v2/health/ready", timeout=2)
 
 
-def test_a_broken_version_is_refused_and_champion_stays(tracking_uri: str, model_dir: Path, tmp_path: Path,
-                                                        holdout_rows: list[dict[str, Any]]) -> None:
+def test_a_broken_version_is_refused_and_champion_stays(
+    tracking_uri: str, model_dir: Path, tmp_path: Path, holdout_rows: list[dict[str, Any]]
+) -> None:
     good = register_model_version(model_dir, tracking_uri=tracking_uri, model_name=MODEL).version
     set_alias(tracking_uri, MODEL, CHAMPION, good)
-    broken = register_model_version(_broken_copy(model_dir, tmp_path / "broken"),
-                                    tracking_uri=tracking_uri, model_name=MODEL).version
+    broken = register_model_version(
+        _broken_copy(model_dir, tmp_path / "broken"), tracking_uri=tracking_uri, model_name=MODEL
+    ).version
 
     with pytest.raises(DeploymentError, match="does not load"):
-        deploy_locally(tracking_uri=tracking_uri, model_name=MODEL, version=broken,
-                       smoke_rows=holdout_rows, work_dir=tmp_path / "work")
+        deploy_locally(
+            tracking_uri=tracking_uri,
+            model_name=MODEL,
+            version=broken,
+            smoke_rows=holdout_rows,
+            work_dir=tmp_path / "work",
+        )
 
     assert version_for_alias(tracking_uri, MODEL, CHAMPION) == good
 
 
-def test_a_server_that_dies_at_startup_reports_its_log(tracking_uri: str, model_dir: Path, tmp_path: Path,
-                                                       holdout_rows: list[dict[str, Any]],
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_server_that_dies_at_startup_reports_its_log(
+    tracking_uri: str,
+    model_dir: Path,
+    tmp_path: Path,
+    holdout_rows: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Let a directory without MLmodel past the in-process check: the real server exits at once."""
     version = register_model_version(model_dir, tracking_uri=tracking_uri, model_name=MODEL).version
     empty = tmp_path / "not-a-model"
@@ -100,8 +117,14 @@ def test_a_server_that_dies_at_startup_reports_its_log(tracking_uri: str, model_
     monkeypatch.setattr(local_target, "verify_model", lambda *args: "sha256:skipped")
 
     with pytest.raises(DeploymentError) as failure:
-        deploy_locally(tracking_uri=tracking_uri, model_name=MODEL, version=version,
-                       smoke_rows=holdout_rows, work_dir=tmp_path / "work", startup_timeout=60)
+        deploy_locally(
+            tracking_uri=tracking_uri,
+            model_name=MODEL,
+            version=version,
+            smoke_rows=holdout_rows,
+            work_dir=tmp_path / "work",
+            startup_timeout=60,
+        )
 
     message = str(failure.value)
     assert "exited with status 2" in message and "predictor.log" in message
@@ -109,9 +132,9 @@ def test_a_server_that_dies_at_startup_reports_its_log(tracking_uri: str, model_
     assert version_for_alias(tracking_uri, MODEL, CHAMPION) is None
 
 
-def test_a_swapped_artifact_is_refused_and_champion_stays(tracking_uri: str, model_dir: Path,
-                                                           tmp_path: Path,
-                                                           holdout_rows: list[dict[str, Any]]) -> None:
+def test_a_swapped_artifact_is_refused_and_champion_stays(
+    tracking_uri: str, model_dir: Path, tmp_path: Path, holdout_rows: list[dict[str, Any]]
+) -> None:
     """The stored files no longer match the digest the registry recorded: nothing is served."""
     good = register_model_version(model_dir, tracking_uri=tracking_uri, model_name=MODEL).version
     set_alias(tracking_uri, MODEL, CHAMPION, good)
@@ -122,13 +145,19 @@ def test_a_swapped_artifact_is_refused_and_champion_stays(tracking_uri: str, mod
     write_checksums(stored)  # even re-checksummed, the digest differs from the registered one
 
     with pytest.raises(DeploymentError, match=r"failed its integrity check.*was swapped"):
-        deploy_locally(tracking_uri=tracking_uri, model_name=MODEL, version=swapped,
-                       smoke_rows=holdout_rows, work_dir=tmp_path / "work")
+        deploy_locally(
+            tracking_uri=tracking_uri,
+            model_name=MODEL,
+            version=swapped,
+            smoke_rows=holdout_rows,
+            work_dir=tmp_path / "work",
+        )
     assert version_for_alias(tracking_uri, MODEL, CHAMPION) == good
 
 
 def test_kubernetes_target_writes_the_manifest_then_names_an_unreachable_cluster(
-        tracking_uri: str, model_dir: Path, tmp_path: Path, holdout_rows: list[dict[str, Any]]) -> None:
+    tracking_uri: str, model_dir: Path, tmp_path: Path, holdout_rows: list[dict[str, Any]]
+) -> None:
     import pandas as pd
     import yaml
 
@@ -139,11 +168,18 @@ def test_kubernetes_target_writes_the_manifest_then_names_an_unreachable_cluster
     host = f"http://127.0.0.1:{local_target.free_port()}"
 
     with pytest.raises(ClusterUnreachable, match="is unreachable"):
-        run_deploy_task(tracking_uri=tracking_uri, model_name=MODEL, version=version, target="kubernetes",
-                        namespace="kfp-cicd", runtime_image="ghcr.io/kfp-cicd/kfp-cicd-runtime:9.9.9",
-                        eval_data=str(eval_data), inference_service_path=str(manifest_path),
-                        deployment_mode="RawDeployment",
-                        cluster=ClusterOptions(connection=ClusterConnection(host=host)))
+        run_deploy_task(
+            tracking_uri=tracking_uri,
+            model_name=MODEL,
+            version=version,
+            target="kubernetes",
+            namespace="kfp-cicd",
+            runtime_image="ghcr.io/kfp-cicd/kfp-cicd-runtime:9.9.9",
+            eval_data=str(eval_data),
+            inference_service_path=str(manifest_path),
+            deployment_mode="RawDeployment",
+            cluster=ClusterOptions(connection=ClusterConnection(host=host)),
+        )
 
     manifest = yaml.safe_load(manifest_path.read_text())
     model = manifest["spec"]["predictor"]["model"]
@@ -158,7 +194,15 @@ def test_kubernetes_target_writes_the_manifest_then_names_an_unreachable_cluster
 
 def test_unknown_target_is_refused_before_anything_happens(tracking_uri: str, tmp_path: Path) -> None:
     with pytest.raises(DeploymentError, match="unknown deploy target"):
-        run_deploy_task(tracking_uri=tracking_uri, model_name=MODEL, version="1", target="cloud",
-                        namespace="kfp-cicd", runtime_image="", eval_data="",
-                        inference_service_path=str(tmp_path / "isvc.yaml"), deployment_mode="Serverless")
+        run_deploy_task(
+            tracking_uri=tracking_uri,
+            model_name=MODEL,
+            version="1",
+            target="cloud",
+            namespace="kfp-cicd",
+            runtime_image="",
+            eval_data="",
+            inference_service_path=str(tmp_path / "isvc.yaml"),
+            deployment_mode="Serverless",
+        )
     assert not (tmp_path / "isvc.yaml").exists()

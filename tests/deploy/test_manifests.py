@@ -57,9 +57,12 @@ def build_in_python(directory: Path) -> list[dict[str, Any]]:
     for patch in kustomization.get("patches", []):
         operations = yaml.safe_load((directory / patch["path"]).read_text())
         target = patch["target"]
-        documents = [_json_patch(doc, operations)
-                     if doc["kind"] == target["kind"] and doc["metadata"]["name"] == target["name"] else doc
-                     for doc in documents]
+        documents = [
+            _json_patch(doc, operations)
+            if doc["kind"] == target["kind"] and doc["metadata"]["name"] == target["name"]
+            else doc
+            for doc in documents
+        ]
     if "namespace" in kustomization:
         for doc in documents:
             doc["metadata"]["namespace"] = kustomization["namespace"]
@@ -67,8 +70,9 @@ def build_in_python(directory: Path) -> list[dict[str, Any]]:
 
 
 def build_with_kubectl(directory: Path) -> list[dict[str, Any]]:
-    result = subprocess.run(["kubectl", "kustomize", str(directory)], capture_output=True, text=True,
-                            timeout=60, check=False)
+    result = subprocess.run(
+        ["kubectl", "kustomize", str(directory)], capture_output=True, text=True, timeout=60, check=False
+    )
     assert result.returncode == 0, result.stderr
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
@@ -90,7 +94,8 @@ def built(request: pytest.FixtureRequest) -> tuple[str, list[dict[str, Any]]]:
 
 
 def test_every_tree_builds_and_namespaced_trees_stay_namespaced(
-        built: tuple[str, list[dict[str, Any]]]) -> None:
+    built: tuple[str, list[dict[str, Any]]],
+) -> None:
     tree, documents = built
     assert documents
     for doc in documents:
@@ -108,10 +113,18 @@ def _by_kind(tree: str) -> dict[str, dict[str, Any]]:
 def test_rbac_grants_exactly_the_deploy_steps_verbs_in_one_namespace() -> None:
     docs = _by_kind("overlays/example")
     role, binding = docs["Role"], docs["RoleBinding"]
-    assert role["rules"] == [{"apiGroups": ["serving.kserve.io"], "resources": ["inferenceservices"],
-                              "verbs": ["get", "create", "patch"]}]
-    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
-                                  "name": role["metadata"]["name"]}
+    assert role["rules"] == [
+        {
+            "apiGroups": ["serving.kserve.io"],
+            "resources": ["inferenceservices"],
+            "verbs": ["get", "create", "patch"],
+        }
+    ]
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": role["metadata"]["name"],
+    }
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "default-editor", "namespace": "risk"}]
     assert "ClusterRole" not in docs and "ClusterRoleBinding" not in docs
 
@@ -123,8 +136,10 @@ def test_the_rbac_hint_in_errors_points_at_this_role() -> None:
     assert "manifests/overlays/example" in RBAC_HINT and (MANIFESTS / "overlays" / "example").is_dir()
 
 
-@pytest.mark.parametrize(("tree", "secret_key"), [("storage/s3", "AWS_SECRET_ACCESS_KEY"),
-                                                   ("storage/gcs", "gcloud-application-credentials.json")])
+@pytest.mark.parametrize(
+    ("tree", "secret_key"),
+    [("storage/s3", "AWS_SECRET_ACCESS_KEY"), ("storage/gcs", "gcloud-application-credentials.json")],
+)
 def test_storage_templates_give_kserve_a_service_account_with_credentials(tree: str, secret_key: str) -> None:
     docs = _by_kind(tree)
     secret, account = docs["Secret"], docs["ServiceAccount"]

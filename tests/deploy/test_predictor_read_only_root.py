@@ -41,17 +41,32 @@ def _can_unshare() -> bool:
 
 
 @pytest.mark.slow
-def test_the_predictor_serves_with_a_read_only_root_and_only_tmp_writable(untrained_model_dir: Path,
-                                                                         tmp_path: Path) -> None:
+def test_the_predictor_serves_with_a_read_only_root_and_only_tmp_writable(
+    untrained_model_dir: Path, tmp_path: Path
+) -> None:
     if not _can_unshare():
         pytest.skip("needs root, unshare(1) and an empty /srv to build a read-only mount namespace")
     port, name = free_port(), "fraud-detector"
     log_path = tmp_path / "predictor.log"
     with log_path.open("wb") as log_file:
-        process = subprocess.Popen(["unshare", "-m", "sh", "-c", _READ_ONLY_ROOT, "sh",
-                                    str(untrained_model_dir), sys.executable, name, str(port)],
-                                   stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        process = subprocess.Popen(
+            [
+                "unshare",
+                "-m",
+                "sh",
+                "-c",
+                _READ_ONLY_ROOT,
+                "sh",
+                str(untrained_model_dir),
+                sys.executable,
+                name,
+                str(port),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_ready(url, name, 240, still_running=lambda: process.poll() is None)

@@ -22,7 +22,7 @@ FOLDERS = readmes.component_folders(COMPONENTS)
 
 def _generated_part(name: str) -> str:
     text = (COMPONENTS / name / "README.md").read_text(encoding="utf-8")
-    return text[text.index(readmes.START):text.index(readmes.END)]
+    return text[text.index(readmes.START) : text.index(readmes.END)]
 
 
 def _locked(lock: Path) -> set[str]:
@@ -119,17 +119,20 @@ def test_a_readme_without_markers_gets_the_reference_on_top(tmp_path: Path) -> N
     assert text.startswith(readmes.START) and text.endswith(f"{readmes.END}\n\n## Notes\n\nKeep me.\n")
 
 
-@pytest.mark.parametrize(("change", "problem"), [
-    (lambda m: m.pop("stability"), "lacks ['stability']"),
-    (lambda m: m.update(stability="gamma"), "stability 'gamma'"),
-    (lambda m: m.update(images={"gpu": "x"}), "images must map"),
-    (lambda m: m["components"][0].update(image="predictor"), "is not in images"),
-    (lambda m: m["components"][0].update(function="other"), "builds register_model"),
-    (lambda m: m.update(description="Something else."), "docstring's first line"),
-    (lambda m: m["last_verified"].update(tests=["components/register/tests/nope.py"]), "do not exist"),
-    (lambda m: m["last_verified"].update(date="yesterday"), "must be a date"),
-    (lambda m: m["dependencies"].update(python=["mlflow"]), "kfp included"),
-])
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda m: m.pop("stability"), "lacks ['stability']"),
+        (lambda m: m.update(stability="gamma"), "stability 'gamma'"),
+        (lambda m: m.update(images={"gpu": "x"}), "images must map"),
+        (lambda m: m["components"][0].update(image="predictor"), "is not in images"),
+        (lambda m: m["components"][0].update(function="other"), "builds register_model"),
+        (lambda m: m.update(description="Something else."), "docstring's first line"),
+        (lambda m: m["last_verified"].update(tests=["components/register/tests/nope.py"]), "do not exist"),
+        (lambda m: m["last_verified"].update(date="yesterday"), "must be a date"),
+        (lambda m: m["dependencies"].update(python=["mlflow"]), "kfp included"),
+    ],
+)
 def test_invalid_metadata_is_reported(tmp_path: Path, change, problem: str) -> None:
     folder = _copy("register", tmp_path / "components")
     metadata = yaml.safe_load((folder / "metadata.yaml").read_text())

@@ -13,13 +13,19 @@ UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")
 
 def _test_functions(path: Path) -> set[str]:
     tree = ast.parse(path.read_text())
-    return {node.name for node in ast.walk(tree)
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test_")}
+    return {
+        node.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test_")
+    }
 
 
 def test_every_row_is_backed_by_tests_that_exist() -> None:
-    rows = [line for line in (ROOT / "docs" / "reliability.md").read_text().splitlines()
-            if line.startswith("| ") and not line.startswith(("| fault or hostile input", "| ---"))]
+    rows = [
+        line
+        for line in (ROOT / "docs" / "reliability.md").read_text().splitlines()
+        if line.startswith("| ") and not line.startswith(("| fault or hostile input", "| ---"))
+    ]
     assert len(rows) >= 50
     missing = []
     for row in rows:

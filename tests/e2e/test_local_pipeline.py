@@ -27,9 +27,14 @@ def dataset(tmp_path_factory: pytest.TempPathFactory):
 
 
 def _run(home: Path, dataset, **parameters) -> LocalRunResult:
-    return run_locally(LocalRunRequest(home=home, train_data=str(dataset.train),
-                                       eval_data=str(dataset.holdout),
-                                       pipeline_arguments={**DEMO_PARAMETERS, "epochs": 4, **parameters}))
+    return run_locally(
+        LocalRunRequest(
+            home=home,
+            train_data=str(dataset.train),
+            eval_data=str(dataset.holdout),
+            pipeline_arguments={**DEMO_PARAMETERS, "epochs": 4, **parameters},
+        )
+    )
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +79,17 @@ def test_smoke_requests_returned_predictions(approved_run: LocalRunResult) -> No
 
 def test_summary_reports_every_stage(approved_run: LocalRunResult) -> None:
     summary = format_summary(approved_run)
-    for expected in ("SUCCEEDED", "training rows", "0 anomalies", "train_roc_auc", "roc_auc=",
-                     "gate:       APPROVED", f"models:/{MODEL}/1", "deployment:", "artifacts:"):
+    for expected in (
+        "SUCCEEDED",
+        "training rows",
+        "0 anomalies",
+        "train_roc_auc",
+        "roc_auc=",
+        "gate:       APPROVED",
+        f"models:/{MODEL}/1",
+        "deployment:",
+        "artifacts:",
+    ):
         assert expected in summary, expected
 
 
@@ -84,10 +98,30 @@ def test_cli_run_from_another_directory_rejects_a_weak_model(tmp_path: Path, dat
     cli = Path(sys.executable).with_name("kfp-cicd")
     home = tmp_path / "home"
     completed = subprocess.run(
-        [str(cli), "run", "--train-data", str(dataset.train), "--eval-data", str(dataset.holdout),
-         "--home", str(home), "--param", "epochs=2", "--param", "min_roc_auc=0.999",
-         "--param", f"label_column={DEMO_PARAMETERS['label_column']}", "--param", f"model_name={MODEL}"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=900, check=False)
+        [
+            str(cli),
+            "run",
+            "--train-data",
+            str(dataset.train),
+            "--eval-data",
+            str(dataset.holdout),
+            "--home",
+            str(home),
+            "--param",
+            "epochs=2",
+            "--param",
+            "min_roc_auc=0.999",
+            "--param",
+            f"label_column={DEMO_PARAMETERS['label_column']}",
+            "--param",
+            f"model_name={MODEL}",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "gate:       REJECTED" in completed.stdout
     assert "roc_auc = " in completed.stdout and "(required >= 0.999): FAILED" in completed.stdout
@@ -96,14 +130,21 @@ def test_cli_run_from_another_directory_rejects_a_weak_model(tmp_path: Path, dat
     assert version_for_alias(f"sqlite:///{home / 'mlflow.db'}", MODEL, CANDIDATE) is None
 
 
-def test_bad_data_stops_at_validation_naming_the_anomaly(tmp_path: Path, dataset,
-                                                         capfd: pytest.CaptureFixture) -> None:
+def test_bad_data_stops_at_validation_naming_the_anomaly(
+    tmp_path: Path, dataset, capfd: pytest.CaptureFixture
+) -> None:
     holdout = pd.read_csv(dataset.holdout)
     holdout.loc[:50, "channel"] = "carrier-pigeon"
     bad = tmp_path / "bad_holdout.csv"
     holdout.to_csv(bad, index=False)
-    result = run_locally(LocalRunRequest(home=tmp_path / "home", train_data=str(dataset.train),
-                                         eval_data=str(bad), pipeline_arguments=dict(DEMO_PARAMETERS)))
+    result = run_locally(
+        LocalRunRequest(
+            home=tmp_path / "home",
+            train_data=str(dataset.train),
+            eval_data=str(bad),
+            pipeline_arguments=dict(DEMO_PARAMETERS),
+        )
+    )
     assert not result.succeeded
     assert "validate-data" in result.error
     output = capfd.readouterr()

@@ -27,8 +27,9 @@ DATASET = get("credit_default")
 
 
 def _cli(*argv: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([str(CLI), *argv], cwd=cwd, capture_output=True, text=True, timeout=1200,
-                          check=False)
+    return subprocess.run(
+        [str(CLI), *argv], cwd=cwd, capture_output=True, text=True, timeout=1200, check=False
+    )
 
 
 def _run_dir(stdout: str) -> Path:
@@ -52,8 +53,16 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def first_run(workspace: Path) -> subprocess.CompletedProcess:
-    return _cli("run", "--data", str(workspace / "Default.csv"), "--home", str(workspace / "home"),
-                "--param", f"label_column={DATASET.label}", cwd=workspace)
+    return _cli(
+        "run",
+        "--data",
+        str(workspace / "Default.csv"),
+        "--home",
+        str(workspace / "home"),
+        "--param",
+        f"label_column={DATASET.label}",
+        cwd=workspace,
+    )
 
 
 def test_a_yes_no_label_runs_end_to_end_with_only_the_label_named(first_run, workspace: Path) -> None:
@@ -70,8 +79,9 @@ def test_the_positive_class_comes_from_the_data_and_is_recorded(first_run, works
     run_dir = _run_dir(first_run.stdout)
     features = json.loads(_task_output(run_dir, "validate-data", "schema/features.json").read_text())
     assert features["classes"]["positive"] == "Yes" and features["classes"]["negative"] == "No"
-    config = json.loads(_task_output(run_dir, "evaluate-model", "operating_model/artifacts/config.json")
-                        .read_text())
+    config = json.loads(
+        _task_output(run_dir, "evaluate-model", "operating_model/artifacts/config.json").read_text()
+    )
     assert config["labels"]["positive"] == "Yes" and "calibration" in config
     card = _task_output(run_dir, "evaluate-model", "model_card").read_text()
     assert "'Yes'" in card and "fraud" not in card.lower()
@@ -92,8 +102,16 @@ def test_monitor_retrains_on_a_shifted_window_of_the_same_data(first_run, worksp
     window["balance"] = window["balance"] * 1.6 + 300.0  # balances grew: a real-world kind of shift
     window["student"] = "Yes"  # and the window came from a student campaign
     window.to_csv(workspace / "window.csv", index=False)
-    completed = _cli("monitor", "--data", str(workspace / "window.csv"), "--home", str(workspace / "home"),
-                     "--param", f"label_column={DATASET.label}", cwd=workspace)
+    completed = _cli(
+        "monitor",
+        "--data",
+        str(workspace / "window.csv"),
+        "--home",
+        str(workspace / "home"),
+        "--param",
+        f"label_column={DATASET.label}",
+        cwd=workspace,
+    )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     out = completed.stdout
     assert "verdict:    RETRAIN" in out, out

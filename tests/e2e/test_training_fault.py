@@ -29,22 +29,39 @@ from kfp_cicd.registry.client import version_for_alias
 pytestmark = pytest.mark.slow
 MODEL = DEMO_PARAMETERS["model_name"]
 # Small and short: the fault matters here, not the model's quality.
-TRAINING = {**DEMO_PARAMETERS, "epochs": 3, "batch_size": 256, "num_processes": 2, "min_roc_auc": -1.0,
-            "min_pr_auc": -1.0, "max_ece": -1.0, "baseline_metrics": "", "champion_metrics": "",
-            "smoke_requests": 2}
+TRAINING = {
+    **DEMO_PARAMETERS,
+    "epochs": 3,
+    "batch_size": 256,
+    "num_processes": 2,
+    "min_roc_auc": -1.0,
+    "min_pr_auc": -1.0,
+    "max_ece": -1.0,
+    "baseline_metrics": "",
+    "champion_metrics": "",
+    "smoke_requests": 2,
+}
 
 
 def test_a_killed_training_worker_resumes_and_a_cached_rerun_does_not_redo_finished_steps(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
     from kfp import local
 
     data = generate_dataset(tmp_path / "data", rows=3000, seed=21)
-    monkeypatch.setattr(local, "init", functools.partial(local.init, enable_caching=True,
-                                                         cache_root=str(tmp_path / "kfp-cache")))
+    monkeypatch.setattr(
+        local,
+        "init",
+        functools.partial(local.init, enable_caching=True, cache_root=str(tmp_path / "kfp-cache")),
+    )
     marker = tmp_path / "killed-once"
     monkeypatch.setenv(TEST_ONLY_KILL_ENV, f"1:1:2:{marker}")  # rank 1, epoch 2 of 3, after step 2
-    request = LocalRunRequest(home=tmp_path / "home", train_data=str(data.train), eval_data=str(data.holdout),
-                              pipeline_arguments=dict(TRAINING))
+    request = LocalRunRequest(
+        home=tmp_path / "home",
+        train_data=str(data.train),
+        eval_data=str(data.holdout),
+        pipeline_arguments=dict(TRAINING),
+    )
 
     first = run_locally(request)
 
@@ -52,17 +69,27 @@ def test_a_killed_training_worker_resumes_and_a_cached_rerun_does_not_redo_finis
     assert first.succeeded, first.error
     assert marker.exists() and "TEST-ONLY: rank 1 sends itself SIGKILL at epoch 1 step 2" in output
     assert "resuming from" in output and "after epoch 1" in output, "the restarted workers resumed"
-    assert set(first.tasks) == {"validate-data", "train-model", "evaluate-model", "register-model",
-                                "deploy-model"}
+    assert set(first.tasks) == {
+        "validate-data",
+        "train-model",
+        "evaluate-model",
+        "register-model",
+        "deploy-model",
+    }
     assert first.tasks["train-model"].artifacts["metrics"]["metadata"]["world_size"] == 2
     version = first.tasks["register-model"].parameters["version"]
     assert version_for_alias(first.tracking_uri, MODEL, CHAMPION) == version == "1"
 
     monkeypatch.delenv(TEST_ONLY_KILL_ENV)
     # Same data and training inputs; a stricter gate, so only evaluate's inputs differ.
-    second = run_locally(LocalRunRequest(home=request.home, train_data=request.train_data,
-                                         eval_data=request.eval_data,
-                                         pipeline_arguments={**TRAINING, "min_roc_auc": 0.9999}))
+    second = run_locally(
+        LocalRunRequest(
+            home=request.home,
+            train_data=request.train_data,
+            eval_data=request.eval_data,
+            pipeline_arguments={**TRAINING, "min_roc_auc": 0.9999},
+        )
+    )
 
     output = capfd.readouterr().out
     assert second.succeeded, second.error

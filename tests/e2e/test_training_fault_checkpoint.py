@@ -21,12 +21,21 @@ from kfp_cicd.components.train.fault_injection import TEST_ONLY_KILL_ENV
 from kfp_cicd.components.train.training import TrainingConfig, TrainingFailed, run_workers
 
 pytestmark = pytest.mark.slow
-CONFIG = TrainingConfig(epochs=4, batch_size=128, learning_rate=2e-3, num_processes=2, max_restarts=0, seed=7,
-                        hidden_units=(16,), dropout=0.0)
+CONFIG = TrainingConfig(
+    epochs=4,
+    batch_size=128,
+    learning_rate=2e-3,
+    num_processes=2,
+    max_restarts=0,
+    seed=7,
+    hidden_units=(16,),
+    dropout=0.0,
+)
 
 
 def test_a_rerun_with_the_same_inputs_resumes_from_the_dead_tasks_checkpoints(
-        tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
     generator = torch.Generator().manual_seed(0)
     features = torch.randn(1024, 6, generator=generator)
     torch.save(features, tmp_path / "features.pt")
@@ -42,8 +51,9 @@ def test_a_rerun_with_the_same_inputs_resumes_from_the_dead_tasks_checkpoints(
     summary = run_workers(tmp_path, tmp_path / "again", CONFIG, checkpoint_dir=checkpoints)
 
     output = capfd.readouterr()
-    assert f"resuming from {checkpoints} after epoch 2" in output.out + output.err, \
+    assert f"resuming from {checkpoints} after epoch 2" in output.out + output.err, (
         "epochs 1 and 2 were not trained again"
+    )
     assert [h["epoch"] for h in summary["history"]] == [1, 2, 3, 4]
     assert CheckpointStore(checkpoints).files()[-1].name == "epoch-0003.pt"
 

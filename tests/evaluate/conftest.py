@@ -18,8 +18,9 @@ from kfp_cicd.model.preprocessing import build_preprocessor, feature_frame
 QuickTrainer = Callable[..., Path]
 
 
-def _fit_network(matrix: np.ndarray, labels: np.ndarray, epochs: int, seed: int,
-                 class_weighted: bool) -> TabularMLP:
+def _fit_network(
+    matrix: np.ndarray, labels: np.ndarray, epochs: int, seed: int, class_weighted: bool
+) -> TabularMLP:
     features = torch.from_numpy(matrix)
     targets = torch.from_numpy(labels.astype(np.float32))
     torch.manual_seed(seed)
@@ -33,7 +34,7 @@ def _fit_network(matrix: np.ndarray, labels: np.ndarray, epochs: int, seed: int,
     for _ in range(epochs):
         order = torch.randperm(len(features), generator=generator)
         for start in range(0, len(features), 512):
-            batch = order[start:start + 512]
+            batch = order[start : start + 512]
             optimiser.zero_grad()
             loss(network(features[batch]), targets[batch]).backward()
             optimiser.step()
@@ -45,8 +46,14 @@ def quick_trainer(tmp_path_factory: pytest.TempPathFactory, feature_spec: Featur
     """``train(frame, name, epochs=30, seed=0, class_weighted=True, spec=None) -> model dir``: a real
     packaged model in seconds (``spec``: another label or classes than the synthetic data's)."""
 
-    def train(frame: pd.DataFrame, name: str, epochs: int = 30, seed: int = 0,
-              class_weighted: bool = True, spec: FeatureSpec | None = None) -> Path:
+    def train(
+        frame: pd.DataFrame,
+        name: str,
+        epochs: int = 30,
+        seed: int = 0,
+        class_weighted: bool = True,
+        spec: FeatureSpec | None = None,
+    ) -> Path:
         spec = spec or feature_spec
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # small matrices: one thread is faster than sharing two busy cores
@@ -58,7 +65,13 @@ def quick_trainer(tmp_path_factory: pytest.TempPathFactory, feature_spec: Featur
         finally:
             torch.set_num_threads(threads)
         path = tmp_path_factory.mktemp(f"quick-{name}") / "model"
-        return save_classifier(path, preprocessor=preprocessor, network=network, input_dim=matrix.shape[1],
-                               spec=spec, example=features.head(5))
+        return save_classifier(
+            path,
+            preprocessor=preprocessor,
+            network=network,
+            input_dim=matrix.shape[1],
+            spec=spec,
+            example=features.head(5),
+        )
 
     return train

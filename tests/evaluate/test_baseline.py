@@ -72,11 +72,13 @@ def _baseline_checks(decision) -> dict[str, bool]:
 
 
 def test_baseline_check_rejects_a_candidate_trained_on_shuffled_labels_and_passes_a_decent_one(
-        decent_model: Path, shuffled_model: Path, frames, train_csv: Path, tmp_path: Path) -> None:
+    decent_model: Path, shuffled_model: Path, frames, train_csv: Path, tmp_path: Path
+) -> None:
     holdout = frames[1]
     decent, _ = evaluate_release(decent_model, holdout, _settings(), tmp_path / "decent", str(train_csv))
-    assert _baseline_checks(decent.decision) == {"roc_auc vs baseline": True, "log_loss vs baseline": True}, \
+    assert _baseline_checks(decent.decision) == {"roc_auc vs baseline": True, "log_loss vs baseline": True}, (
         decent.decision.reasons
+    )
     assert decent.decision.approved
 
     broken, _ = evaluate_release(shuffled_model, holdout, _settings(), tmp_path / "broken", str(train_csv))
@@ -92,8 +94,9 @@ def test_baseline_check_rejects_a_candidate_trained_on_shuffled_labels_and_passe
     assert not decent.baseline.sampled and decent.baseline.converged
 
 
-def test_baseline_off_is_stated_in_the_decision_not_passed_silently(decent_model: Path, frames,
-                                                                    tmp_path: Path) -> None:
+def test_baseline_off_is_stated_in_the_decision_not_passed_silently(
+    decent_model: Path, frames, tmp_path: Path
+) -> None:
     outcome, _ = evaluate_release(decent_model, frames[1], _settings(GatePolicy()), tmp_path, train_data="")
     assert outcome.baseline is None
     assert _baseline_checks(outcome.decision) == {}
@@ -101,8 +104,9 @@ def test_baseline_off_is_stated_in_the_decision_not_passed_silently(decent_model
     assert "baseline check off" in BASELINE_OFF_NOTE
 
 
-def test_missing_or_unusable_training_data_fails_naming_train_data(decent_model: Path, frames,
-                                                                   tmp_path: Path) -> None:
+def test_missing_or_unusable_training_data_fails_naming_train_data(
+    decent_model: Path, frames, tmp_path: Path
+) -> None:
     holdout = frames[1]
     with pytest.raises(DataError, match=r"train_data is empty.*baseline_metrics to ''"):
         evaluate_release(decent_model, holdout, _settings(), tmp_path, train_data="")
@@ -116,11 +120,12 @@ def test_missing_or_unusable_training_data_fails_naming_train_data(decent_model:
         evaluate_release(decent_model, holdout, _settings(), tmp_path, train_data=str(no_channel))
 
 
-def test_large_training_data_is_sampled_stratified_and_the_report_says_so(decent_model: Path, frames,
-                                                                          train_csv: Path,
-                                                                          tmp_path: Path) -> None:
-    outcome, _ = evaluate_release(decent_model, frames[1], _settings(baseline_max_rows=3_000), tmp_path,
-                                  str(train_csv))
+def test_large_training_data_is_sampled_stratified_and_the_report_says_so(
+    decent_model: Path, frames, train_csv: Path, tmp_path: Path
+) -> None:
+    outcome, _ = evaluate_release(
+        decent_model, frames[1], _settings(baseline_max_rows=3_000), tmp_path, str(train_csv)
+    )
     baseline = outcome.baseline
     assert (baseline.fitted_rows, baseline.training_rows, baseline.sampled) == (3_000, 12_000, True)
     assert "a stratified sample of 3,000 of the 12,000 training rows (seed 0" in baseline.sentence()
@@ -140,6 +145,7 @@ def test_stratified_sample_keeps_each_class_share_and_is_repeatable() -> None:
 @pytest.fixture(scope="module")
 def churn(frames, tmp_path_factory: pytest.TempPathFactory) -> tuple[FeatureSpec, pd.DataFrame, Path]:
     """The synthetic data with text classes ("churned" / "stayed") under another label name."""
+
     def relabel(frame: pd.DataFrame) -> pd.DataFrame:
         text = np.where(frame[LABEL_COLUMN] == 1, "churned", "stayed")
         return frame.drop(columns=[LABEL_COLUMN]).assign(outcome=text)
@@ -165,23 +171,32 @@ def _with_threshold_rule(model_dir: Path, destination: Path, threshold: float, r
 
 
 def test_every_artifact_shows_the_baseline_the_positive_class_and_the_threshold_rule(
-        quick_trainer, churn, tmp_path: Path) -> None:
+    quick_trainer, churn, tmp_path: Path
+) -> None:
     spec, _, data = churn
-    trained = quick_trainer(pd.read_csv(data / "train.csv"), "churn", epochs=4, class_weighted=False,
-                            spec=spec)
+    trained = quick_trainer(
+        pd.read_csv(data / "train.csv"), "churn", epochs=4, class_weighted=False, spec=spec
+    )
     rule = "max F1 on the validation split"
     model = _with_threshold_rule(trained, tmp_path / "candidate", 0.2, rule)
     logged: dict[str, float] = {}
     matrices: list = []
-    outputs = OutputPaths(decision=str(tmp_path / "decision.json"), operating_model=str(tmp_path / "op"),
-                          report=str(tmp_path / "report.html"), model_card=str(tmp_path / "card.md"),
-                          audit_record=str(tmp_path / "audit.json"))
+    outputs = OutputPaths(
+        decision=str(tmp_path / "decision.json"),
+        operating_model=str(tmp_path / "op"),
+        report=str(tmp_path / "report.html"),
+        model_card=str(tmp_path / "card.md"),
+        audit_record=str(tmp_path / "audit.json"),
+    )
     settings = _settings(auto_slices=True, min_slice_rows=100, min_slice_positives=5)
     result = run_evaluation_task(
-        model_dir=str(model), eval_data=str(data / "holdout.csv"), settings=settings,
+        model_dir=str(model),
+        eval_data=str(data / "holdout.csv"),
+        settings=settings,
         context=AuditContext(model_name="churn", train_data=str(data / "train.csv")),
-        sinks=MetricSinks(logged.__setitem__, lambda names, matrix: matrices.append(names),
-                          lambda *_: None), outputs=outputs)
+        sinks=MetricSinks(logged.__setitem__, lambda names, matrix: matrices.append(names), lambda *_: None),
+        outputs=outputs,
+    )
     assert result.approved, result.record["decision"]["reasons"]
     assert matrices == [["stayed", "churned"]], "class names come from the data"
     assert {"baseline_roc_auc", "baseline_log_loss", "baseline_pr_auc", "baseline_fitted_rows"} <= set(logged)
@@ -189,7 +204,9 @@ def test_every_artifact_shows_the_baseline_the_positive_class_and_the_threshold_
 
     decision = json.loads(Path(outputs.decision).read_text())
     assert [c["metric"] for c in decision["checks"] if c["kind"] == "baseline"] == [
-        "roc_auc vs baseline", "log_loss vs baseline"]
+        "roc_auc vs baseline",
+        "log_loss vs baseline",
+    ]
     assert decision["baseline"]["label"] == "logistic-regression baseline"
     assert decision["baseline"]["metrics"]["roc_auc"] == pytest.approx(logged["baseline_roc_auc"])
 
@@ -220,8 +237,9 @@ def test_every_artifact_shows_the_baseline_the_positive_class_and_the_threshold_
         assert word not in (card + page).lower()
 
 
-def test_the_operating_model_names_the_rule_of_the_threshold_it_ships_with(decent_model: Path,
-                                                                           tmp_path: Path) -> None:
+def test_the_operating_model_names_the_rule_of_the_threshold_it_ships_with(
+    decent_model: Path, tmp_path: Path
+) -> None:
     cost_rule = "cost-optimal on the holdout (FN x 30, FP x 1)"
     model = _with_threshold_rule(decent_model, tmp_path / "candidate", 0.3, "max F1 on the validation split")
     write_operating_model(model, tmp_path / "operating", 0.07, cost_rule)
@@ -230,11 +248,13 @@ def test_the_operating_model_names_the_rule_of_the_threshold_it_ships_with(decen
 
     older = _with_threshold_rule(decent_model, tmp_path / "older", 0.3, "")
     config_path = older / "artifacts" / "config.json"
-    config_path.write_text(json.dumps({k: v for k, v in json.loads(config_path.read_text()).items()
-                                       if k != "threshold_rule"}))
+    config_path.write_text(
+        json.dumps({k: v for k, v in json.loads(config_path.read_text()).items() if k != "threshold_rule"})
+    )
     write_checksums(older)
-    outcome, _ = evaluate_release(older, pd.DataFrame(generate_transactions(2_000, seed=9)),
-                                  _settings(GatePolicy()), tmp_path / "work")
+    outcome, _ = evaluate_release(
+        older, pd.DataFrame(generate_transactions(2_000, seed=9)), _settings(GatePolicy()), tmp_path / "work"
+    )
     assert outcome.operating_point.source == "the model's threshold", "older models: the fallback text"
     write_operating_model(older, tmp_path / "older-operating", 0.07, outcome.operating_point.source)
     shipped = json.loads((tmp_path / "older-operating" / "artifacts" / "config.json").read_text())

@@ -77,44 +77,78 @@ def test_expected_calibration_error() -> None:
 
 
 def _settings(**policy: object) -> EvaluationSettings:
-    return EvaluationSettings(policy=GatePolicy(**policy), costs=ErrorCosts(30.0, 1.0),
-                              slice_keys=tuple(parse_slice_keys("channel,amount")), min_slice_rows=100,
-                              min_slice_positives=5, latency_repeats=2)
+    return EvaluationSettings(
+        policy=GatePolicy(**policy),
+        costs=ErrorCosts(30.0, 1.0),
+        slice_keys=tuple(parse_slice_keys("channel,amount")),
+        min_slice_rows=100,
+        min_slice_positives=5,
+        latency_repeats=2,
+    )
 
 
-def test_evaluation_task_writes_every_artifact(trained_model_dir: Path, small_dataset,
-                                               tmp_path: Path) -> None:
+def test_evaluation_task_writes_every_artifact(
+    trained_model_dir: Path, small_dataset, tmp_path: Path
+) -> None:
     logged: dict = {}
     matrices: list = []
     curves: list = []
-    outputs = OutputPaths(decision=str(tmp_path / "decision"), operating_model=str(tmp_path / "operating"),
-                          report=str(tmp_path / "report.html"), model_card=str(tmp_path / "card.md"),
-                          audit_record=str(tmp_path / "audit"))
+    outputs = OutputPaths(
+        decision=str(tmp_path / "decision"),
+        operating_model=str(tmp_path / "operating"),
+        report=str(tmp_path / "report.html"),
+        model_card=str(tmp_path / "card.md"),
+        audit_record=str(tmp_path / "audit"),
+    )
     (tmp_path / "schema").mkdir()
     (tmp_path / "schema" / "features.json").write_text(json.dumps({"label": "is_fraud", "features": []}))
     (tmp_path / "schema" / "schema.pbtxt").write_text("feature { name: 'amount' }")
-    context = AuditContext(model_name="detector", eval_data=str(small_dataset.holdout),
-                           train_data=str(small_dataset.train),
-                           data_fingerprint="sha256:abc", schema_dir=str(tmp_path / "schema"),
-                           image_refs="runtime=ghcr.io/o/kfp-cicd-runtime:1", pipeline_job_name="job-7",
-                           pipeline_job_id="7")
+    context = AuditContext(
+        model_name="detector",
+        eval_data=str(small_dataset.holdout),
+        train_data=str(small_dataset.train),
+        data_fingerprint="sha256:abc",
+        schema_dir=str(tmp_path / "schema"),
+        image_refs="runtime=ghcr.io/o/kfp-cicd-runtime:1",
+        pipeline_job_name="job-7",
+        pipeline_job_id="7",
+    )
     result = run_evaluation_task(
-        model_dir=str(trained_model_dir), eval_data=str(small_dataset.holdout),
-        settings=_settings(thresholds=standard_thresholds(0.99, -1, -1), champion_metrics=("roc_auc",),
-                           baseline_metrics=("roc_auc", "expected_cost"), baseline_margin=0.05),
-        context=context, sinks=MetricSinks(logged.__setitem__,
-                                           lambda names, matrix: matrices.append((names, matrix)),
-                                           lambda fpr, tpr, thr: curves.append((fpr, tpr, thr))),
-        outputs=outputs)
+        model_dir=str(trained_model_dir),
+        eval_data=str(small_dataset.holdout),
+        settings=_settings(
+            thresholds=standard_thresholds(0.99, -1, -1),
+            champion_metrics=("roc_auc",),
+            baseline_metrics=("roc_auc", "expected_cost"),
+            baseline_margin=0.05,
+        ),
+        context=context,
+        sinks=MetricSinks(
+            logged.__setitem__,
+            lambda names, matrix: matrices.append((names, matrix)),
+            lambda fpr, tpr, thr: curves.append((fpr, tpr, thr)),
+        ),
+        outputs=outputs,
+    )
     assert result.approved is False, "a 0.99 ROC AUC bar must reject this small model"
     decision = json.loads(Path(outputs.decision).read_text())
     assert any(r.startswith("roc_auc") and r.endswith("FAILED") for r in decision["reasons"])
     assert any("no MLflow tracking URI" in n for n in decision["notes"]), "no registry: said so"
     assert 0.5 < logged["roc_auc"] < 0.99
-    assert {"recall_at_precision", "ece", "expected_cost", "latency_ms_per_1k_rows",
-            "model_size_mb", "baseline_roc_auc", "baseline_expected_cost", "chance_roc_auc"} <= set(logged)
+    assert {
+        "recall_at_precision",
+        "ece",
+        "expected_cost",
+        "latency_ms_per_1k_rows",
+        "model_size_mb",
+        "baseline_roc_auc",
+        "baseline_expected_cost",
+        "chance_roc_auc",
+    } <= set(logged)
     assert [c["metric"] for c in decision["checks"] if c["kind"] == "baseline"] == [
-        "roc_auc vs baseline", "expected_cost vs baseline"]
+        "roc_auc vs baseline",
+        "expected_cost vs baseline",
+    ]
     names, matrix = matrices[0]
     assert names == ["0", "1"], "class names come from the data: the synthetic label is 0/1"
     assert sum(map(sum, matrix)) == logged["rows"] == 1200

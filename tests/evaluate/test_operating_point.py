@@ -53,8 +53,13 @@ def test_prohibitive_false_alarms_allow_none_and_may_flag_nothing() -> None:
 
 def test_operating_point_reports_costs_and_keeps_the_default_without_costs() -> None:
     labels, scores = _scored(2)
-    point = choose_operating_point(labels, scores, ErrorCosts(30.0, 1.0), default_threshold=0.5,
-                                   default_rule="max F1 on the validation split")
+    point = choose_operating_point(
+        labels,
+        scores,
+        ErrorCosts(30.0, 1.0),
+        default_threshold=0.5,
+        default_rule="max F1 on the validation split",
+    )
     assert point.source == "cost-optimal on the holdout (FN x 30, FP x 1)"
     assert point.expected_cost_per_row <= point.default_expected_cost_per_row
     fn = int(((scores < point.threshold) & (labels == 1)).sum())

@@ -14,24 +14,51 @@ def _result(tmp_path: Path, metrics: dict, record: dict) -> LocalRunResult:
     audit.write_text(json.dumps(record))
     decision = tmp_path / "decision.json"
     decision.write_text(json.dumps({"reasons": ["roc_auc vs baseline = 0.9100 (required >= 0.88): passed"]}))
-    evaluate = TaskRecord("evaluate-model", {"Output": True}, {
-        "metrics": {"uri": str(tmp_path / "metrics"), "metadata": metrics},
-        "decision": {"uri": str(decision), "metadata": {}},
-        "audit_record": {"uri": str(audit), "metadata": {}}})
-    return LocalRunResult(run_dir=tmp_path, pipeline_root=tmp_path, tracking_uri="sqlite:///m.db",
-                          train_data="train.csv", eval_data="holdout.csv", tasks={"evaluate-model": evaluate})
+    evaluate = TaskRecord(
+        "evaluate-model",
+        {"Output": True},
+        {
+            "metrics": {"uri": str(tmp_path / "metrics"), "metadata": metrics},
+            "decision": {"uri": str(decision), "metadata": {}},
+            "audit_record": {"uri": str(audit), "metadata": {}},
+        },
+    )
+    return LocalRunResult(
+        run_dir=tmp_path,
+        pipeline_root=tmp_path,
+        tracking_uri="sqlite:///m.db",
+        train_data="train.csv",
+        eval_data="holdout.csv",
+        tasks={"evaluate-model": evaluate},
+    )
 
 
 def test_summary_names_the_positive_class_the_threshold_rule_and_the_baseline(tmp_path: Path) -> None:
-    record = {"model": {"operating_threshold": 0.31, "threshold_rule": "max F1 on the validation split",
-                        "classes": {"column": "outcome", "positive": "churned", "negative": "stayed",
-                                    "rule": "'churned' is the less frequent class (2.0 % of rows)"}}}
-    metrics = {"roc_auc": 0.91, "decision_threshold": 0.31, "baseline_roc_auc": 0.899,
-               "baseline_log_loss": 0.0706, "baseline_fitted_rows": 12000.0}
+    record = {
+        "model": {
+            "operating_threshold": 0.31,
+            "threshold_rule": "max F1 on the validation split",
+            "classes": {
+                "column": "outcome",
+                "positive": "churned",
+                "negative": "stayed",
+                "rule": "'churned' is the less frequent class (2.0 % of rows)",
+            },
+        }
+    }
+    metrics = {
+        "roc_auc": 0.91,
+        "decision_threshold": 0.31,
+        "baseline_roc_auc": 0.899,
+        "baseline_log_loss": 0.0706,
+        "baseline_fitted_rows": 12000.0,
+    }
     summary = format_summary(_result(tmp_path, metrics, record))
     assert "  threshold 0.31 chosen by: max F1 on the validation split" in summary
-    assert ("  positive class: 'churned' of outcome (negative 'stayed'; 'churned' is the less frequent "
-            "class (2.0 % of rows))") in summary
+    assert (
+        "  positive class: 'churned' of outcome (negative 'stayed'; 'churned' is the less frequent "
+        "class (2.0 % of rows))"
+    ) in summary
     assert "baseline:   baseline_roc_auc=0.899, baseline_log_loss=0.0706\n" in summary
     assert "  - roc_auc vs baseline = 0.9100" in summary
 

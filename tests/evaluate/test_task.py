@@ -36,13 +36,19 @@ def test_the_baseline_check_is_on_by_default() -> None:
     assert evaluation_settings(**_defaults(baseline_metrics="")).policy.baseline_metrics == ()
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"baseline_margin": -0.1}, "baseline_margin must be >= 0"),
-    ({"baseline_metrics": "roc_auc,rows"}, r"baseline_metrics names \['rows'\], which cannot be compared"),
-    ({"baseline_metrics": "expected_cost"}, "expected_cost needs cost_false_negative"),
-    ({"champion_metrics": "latency_ms_per_1k_rows"}, "champion_metrics names"),
-    ({"max_recall_gap": 0.2}, "slice_keys is empty"),
-])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"baseline_margin": -0.1}, "baseline_margin must be >= 0"),
+        (
+            {"baseline_metrics": "roc_auc,rows"},
+            r"baseline_metrics names \['rows'\], which cannot be compared",
+        ),
+        ({"baseline_metrics": "expected_cost"}, "expected_cost needs cost_false_negative"),
+        ({"champion_metrics": "latency_ms_per_1k_rows"}, "champion_metrics names"),
+        ({"max_recall_gap": 0.2}, "slice_keys is empty"),
+    ],
+)
 def test_contradictory_parameters_are_refused(changes: dict, message: str) -> None:
     with pytest.raises(DataError, match=message):
         evaluation_settings(**_defaults(**changes))
@@ -57,6 +63,9 @@ def test_auto_slices_count_as_slice_keys_for_the_gap_limits() -> None:
 
 
 def test_costs_make_expected_cost_comparable() -> None:
-    settings = evaluation_settings(**_defaults(baseline_metrics="roc_auc,expected_cost",
-                                               cost_false_negative=5.0, cost_false_positive=1.0))
+    settings = evaluation_settings(
+        **_defaults(
+            baseline_metrics="roc_auc,expected_cost", cost_false_negative=5.0, cost_false_positive=1.0
+        )
+    )
     assert settings.policy.baseline_metrics == ("roc_auc", "expected_cost")

@@ -25,8 +25,14 @@ from kfp_cicd.data.tables import MAX_LINE_BYTES, check_table_file, read_table, w
 from kfp_cicd.errors import DataError
 
 READERS = (read_table, check_table_file)
-FORMULAS = ["=cmd|' /C calc'!A0", "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)",
-            "=HYPERLINK(\"http://evil\",\"x\")", "<script>alert(1)</script>"]
+FORMULAS = [
+    "=cmd|' /C calc'!A0",
+    "+1+cmd|' /C calc'!A0",
+    "-2+3",
+    "@SUM(A1:A9)",
+    '=HYPERLINK("http://evil","x")',
+    "<script>alert(1)</script>",
+]
 
 
 def _refused(path: Path, *fragments: str) -> None:
@@ -66,13 +72,16 @@ def test_a_long_line_just_under_the_limit_is_read(tmp_path: Path) -> None:
     check_table_file(str(path))
 
 
-@pytest.mark.parametrize(("encoding", "fragment"), [
-    ("utf-16", "is UTF-16 text"),
-    ("utf-32", "is UTF-32 text"),
-    ("utf-16-le", "line 1 has a NUL byte"),  # no byte-order mark: the NULs give it away
-    ("latin-1", "is not UTF-8 text: line 2"),
-    ("cp1252", "is not UTF-8 text: line 2"),
-])
+@pytest.mark.parametrize(
+    ("encoding", "fragment"),
+    [
+        ("utf-16", "is UTF-16 text"),
+        ("utf-32", "is UTF-32 text"),
+        ("utf-16-le", "line 1 has a NUL byte"),  # no byte-order mark: the NULs give it away
+        ("latin-1", "is not UTF-8 text: line 2"),
+        ("cp1252", "is not UTF-8 text: line 2"),
+    ],
+)
 def test_foreign_encodings_are_named(tmp_path: Path, encoding: str, fragment: str) -> None:
     path = _write(tmp_path, f"{encoding}.csv", "city,amount\nZürich,1\n".encode(encoding))
     _refused(path, fragment, "re-export it as UTF-8 CSV")
@@ -90,10 +99,13 @@ def test_a_nul_byte_deep_in_the_file_names_its_line(tmp_path: Path) -> None:
     _refused(path, "line 100002 has a NUL byte")
 
 
-@pytest.mark.parametrize(("content", "what"), [
-    (b"PAR1" + b"\x00" * 64, "is a Parquet file, not CSV text; name it .parquet"),
-    (b"\x1f\x8b\x08\x00" + b"\x00" * 16, "is gzip-compressed, not CSV text; name it .csv.gz"),
-])
+@pytest.mark.parametrize(
+    ("content", "what"),
+    [
+        (b"PAR1" + b"\x00" * 64, "is a Parquet file, not CSV text; name it .parquet"),
+        (b"\x1f\x8b\x08\x00" + b"\x00" * 16, "is gzip-compressed, not CSV text; name it .csv.gz"),
+    ],
+)
 def test_binary_formats_named_csv_are_named(tmp_path: Path, content: bytes, what: str) -> None:
     _refused(_write(tmp_path, "data.csv", content), what)
 
@@ -105,11 +117,14 @@ def test_a_spreadsheet_named_csv_is_named(tmp_path: Path) -> None:
     _refused(_write(tmp_path, "export.csv", buffer.getvalue()), "ZIP archive", "export the sheet")
 
 
-@pytest.mark.parametrize(("header", "fragment"), [
-    (b"amount,amount,city", "duplicate column names: amount"),
-    (b"amount,,city", "column(s) 2 have no name"),
-    (b",", "column(s) 1, 2 have no name"),
-])
+@pytest.mark.parametrize(
+    ("header", "fragment"),
+    [
+        (b"amount,amount,city", "duplicate column names: amount"),
+        (b"amount,,city", "column(s) 2 have no name"),
+        (b",", "column(s) 1, 2 have no name"),
+    ],
+)
 def test_duplicate_and_unnamed_columns_are_refused(tmp_path: Path, header: bytes, fragment: str) -> None:
     _refused(_write(tmp_path, "cols.csv", header + b"\n1,2,3\n"), fragment)
 
@@ -172,7 +187,7 @@ def _claiming_rows(rows: int, claimed: int, *, everywhere: bool) -> bytes:
     places = [i for i in range(len(footer)) if footer.startswith(old, i)]
     assert len(places) >= 3, places
     for place in reversed(places if everywhere else places[:1]):
-        footer = footer[:place] + new + footer[place + len(old):]
+        footer = footer[:place] + new + footer[place + len(old) :]
     return data[:start] + footer + struct.pack("<I", len(footer)) + b"PAR1"
 
 

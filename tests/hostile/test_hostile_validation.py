@@ -46,9 +46,9 @@ def _liar_parquet(path: Path) -> None:
     pd.DataFrame({"amount": [1.0] * 1234, LABEL_COLUMN: [0] * 1234}).to_parquet(buffer)
     data = buffer.getvalue()
     length = struct.unpack("<I", data[-8:-4])[0]
-    footer = data[-8 - length:-8]
+    footer = data[-8 - length : -8]
     footer = footer.replace(b"\x16\xa4\x13", b"\x16\x80\xc8\xaf\xa0\x25", 1)  # 1234 -> 5e9 (zig-zag)
-    path.write_bytes(data[:-8 - length] + footer + struct.pack("<I", len(footer)) + b"PAR1")
+    path.write_bytes(data[: -8 - length] + footer + struct.pack("<I", len(footer)) + b"PAR1")
 
 
 _INSPECT = """
@@ -75,8 +75,13 @@ def test_the_tfdv_jobs_own_checks_name_hostile_files(tmp_path: Path) -> None:
     liar = tmp_path / "liar.parquet"
     _liar_parquet(liar)
     files = [header, short, liar]
-    done = subprocess.run([_tfdv_python(), "-I", "-c", _INSPECT, str(JOB_SCRIPT.parent), *map(str, files)],
-                          capture_output=True, text=True, timeout=120, check=True)
+    done = subprocess.run(
+        [_tfdv_python(), "-I", "-c", _INSPECT, str(JOB_SCRIPT.parent), *map(str, files)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     outcome = json.loads(done.stdout)
     assert "first line is longer than 1 MiB" in outcome[str(header)]
     assert "not well-formed CSV" in outcome[str(short)] and "Expected 3 columns" in outcome[str(short)]
@@ -102,13 +107,17 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     short = root / "short.csv"
     short.write_bytes(train.read_bytes() + b"1.0,2\n")  # past the 200 rows the quick check reads
 
-    jobs = {"markup": ValidationJob(str(train), str(evaluation), LABEL_COLUMN, root / "markup_out"),
-            "50 MB field": ValidationJob(str(big), str(evaluation), LABEL_COLUMN, root / "big_out"),
-            "lying footer": ValidationJob(str(train), str(liar), LABEL_COLUMN, root / "liar_out"),
-            "short row": ValidationJob(str(short), str(evaluation), LABEL_COLUMN, root / "short_out")}
+    jobs = {
+        "markup": ValidationJob(str(train), str(evaluation), LABEL_COLUMN, root / "markup_out"),
+        "50 MB field": ValidationJob(str(big), str(evaluation), LABEL_COLUMN, root / "big_out"),
+        "lying footer": ValidationJob(str(train), str(liar), LABEL_COLUMN, root / "liar_out"),
+        "short row": ValidationJob(str(short), str(evaluation), LABEL_COLUMN, root / "short_out"),
+    }
     _tfdv_python()
-    return {"files": {"big": big, "liar": liar, "short": short},
-            **dict(zip(jobs, validate_many(list(jobs.values())), strict=True))}
+    return {
+        "files": {"big": big, "liar": liar, "short": short},
+        **dict(zip(jobs, validate_many(list(jobs.values())), strict=True)),
+    }
 
 
 @pytest.mark.slow
@@ -127,13 +136,17 @@ def test_formula_and_markup_strings_validate_and_are_escaped_in_reports(batch: d
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("case", "file", "fragments"), [
-    ("50 MB field", "big", ["training data /", "line 1202 is longer than 16 MiB"]),
-    ("lying footer", "liar", ["evaluation data /", "corrupted Parquet footer"]),
-    ("short row", "short", ["not well-formed CSV", "Expected"]),
-])
-def test_hostile_tables_fail_validation_with_a_data_error(batch: dict[str, Any], case: str, file: str,
-                                                          fragments: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("case", "file", "fragments"),
+    [
+        ("50 MB field", "big", ["training data /", "line 1202 is longer than 16 MiB"]),
+        ("lying footer", "liar", ["evaluation data /", "corrupted Parquet footer"]),
+        ("short row", "short", ["not well-formed CSV", "Expected"]),
+    ],
+)
+def test_hostile_tables_fail_validation_with_a_data_error(
+    batch: dict[str, Any], case: str, file: str, fragments: list[str]
+) -> None:
     outcome = batch[case]
     assert isinstance(outcome, DataError), outcome
     message = str(outcome)

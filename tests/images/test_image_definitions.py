@@ -14,8 +14,11 @@ import yaml
 from kfp_cicd.images import DOCKERFILES, ImageRefs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-OCI_LABELS = ("org.opencontainers.image.source", "org.opencontainers.image.revision",
-              "org.opencontainers.image.version")
+OCI_LABELS = (
+    "org.opencontainers.image.source",
+    "org.opencontainers.image.revision",
+    "org.opencontainers.image.version",
+)
 
 
 def stages(dockerfile: str) -> list[str]:
@@ -25,16 +28,32 @@ def stages(dockerfile: str) -> list[str]:
 
 def pins(path: Path) -> dict[str, str]:
     lines = [line.strip() for line in path.read_text().splitlines()]
-    return {name.lower().replace("_", "-"): version for name, _, version in
-            (line.partition("==") for line in lines if "==" in line and not line.startswith("#"))}
+    return {
+        name.lower().replace("_", "-"): version
+        for name, _, version in (
+            line.partition("==") for line in lines if "==" in line and not line.startswith("#")
+        )
+    }
 
 
 def test_make_images_builds_what_compile_references(tmp_path: Path, build_module) -> None:
     """`kfp-cicd compile --image-registry R --image-tag T` names images `make images` builds as R/…:T."""
     from kfp_cicd.cli import main
 
-    assert main(["compile", "--image-registry", "registry.example/ml", "--image-tag", "9.9.9",
-                 "--output-dir", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "compile",
+                "--image-registry",
+                "registry.example/ml",
+                "--image-tag",
+                "9.9.9",
+                "--output-dir",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     spec = next(yaml.safe_load_all((tmp_path / "kubeflow" / "training_pipeline.yaml").read_text()))
     compiled = {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()}
     refs = ImageRefs("registry.example/ml", "9.9.9")
@@ -86,8 +105,11 @@ def test_dockerfile_pins_base_builds_in_a_stage_and_runs_non_root(name: str) -> 
 
 
 def test_dockerignore_admits_exactly_what_the_builds_copy() -> None:
-    patterns = [line.strip() for line in (REPO_ROOT / ".dockerignore").read_text().splitlines()
-                if line.strip() and not line.startswith("#")]
+    patterns = [
+        line.strip()
+        for line in (REPO_ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
 
     def admitted(path: str) -> bool:
         verdict = True
@@ -101,8 +123,9 @@ def test_dockerignore_admits_exactly_what_the_builds_copy() -> None:
         for source in re.findall(r"(?m)^COPY (?!--from)(\S+) ", (REPO_ROOT / dockerfile).read_text()):
             path = REPO_ROOT / source
             assert path.exists(), f"{dockerfile} copies {source}, which does not exist"
-            files = [path] if path.is_file() else [
-                p for p in path.rglob("*.py") if "__pycache__" not in p.parts]
+            files = (
+                [path] if path.is_file() else [p for p in path.rglob("*.py") if "__pycache__" not in p.parts]
+            )
             copied |= {str(p.relative_to(REPO_ROOT)) for p in files}
     assert copied and all(admitted(p) for p in copied), sorted(p for p in copied if not admitted(p))
     assert not admitted(".venv/bin/python") and not admitted("tests/conftest.py")
@@ -111,20 +134,32 @@ def test_dockerignore_admits_exactly_what_the_builds_copy() -> None:
 def test_the_predictor_image_carries_the_library_only(build_module) -> None:
     """The predictor copies kfp_cicd/ alone (no components/, no pipelines/) and removes the application
     modules before installing it; nothing it keeps imports kfp, which serving.lock does not install."""
-    assert build_module.copied_inputs("predictor") == ["requirements/serving.lock", "setup.py", "README.md",
-                                                       "kfp_cicd"]
+    assert build_module.copied_inputs("predictor") == [
+        "requirements/serving.lock",
+        "setup.py",
+        "README.md",
+        "kfp_cicd",
+    ]
     dockerfile = (REPO_ROOT / DOCKERFILES["predictor"]).read_text()
     removed = re.search(r"(?m)^RUN rm -r ((?:kfp_cicd/\S+ )+)", dockerfile)
     assert removed, "the predictor's Dockerfile removes the application modules before installing"
     removed_paths = [REPO_ROOT / path for path in removed.group(1).split()]
     assert all(path.exists() for path in removed_paths), removed.group(1)
-    kept = [path for path in (REPO_ROOT / "kfp_cicd").rglob("*.py")
-            if not any(path == gone or gone in path.parents for gone in removed_paths)]
+    kept = [
+        path
+        for path in (REPO_ROOT / "kfp_cicd").rglob("*.py")
+        if not any(path == gone or gone in path.parents for gone in removed_paths)
+    ]
     needs_kfp = set()
     for path in kept:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
-                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            names = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and not node.level
+                else []
+            )
             if any(name.split(".")[0] in ("kfp", "google_cloud_pipeline_components") for name in names):
                 needs_kfp.add(str(path.relative_to(REPO_ROOT)))
     assert kept and not needs_kfp, sorted(needs_kfp)
@@ -135,14 +170,18 @@ def test_image_locks_pin_main_lock_versions(lock: str) -> None:
     """The image-only locks hold the very versions the tests run (torch: its CPU build of them)."""
     main, image = pins(REPO_ROOT / "requirements" / "main.lock"), pins(REPO_ROOT / lock)
     assert image
-    different = {name: version for name, version in image.items()
-                 if main.get(name) != version.removesuffix("+cpu") and name != "setuptools"}
+    different = {
+        name: version
+        for name, version in image.items()
+        if main.get(name) != version.removesuffix("+cpu") and name != "setuptools"
+    }
     assert different == {}
 
 
 def test_serving_lock_holds_no_pipeline_packages() -> None:
     serving = pins(REPO_ROOT / "requirements" / "serving.lock")
     assert {"kserve", "mlflow-skinny", "torch", "scikit-learn", "skops"} <= set(serving)
-    assert set(serving).isdisjoint({"kfp", "google-cloud-pipeline-components", "google-cloud-aiplatform",
-                                    "mlflow"})
+    assert set(serving).isdisjoint(
+        {"kfp", "google-cloud-pipeline-components", "google-cloud-aiplatform", "mlflow"}
+    )
     assert serving["torch"].endswith("+cpu"), "the predictor never installs the CUDA torch"

@@ -36,8 +36,13 @@ CONTAINER_HOSTNAME = "kfp-task"
 TASK_TIMEOUT_SECONDS = float(os.environ.get("KFP_CICD_IMAGE_TASK_TIMEOUT", "900"))
 MODEL = "fraud-detector"
 TFX_IMAGE_BYTES = 6.7e9  # what users measured for TFX's image; ours must stay well under it
-EXPECTED_IMAGE = {"validate_data": "validation", "train_model": "runtime", "evaluate_model": "runtime",
-                  "register_model": "runtime", "deploy_model": "runtime"}
+EXPECTED_IMAGE = {
+    "validate_data": "validation",
+    "train_model": "runtime",
+    "evaluate_model": "runtime",
+    "register_model": "runtime",
+    "deploy_model": "runtime",
+}
 
 
 @dataclass
@@ -74,21 +79,44 @@ class BuildahTaskHandler:
 
         subprocess.run(["chown", "-R", CONTAINER_USER, self.pipeline_root, self.workdir], check=True)
         # The container's hostname must resolve (torchrun's rendezvous looks it up), as in a pod.
-        container = subprocess.run([self.buildah, "from", "--pull-never", "--add-host",
-                                    f"{CONTAINER_HOSTNAME}:127.0.0.1", self.image], check=True,
-                                   capture_output=True, text=True).stdout.strip()
-        command = [self.buildah, "run", "--isolation", "chroot", "--user", CONTAINER_USER,
-                   "--hostname", CONTAINER_HOSTNAME,
-                   "--volume", f"{self.pipeline_root}:{self.pipeline_root}:rw",
-                   "--volume", f"{self.workdir}:{self.workdir}:rw", "--workingdir", self.workdir]
+        container = subprocess.run(
+            [
+                self.buildah,
+                "from",
+                "--pull-never",
+                "--add-host",
+                f"{CONTAINER_HOSTNAME}:127.0.0.1",
+                self.image,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        command = [
+            self.buildah,
+            "run",
+            "--isolation",
+            "chroot",
+            "--user",
+            CONTAINER_USER,
+            "--hostname",
+            CONTAINER_HOSTNAME,
+            "--volume",
+            f"{self.pipeline_root}:{self.pipeline_root}:rw",
+            "--volume",
+            f"{self.workdir}:{self.workdir}:rw",
+            "--workingdir",
+            self.workdir,
+        ]
         for key, value in self.env_vars.items():
             command += ["--env", f"{key}={value}"]
         command += [container, "--", *self.full_command]
         started = time.monotonic()
         first_line, lines = None, []
         try:
-            with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  text=True) as process:
+            with subprocess.Popen(
+                command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            ) as process:
                 watchdog = threading.Timer(TASK_TIMEOUT_SECONDS, process.kill)  # a hung task fails
                 watchdog.start()
                 for line in process.stdout:
@@ -98,8 +126,16 @@ class BuildahTaskHandler:
             watchdog.cancel()
         finally:
             subprocess.run([self.buildah, "rm", container], capture_output=True)
-        self.runs.append(TaskRun(self.image, self.full_command, process.returncode, first_line,
-                                 time.monotonic() - started, "".join(lines)))
+        self.runs.append(
+            TaskRun(
+                self.image,
+                self.full_command,
+                process.returncode,
+                first_line,
+                time.monotonic() - started,
+                "".join(lines),
+            )
+        )
         return status.Status.SUCCESS if process.returncode == 0 else status.Status.FAILURE
 
 
@@ -109,11 +145,21 @@ def record_figures(runs: list[TaskRun], images) -> None:
     if not target:
         return
     payload = {
-        "images": {name: {"ref": b.ref, "size_bytes": b.size_bytes, "build_seconds": b.seconds,
-                          "reused": b.reused} for name, b in images.built.items()},
-        "tasks": [{"image": r.image, "function": r.command[r.command.index("--function_to_execute") + 1]
-                   if "--function_to_execute" in r.command else "", "seconds_to_first_line":
-                   r.seconds_to_first_line, "seconds": r.seconds} for r in runs],
+        "images": {
+            name: {"ref": b.ref, "size_bytes": b.size_bytes, "build_seconds": b.seconds, "reused": b.reused}
+            for name, b in images.built.items()
+        },
+        "tasks": [
+            {
+                "image": r.image,
+                "function": r.command[r.command.index("--function_to_execute") + 1]
+                if "--function_to_execute" in r.command
+                else "",
+                "seconds_to_first_line": r.seconds_to_first_line,
+                "seconds": r.seconds,
+            }
+            for r in runs
+        ],
     }
     Path(target).write_text(json.dumps(payload, indent=2))
 
@@ -132,14 +178,27 @@ def compile_pipeline(out_dir: Path, images) -> dict:
     """``kfp-cicd compile --image-registry localhost --image-tag <version>``; the Kubeflow spec."""
     from kfp_cicd.cli import main
 
-    assert main(["compile", "--image-registry", images.refs.registry, "--image-tag", images.refs.tag,
-                 "--output-dir", str(out_dir)]) == 0
+    assert (
+        main(
+            [
+                "compile",
+                "--image-registry",
+                images.refs.registry,
+                "--image-tag",
+                images.refs.tag,
+                "--output-dir",
+                str(out_dir),
+            ]
+        )
+        == 0
+    )
     return next(yaml.safe_load_all((out_dir / "kubeflow" / "training_pipeline.yaml").read_text()))
 
 
 @pytest.fixture(scope="module")
-def in_image_run(tmp_path_factory: pytest.TempPathFactory, built_images, buildah: str,
-                 monkeypatch_module) -> InImageRun:
+def in_image_run(
+    tmp_path_factory: pytest.TempPathFactory, built_images, buildah: str, monkeypatch_module
+) -> InImageRun:
     from google.protobuf import json_format
     from kfp import local
     from kfp.local import pipeline_orchestrator, subprocess_task_handler
@@ -156,13 +215,22 @@ def in_image_run(tmp_path_factory: pytest.TempPathFactory, built_images, buildah
     monkeypatch_module.setattr(subprocess_task_handler, "SubprocessTaskHandler", handler)
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), raise_on_error=True)
     tracking_uri = f"sqlite:///{work / 'mlflow.db'}"
-    arguments = {"train_data": str(data.train), "eval_data": str(data.holdout),
-                 "mlflow_tracking_uri": tracking_uri, "deploy_target": "local", "epochs": 2,
-                 "num_processes": 2, "min_roc_auc": 0.6, "min_pr_auc": 0.05, "smoke_requests": 5}
+    arguments = {
+        "train_data": str(data.train),
+        "eval_data": str(data.holdout),
+        "mlflow_tracking_uri": tracking_uri,
+        "deploy_target": "local",
+        "epochs": 2,
+        "num_processes": 2,
+        "min_roc_auc": 0.6,
+        "min_pr_auc": 0.05,
+        "smoke_requests": 5,
+    }
     error = None
     try:
         pipeline_orchestrator.run_local_pipeline(
-            json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec()), arguments)
+            json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec()), arguments
+        )
     except RuntimeError as exc:
         error = f"{exc}\n" + "\n".join(r.output[-3000:] for r in runs if r.returncode)
     record_figures(runs, built_images)
@@ -188,7 +256,7 @@ def test_every_compiled_task_runs_in_its_image(in_image_run: InImageRun, built_i
     for function, run in by_function.items():
         executor = executors[f"exec-{function.replace('_', '-')}"]["container"]
         assert run.image == executor["image"] == built_images.refs.ref(EXPECTED_IMAGE[function])
-        assert run.command[:len(executor["command"])] == executor["command"], "the compiled command ran"
+        assert run.command[: len(executor["command"])] == executor["command"], "the compiled command ran"
         assert run.returncode == 0
 
 
@@ -216,12 +284,33 @@ def test_predictor_image_serves_the_trained_model(in_image_run: InImageRun, buil
     model_dir = Path(in_image_run.tasks["train-model"].artifacts["model"]["uri"])
     image = in_image_run.runs[0].image.replace("-validation:", "-predictor:")
     port = free_port()
-    container = subprocess.run([buildah, "from", "--pull-never", image], check=True, capture_output=True,
-                               text=True).stdout.strip()
+    container = subprocess.run(
+        [buildah, "from", "--pull-never", image], check=True, capture_output=True, text=True
+    ).stdout.strip()
     server = subprocess.Popen(
-        [buildah, "run", "--isolation", "chroot", "--user", CONTAINER_USER, "--volume",
-         f"{model_dir}:/mnt/models:ro", container, "--", "python3", "-m", "kfp_cicd.serving",
-         "--model-dir", "/mnt/models", "--model-name", MODEL, "--http-port", str(port), "--no-grpc"])
+        [
+            buildah,
+            "run",
+            "--isolation",
+            "chroot",
+            "--user",
+            CONTAINER_USER,
+            "--volume",
+            f"{model_dir}:/mnt/models:ro",
+            container,
+            "--",
+            "python3",
+            "-m",
+            "kfp_cicd.serving",
+            "--model-dir",
+            "/mnt/models",
+            "--model-name",
+            MODEL,
+            "--http-port",
+            str(port),
+            "--no-grpc",
+        ]
+    )
     try:
         rows = feature_rows(pd.read_csv(in_image_run.holdout).head(4).to_dict("records"), LABEL_COLUMN)
         result = smoke_test(f"http://127.0.0.1:{port}", MODEL, rows, timeout=120)
@@ -238,29 +327,55 @@ def test_predictor_image_serves_the_trained_model(in_image_run: InImageRun, buil
 
 def run_in(buildah: str, image: str, *command: str, user: str | None = None) -> str:
     """stdout of ``command`` in a fresh container of ``image`` (as the image's own user by default)."""
-    container = subprocess.run([buildah, "from", "--pull-never", image], check=True, capture_output=True,
-                               text=True).stdout.strip()
+    container = subprocess.run(
+        [buildah, "from", "--pull-never", image], check=True, capture_output=True, text=True
+    ).stdout.strip()
     try:
-        return subprocess.run([buildah, "run", "--isolation", "chroot", *(["--user", user] if user else []),
-                               container, "--", *command], check=True, capture_output=True,
-                              text=True).stdout
+        return subprocess.run(
+            [
+                buildah,
+                "run",
+                "--isolation",
+                "chroot",
+                *(["--user", user] if user else []),
+                container,
+                "--",
+                *command,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
     finally:
         subprocess.run([buildah, "rm", container], capture_output=True)
 
 
 def image_config(buildah: str, ref: str) -> dict:
-    data = json.loads(subprocess.run([buildah, "inspect", "--type", "image", ref], check=True,
-                                     capture_output=True, text=True).stdout)
+    data = json.loads(
+        subprocess.run(
+            [buildah, "inspect", "--type", "image", ref], check=True, capture_output=True, text=True
+        ).stdout
+    )
     return data["OCIv1"]["config"]
 
 
-FORBIDDEN_IN_RUNTIME = ["usr/bin/gcc", "usr/bin/cc", "usr/bin/g++", "usr/bin/c++", "usr/bin/make",
-                        "root/.cache/pip", "home/kfp/.cache", "opt/uv", "src"]
+FORBIDDEN_IN_RUNTIME = [
+    "usr/bin/gcc",
+    "usr/bin/cc",
+    "usr/bin/g++",
+    "usr/bin/c++",
+    "usr/bin/make",
+    "root/.cache/pip",
+    "home/kfp/.cache",
+    "opt/uv",
+    "src",
+]
 
 
 @pytest.mark.parametrize("name", ["runtime", "validation", "predictor"])
-def test_image_is_non_root_labelled_and_free_of_build_leftovers(name: str, built_images,
-                                                                buildah: str) -> None:
+def test_image_is_non_root_labelled_and_free_of_build_leftovers(
+    name: str, built_images, buildah: str
+) -> None:
     ref = built_images.refs.ref(name)
     config = image_config(buildah, ref)
     assert config["User"] == CONTAINER_USER
@@ -269,14 +384,19 @@ def test_image_is_non_root_labelled_and_free_of_build_leftovers(name: str, built
     assert labels["org.opencontainers.image.version"] == built_images.refs.tag
     assert labels["org.opencontainers.image.source"].startswith("https://")
     assert labels["org.opencontainers.image.revision"] not in ("", "unknown")
-    container = subprocess.run([buildah, "from", "--pull-never", ref], check=True, capture_output=True,
-                               text=True).stdout.strip()
+    container = subprocess.run(
+        [buildah, "from", "--pull-never", ref], check=True, capture_output=True, text=True
+    ).stdout.strip()
     try:
-        rootfs = Path(subprocess.run([buildah, "mount", container], check=True, capture_output=True,
-                                     text=True).stdout.strip())
+        rootfs = Path(
+            subprocess.run(
+                [buildah, "mount", container], check=True, capture_output=True, text=True
+            ).stdout.strip()
+        )
         leftovers = [p for p in FORBIDDEN_IN_RUNTIME if (rootfs / p).exists()]
-        apt_lists = [p.name for p in (rootfs / "var/lib/apt/lists").glob("*") if p.is_file()
-                     and p.name != "lock"]
+        apt_lists = [
+            p.name for p in (rootfs / "var/lib/apt/lists").glob("*") if p.is_file() and p.name != "lock"
+        ]
     finally:
         subprocess.run([buildah, "umount", container], capture_output=True)
         subprocess.run([buildah, "rm", container], capture_output=True)
@@ -287,15 +407,25 @@ def test_image_is_non_root_labelled_and_free_of_build_leftovers(name: str, built
 @pytest.mark.parametrize("name", ["runtime", "predictor"])
 def test_torch_is_the_cpu_build(name: str, built_images, buildah: str) -> None:
     """No build silently pulled PyPI's multi-GB CUDA torch for a CPU image."""
-    out = run_in(buildah, built_images.refs.ref(name), "python3", "-c",
-                 "import torch; print(torch.__version__, torch.version.cuda)")
+    out = run_in(
+        buildah,
+        built_images.refs.ref(name),
+        "python3",
+        "-c",
+        "import torch; print(torch.__version__, torch.version.cuda)",
+    )
     assert out.split() == [installed_version("torch"), "None"]
 
 
 def test_predictor_image_has_no_pipeline_packages(built_images, buildah: str) -> None:
-    out = run_in(buildah, built_images.refs.predictor, "python3", "-c",
-                 "import json; from importlib.metadata import distributions as d; "
-                 "print(json.dumps(sorted({x.metadata['Name'].lower() for x in d()})))")
+    out = run_in(
+        buildah,
+        built_images.refs.predictor,
+        "python3",
+        "-c",
+        "import json; from importlib.metadata import distributions as d; "
+        "print(json.dumps(sorted({x.metadata['Name'].lower() for x in d()})))",
+    )
     installed = set(json.loads(out))
     assert {"kserve", "mlflow-skinny", "torch", "scikit-learn", "skops"} <= installed
     assert installed.isdisjoint({"kfp", "google-cloud-pipeline-components", "google-cloud-aiplatform"})

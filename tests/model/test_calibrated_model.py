@@ -37,13 +37,18 @@ def scores(model_dir: Path, frame) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_platt_calibration_is_applied_to_mlflow_and_column_scoring(
-        untrained_model_dir: Path, tmp_path: Path, rows: dict, feature_spec: FeatureSpec) -> None:
+    untrained_model_dir: Path, tmp_path: Path, rows: dict, feature_spec: FeatureSpec
+) -> None:
     frame = rows["frame"]
     plain, _ = scores(untrained_model_dir, frame)
     logits = np.log(plain) - np.log1p(-plain)
     model_dir = copy_model(untrained_model_dir, tmp_path)
-    update_model_config(model_dir, calibration={"method": "platt", "slope": 2.5, "intercept": -1.5},
-                        decision_threshold=0.2, threshold_rule="max F1 on the validation split (9 rows)")
+    update_model_config(
+        model_dir,
+        calibration={"method": "platt", "slope": 2.5, "intercept": -1.5},
+        decision_threshold=0.2,
+        threshold_rule="max F1 on the validation split (9 rows)",
+    )
     calibrated, prediction = scores(model_dir, frame)
     expected = 1 / (1 + np.exp(-(2.5 * logits - 1.5)))
     np.testing.assert_allclose(calibrated, expected, rtol=1e-4, atol=1e-6)
@@ -55,8 +60,9 @@ def test_platt_calibration_is_applied_to_mlflow_and_column_scoring(
     np.testing.assert_array_equal(probability, calibrated)
 
 
-def test_a_model_config_without_calibration_scores_as_before(untrained_model_dir: Path, tmp_path: Path,
-                                                             rows: dict) -> None:
+def test_a_model_config_without_calibration_scores_as_before(
+    untrained_model_dir: Path, tmp_path: Path, rows: dict
+) -> None:
     """Models registered before calibration existed have no ``calibration``/``threshold_rule`` fields."""
     frame = rows["frame"]
     model_dir = copy_model(untrained_model_dir, tmp_path)
@@ -81,8 +87,9 @@ def test_an_unknown_calibration_method_is_refused_at_load(untrained_model_dir: P
         mlflow.pyfunc.load_model(str(model_dir))
 
 
-def test_an_ensemble_of_networks_is_packaged_as_the_mean_of_their_logits(tmp_path: Path,
-                                                                         feature_spec: FeatureSpec) -> None:
+def test_an_ensemble_of_networks_is_packaged_as_the_mean_of_their_logits(
+    tmp_path: Path, feature_spec: FeatureSpec
+) -> None:
     features = feature_frame(generate_transactions(500, seed=3), feature_spec)
     preprocessor = build_preprocessor(feature_spec).fit(features)
     matrix = np.asarray(preprocessor.transform(features), dtype=np.float32)
@@ -90,9 +97,15 @@ def test_an_ensemble_of_networks_is_packaged_as_the_mean_of_their_logits(tmp_pat
     members = [TabularMLP(matrix.shape[1], (8,)).eval() for _ in range(3)]
     with torch.no_grad():
         member_logits = np.stack([m(torch.from_numpy(matrix)).numpy() for m in members])
-    save_classifier(tmp_path / "model", preprocessor=preprocessor, network=LogitAverage(members),
-                    input_dim=matrix.shape[1], spec=feature_spec, example=features.head(5),
-                    calibration={"method": "platt", "slope": 0.5, "intercept": 0.25})
+    save_classifier(
+        tmp_path / "model",
+        preprocessor=preprocessor,
+        network=LogitAverage(members),
+        input_dim=matrix.shape[1],
+        spec=feature_spec,
+        example=features.head(5),
+        calibration={"method": "platt", "slope": 0.5, "intercept": 0.25},
+    )
     probability, _ = scores(tmp_path / "model", features)
     expected = 1 / (1 + np.exp(-(0.5 * member_logits.mean(axis=0) + 0.25)))
     np.testing.assert_allclose(probability, expected, rtol=1e-5, atol=1e-7)

@@ -27,12 +27,15 @@ def test_a_saved_model_verifies_and_its_digest_is_stable(model_copy: Path, untra
     assert {"MLmodel", "artifacts/network.pt2", "artifacts/preprocessor.skops"} <= set(recorded)
 
 
-@pytest.mark.parametrize(("damage", "message"), [
-    (lambda root: (root / "artifacts" / "network.pt2").write_bytes(b"corrupted"), "changed"),
-    (lambda root: (root / "artifacts" / "preprocessor.skops").unlink(), "missing"),
-    (lambda root: (root / "artifacts" / "config.json").write_text("{}"), "artifacts/config.json"),
-    (lambda root: (root / CHECKSUM_FILE).unlink(), "no checksums.json"),
-])
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda root: (root / "artifacts" / "network.pt2").write_bytes(b"corrupted"), "changed"),
+        (lambda root: (root / "artifacts" / "preprocessor.skops").unlink(), "missing"),
+        (lambda root: (root / "artifacts" / "config.json").write_text("{}"), "artifacts/config.json"),
+        (lambda root: (root / CHECKSUM_FILE).unlink(), "no checksums.json"),
+    ],
+)
 def test_damaged_models_are_refused_naming_the_file(model_copy: Path, damage, message: str) -> None:
     damage(model_copy)
     with pytest.raises(ModelIntegrityError, match=message):

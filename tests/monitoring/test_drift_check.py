@@ -45,10 +45,15 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def quiet(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> DriftResult:
     """Day 1 (no shift) against statistics computed from the training table."""
-    return run_drift_job(DriftRequest(data=str(data_dir / "day1.csv"), label_column=LABEL_COLUMN,
-                                      baseline_data=str(data_dir / "train.csv"),
-                                      options=ValidationOptions(drift_default_threshold=0.15)),
-                         tmp_path_factory.mktemp("quiet"))
+    return run_drift_job(
+        DriftRequest(
+            data=str(data_dir / "day1.csv"),
+            label_column=LABEL_COLUMN,
+            baseline_data=str(data_dir / "train.csv"),
+            options=ValidationOptions(drift_default_threshold=0.15),
+        ),
+        tmp_path_factory.mktemp("quiet"),
+    )
 
 
 def test_a_day_with_the_training_distribution_does_not_drift(quiet: DriftResult) -> None:
@@ -63,14 +68,20 @@ def test_a_day_with_the_training_distribution_does_not_drift(quiet: DriftResult)
 
 
 def test_a_shifted_unlabelled_day_drifts_against_stored_statistics(
-        quiet: DriftResult, data_dir: Path, tmp_path: Path) -> None:
+    quiet: DriftResult, data_dir: Path, tmp_path: Path
+) -> None:
     """Stored statistics (as register_model logs them) work as baseline; a window without labels too."""
     window = read_table(str(data_dir / "day7.csv")).drop(columns=[LABEL_COLUMN])
     write_table(window, str(tmp_path / "day7-unlabelled.parquet"))
-    result = run_drift_job(DriftRequest(
-        data=str(tmp_path / "day7-unlabelled.parquet"), label_column=LABEL_COLUMN,
-        baseline_statistics=str(quiet.output_dir / "baseline_stats.pb"),
-        options=ValidationOptions(drift_default_threshold=0.15)), tmp_path / "job")
+    result = run_drift_job(
+        DriftRequest(
+            data=str(tmp_path / "day7-unlabelled.parquet"),
+            label_column=LABEL_COLUMN,
+            baseline_statistics=str(quiet.output_dir / "baseline_stats.pb"),
+            options=ValidationOptions(drift_default_threshold=0.15),
+        ),
+        tmp_path / "job",
+    )
     assert not result.label_dropped
     drifted = {d["feature"]: d for d in result.drifted}
     assert {"amount", "channel"} <= set(drifted), result.drift
@@ -80,43 +91,68 @@ def test_a_shifted_unlabelled_day_drifts_against_stored_statistics(
 
 
 def test_per_feature_thresholds_turn_checks_off(data_dir: Path, tmp_path: Path, quiet: DriftResult) -> None:
-    result = run_drift_job(DriftRequest(
-        data=str(data_dir / "day7.csv"), label_column=LABEL_COLUMN,
-        baseline_statistics=str(quiet.output_dir / "baseline_stats.pb"),
-        options=ValidationOptions(drift_default_threshold=-1.0, drift_thresholds={"channel": 0.5})),
-        tmp_path)
+    result = run_drift_job(
+        DriftRequest(
+            data=str(data_dir / "day7.csv"),
+            label_column=LABEL_COLUMN,
+            baseline_statistics=str(quiet.output_dir / "baseline_stats.pb"),
+            options=ValidationOptions(drift_default_threshold=-1.0, drift_thresholds={"channel": 0.5}),
+        ),
+        tmp_path,
+    )
     assert [d["feature"] for d in result.drift] == ["channel"]
     assert result.drifted == []
 
 
 def test_unusable_inputs_are_named(data_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"missing\.csv does not exist"):
-        run_drift_job(DriftRequest(data=str(tmp_path / "missing.csv"), label_column=LABEL_COLUMN,
-                                   baseline_data=str(data_dir / "train.csv")), tmp_path / "a")
+        run_drift_job(
+            DriftRequest(
+                data=str(tmp_path / "missing.csv"),
+                label_column=LABEL_COLUMN,
+                baseline_data=str(data_dir / "train.csv"),
+            ),
+            tmp_path / "a",
+        )
     with pytest.raises(DataError, match="numeric_histogram"):
-        DriftRequest(data="x.csv", label_column=LABEL_COLUMN, baseline_data="y.csv",
-                     numeric_histogram="fancy")
+        DriftRequest(
+            data="x.csv", label_column=LABEL_COLUMN, baseline_data="y.csv", numeric_histogram="fancy"
+        )
     with pytest.raises(DataError, match="baseline"):
         DriftRequest(data="x.csv", label_column=LABEL_COLUMN)
     (tmp_path / "not_stats.pb").write_bytes(b"\x00garbage")
     with pytest.raises(DataError, match=r"not_stats\.pb"):
-        run_drift_job(DriftRequest(data=str(data_dir / "day1.csv"), label_column=LABEL_COLUMN,
-                                   baseline_statistics=str(tmp_path / "not_stats.pb")), tmp_path / "b")
+        run_drift_job(
+            DriftRequest(
+                data=str(data_dir / "day1.csv"),
+                label_column=LABEL_COLUMN,
+                baseline_statistics=str(tmp_path / "not_stats.pb"),
+            ),
+            tmp_path / "b",
+        )
 
 
 def _measurement(feature: str, value: float | None, threshold: float = 0.15) -> dict:
-    return {"feature": feature, "metric": "L_INFINITY", "value": value, "threshold": threshold,
-            "drifted": value is not None and value > threshold}
+    return {
+        "feature": feature,
+        "metric": "L_INFINITY",
+        "value": value,
+        "threshold": threshold,
+        "drifted": value is not None and value > threshold,
+    }
 
 
 def test_decision_names_what_drifted_or_the_closest_feature() -> None:
-    drifted = decide_from_drift(MODEL, "3", "day7.csv",
-                                [_measurement("channel", 0.22), _measurement("country", 0.01)], "b")
+    drifted = decide_from_drift(
+        MODEL, "3", "day7.csv", [_measurement("channel", 0.22), _measurement("country", 0.01)], "b"
+    )
     assert drifted.retrain and drifted.trigger == "drift" and drifted.drifted_features == ["channel"]
-    assert drifted.reason.startswith("drift in 1 of 2 features of day7.csv against champion version 3: "
-                                     "channel (L_INFINITY 0.220 > 0.15)")
-    quiet = decide_from_drift(MODEL, "3", "day1.csv",
-                              [_measurement("channel", 0.05), _measurement("country", 0.12)], "b", 2)
+    assert drifted.reason.startswith(
+        "drift in 1 of 2 features of day7.csv against champion version 3: channel (L_INFINITY 0.220 > 0.15)"
+    )
+    quiet = decide_from_drift(
+        MODEL, "3", "day1.csv", [_measurement("channel", 0.05), _measurement("country", 0.12)], "b", 2
+    )
     assert not quiet.retrain and quiet.trigger == "no_drift"
     assert "closest: country (L_INFINITY 0.120 <= 0.15)" in quiet.reason
     assert "nothing retrains" in quiet.reason and "2 schema anomalies" in quiet.reason
@@ -144,20 +180,33 @@ def _register(model_dir: Path, tracking_uri: str, tmp_path: Path, **kwargs: str)
     decision = tmp_path / "decision.json"
     decision.write_text(json.dumps({"approved": True, "reasons": ["all checks passed"]}))
     version, _, _ = run_register_task(
-        model_dir=str(model_dir), metrics={"roc_auc": 0.9}, decision_path=str(decision),
-        tracking_uri=tracking_uri, model_name=MODEL, data_fingerprint="sha256:0",
-        train_data=kwargs.pop("train_data", "/data/train.csv"), pipeline_job_name="job",
-        pipeline_job_id=kwargs.pop("pipeline_job_id", "42"), **kwargs)
+        model_dir=str(model_dir),
+        metrics={"roc_auc": 0.9},
+        decision_path=str(decision),
+        tracking_uri=tracking_uri,
+        model_name=MODEL,
+        data_fingerprint="sha256:0",
+        train_data=kwargs.pop("train_data", "/data/train.csv"),
+        pipeline_job_name="job",
+        pipeline_job_id=kwargs.pop("pipeline_job_id", "42"),
+        **kwargs,
+    )
     return version
 
 
 def test_register_stores_training_statistics_as_the_monitoring_baseline(
-        untrained_model_dir: Path, tracking_uri: str, tmp_path: Path, quiet: DriftResult) -> None:
+    untrained_model_dir: Path, tracking_uri: str, tmp_path: Path, quiet: DriftResult
+) -> None:
     statistics = tmp_path / "statistics"
     statistics.mkdir()
     (statistics / "train_stats.pb").write_bytes((quiet.output_dir / "baseline_stats.pb").read_bytes())
-    version = _register(untrained_model_dir, tracking_uri, tmp_path, statistics_dir=str(statistics),
-                        trigger_reason="drift in 2 of 24 features")
+    version = _register(
+        untrained_model_dir,
+        tracking_uri,
+        tmp_path,
+        statistics_dir=str(statistics),
+        trigger_reason="drift in 2 of 24 features",
+    )
     tags = version_tags(tracking_uri, MODEL, version)
     assert tags[TRAINING_STATISTICS_TAG].endswith("/statistics/train_stats.pb")
     assert tags["retraining_reason"] == "drift in 2 of 24 features"
@@ -170,7 +219,8 @@ def test_register_stores_training_statistics_as_the_monitoring_baseline(
 
 
 def test_register_refuses_a_statistics_folder_without_train_stats(
-        untrained_model_dir: Path, tracking_uri: str, tmp_path: Path) -> None:
+    untrained_model_dir: Path, tracking_uri: str, tmp_path: Path
+) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(RegistryError, match=r"train_stats\.pb"):
         _register(untrained_model_dir, tracking_uri, tmp_path, statistics_dir=str(tmp_path / "empty"))
@@ -178,9 +228,9 @@ def test_register_refuses_a_statistics_folder_without_train_stats(
 
 
 def test_versions_without_statistics_fall_back_to_their_training_data(
-        untrained_model_dir: Path, tracking_uri: str, tmp_path: Path, data_dir: Path) -> None:
-    version = _register(untrained_model_dir, tracking_uri, tmp_path,
-                        train_data=str(data_dir / "train.csv"))
+    untrained_model_dir: Path, tracking_uri: str, tmp_path: Path, data_dir: Path
+) -> None:
+    version = _register(untrained_model_dir, tracking_uri, tmp_path, train_data=str(data_dir / "train.csv"))
     set_alias(tracking_uri, MODEL, CHAMPION, version)
     baseline = find_champion_baseline(tracking_uri, MODEL)
     assert baseline.source == FROM_TRAIN_DATA and baseline.location == str(data_dir / "train.csv")
@@ -190,15 +240,26 @@ def test_versions_without_statistics_fall_back_to_their_training_data(
         find_champion_baseline(tracking_uri, MODEL)
 
 
-def test_monitoring_task_without_champion_decides_to_train_the_first(tracking_uri: str,
-                                                                     tmp_path: Path) -> None:
-    outputs = MonitoringOutputs(*(str(tmp_path / name) for name in
-                                  ("decision.json", "report.md", "report.html", "stats", "view.html")),
-                                metadata={})
-    decision = check_production_drift(production_data="day1.csv", tracking_uri=tracking_uri,
-                                      model_name=MODEL, label_column=LABEL_COLUMN, schema_path="",
-                                      options=ValidationOptions(), numeric_histogram="auto",
-                                      outputs=outputs)
+def test_monitoring_task_without_champion_decides_to_train_the_first(
+    tracking_uri: str, tmp_path: Path
+) -> None:
+    outputs = MonitoringOutputs(
+        *(
+            str(tmp_path / name)
+            for name in ("decision.json", "report.md", "report.html", "stats", "view.html")
+        ),
+        metadata={},
+    )
+    decision = check_production_drift(
+        production_data="day1.csv",
+        tracking_uri=tracking_uri,
+        model_name=MODEL,
+        label_column=LABEL_COLUMN,
+        schema_path="",
+        options=ValidationOptions(),
+        numeric_histogram="auto",
+        outputs=outputs,
+    )
     assert decision.retrain and decision.trigger == "no_champion"
     assert RetrainingDecision.read(tmp_path / "decision.json") == decision
     assert (tmp_path / "report.md").read_text().startswith("# Monitoring: RETRAIN")
@@ -206,7 +267,8 @@ def test_monitoring_task_without_champion_decides_to_train_the_first(tracking_ur
 
 
 def test_trigger_is_recorded_on_the_versions_of_this_run_only(
-        untrained_model_dir: Path, tracking_uri: str, tmp_path: Path) -> None:
+    untrained_model_dir: Path, tracking_uri: str, tmp_path: Path
+) -> None:
     other = _register(untrained_model_dir, tracking_uri, tmp_path, pipeline_job_id="1")
     ours = _register(untrained_model_dir, tracking_uri, tmp_path, pipeline_job_id="2")
     decision = decide_from_drift(MODEL, other, "day7.csv", [_measurement("channel", 0.3)], "b")

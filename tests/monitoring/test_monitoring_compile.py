@@ -40,8 +40,10 @@ def test_training_pipeline_is_nested_under_the_drift_condition(compiled: tuple[s
     spec = compiled[1][0]
     root_tasks = spec["root"]["dag"]["tasks"]
     condition = next(t for name, t in root_tasks.items() if name.startswith("condition"))
-    assert condition["triggerPolicy"]["condition"] == \
-        "inputs.parameter_values['pipelinechannel--check-drift-Output'] == true"
+    assert (
+        condition["triggerPolicy"]["condition"]
+        == "inputs.parameter_values['pipelinechannel--check-drift-Output'] == true"
+    )
     branch = spec["components"][condition["componentRef"]["name"]]["dag"]["tasks"]
     nested = branch["kfp-cicd-training"]
     nested_dag = spec["components"][nested["componentRef"]["name"]]["dag"]["tasks"]

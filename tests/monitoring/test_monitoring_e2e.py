@@ -39,18 +39,25 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def home(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
     """A home whose registry has a champion trained on the training data (version 1)."""
     home = tmp_path_factory.mktemp("ct-home")
-    result = run_locally(LocalRunRequest(home=home, train_data=str(data_dir / "train.csv"),
-                                         eval_data=str(data_dir / "holdout.csv"),
-                                         pipeline_arguments=dict(TRAINING)))
+    result = run_locally(
+        LocalRunRequest(
+            home=home,
+            train_data=str(data_dir / "train.csv"),
+            eval_data=str(data_dir / "holdout.csv"),
+            pipeline_arguments=dict(TRAINING),
+        )
+    )
     assert result.succeeded, result.error
     assert version_for_alias(result.tracking_uri, MODEL, CHAMPION) == "1"
     return home
 
 
 def _monitor(home: Path, window: Path) -> LocalRunResult:
-    return run_locally(LocalRunRequest(home=home, data=str(window), seed=3,
-                                       pipeline_arguments=dict(MONITORING)),
-                       build_monitoring_pipeline(), {"production_data": str(window)})
+    return run_locally(
+        LocalRunRequest(home=home, data=str(window), seed=3, pipeline_arguments=dict(MONITORING)),
+        build_monitoring_pipeline(),
+        {"production_data": str(window)},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -78,16 +85,21 @@ def test_a_day_without_drift_retrains_nothing_and_says_why(quiet_day: LocalRunRe
     assert version_for_alias(quiet_day.tracking_uri, MODEL, CHAMPION) == "1"
 
 
-def test_a_drifted_day_retrains_and_the_new_champion_names_the_trigger(
-        drifted_day: LocalRunResult) -> None:
+def test_a_drifted_day_retrains_and_the_new_champion_names_the_trigger(drifted_day: LocalRunResult) -> None:
     assert drifted_day.succeeded, drifted_day.error
     check = drifted_day.tasks["check-drift"]
     assert check.parameters["Output"] is True
     decision = json.loads(Path(check.artifacts["decision"]["uri"]).read_text())
     assert decision["trigger"] == "drift" and decision["champion_version"] == "1"
     assert {"channel", "amount"} & set(decision["drifted_features"]), decision
-    assert {"validate-data", "train-model", "evaluate-model", "register-model",
-            "deploy-model", "record-retraining-trigger"} <= set(drifted_day.tasks)
+    assert {
+        "validate-data",
+        "train-model",
+        "evaluate-model",
+        "register-model",
+        "deploy-model",
+        "record-retraining-trigger",
+    } <= set(drifted_day.tasks)
     new_version = drifted_day.tasks["register-model"].parameters["version"]
     uri = drifted_day.tracking_uri
     assert version_for_alias(uri, MODEL, CHAMPION) == new_version == "2"

@@ -13,8 +13,11 @@ import yaml
 MONITORING = Path(__file__).resolve().parents[2] / "manifests" / "monitoring"
 # The predictor's metrics (kfp_cicd/serving), each labelled model_name and model_version; the
 # latency histogram also by protocol. Histograms expose _bucket/_sum/_count series.
-COUNTERS = ("kfp_cicd_predictions_total", "kfp_cicd_prediction_errors_total",
-            "kfp_cicd_out_of_domain_inputs_total")
+COUNTERS = (
+    "kfp_cicd_predictions_total",
+    "kfp_cicd_prediction_errors_total",
+    "kfp_cicd_out_of_domain_inputs_total",
+)
 HISTOGRAMS = ("kfp_cicd_request_latency_seconds", "kfp_cicd_prediction_score")
 EXPORTED = set(COUNTERS) | {f"{h}_{s}" for h in HISTOGRAMS for s in ("bucket", "sum", "count")}
 VERSION_LABELS = {"model_name", "model_version"}
@@ -55,11 +58,16 @@ def test_kustomization_lists_existing_files_and_one_scrape_config() -> None:
     assert (MONITORING / source).is_file()
 
 
-@pytest.mark.parametrize("name, kind, endpoints", [
-    ("pod_monitor.yaml", "PodMonitor", "podMetricsEndpoints"),
-    ("service_monitor.yaml", "ServiceMonitor", "endpoints")])
-def test_scrape_configs_select_predictor_pods_on_the_metrics_path(name: str, kind: str,
-                                                                  endpoints: str) -> None:
+@pytest.mark.parametrize(
+    "name, kind, endpoints",
+    [
+        ("pod_monitor.yaml", "PodMonitor", "podMetricsEndpoints"),
+        ("service_monitor.yaml", "ServiceMonitor", "endpoints"),
+    ],
+)
+def test_scrape_configs_select_predictor_pods_on_the_metrics_path(
+    name: str, kind: str, endpoints: str
+) -> None:
     document = _yaml(name)
     assert document["apiVersion"] == "monitoring.coreos.com/v1" and document["kind"] == kind
     expressions = {e["key"]: e for e in document["spec"]["selector"]["matchExpressions"]}
@@ -92,11 +100,17 @@ def test_rules_use_only_exported_metrics_grouped_per_model_version() -> None:
 
 def test_alerts_cover_errors_latency_score_shift_and_out_of_domain_inputs() -> None:
     alerts = {rule["alert"]: rule for rule in _rules() if "alert" in rule}
-    assert set(alerts) == {"KfpCicdPredictorErrorRateHigh", "KfpCicdPredictorLatencyP99High",
-                           "KfpCicdPredictionScoreShift", "KfpCicdOutOfDomainInputsHigh"}
+    assert set(alerts) == {
+        "KfpCicdPredictorErrorRateHigh",
+        "KfpCicdPredictorLatencyP99High",
+        "KfpCicdPredictionScoreShift",
+        "KfpCicdOutOfDomainInputsHigh",
+    }
     recorded = {rule["record"]: rule["expr"] for rule in _rules() if "record" in rule}
-    expanded = {name: rule["expr"] + "".join(recorded[r] for r in _RECORDED.findall(rule["expr"]))
-                for name, rule in alerts.items()}
+    expanded = {
+        name: rule["expr"] + "".join(recorded[r] for r in _RECORDED.findall(rule["expr"]))
+        for name, rule in alerts.items()
+    }
     assert "kfp_cicd_prediction_errors_total" in expanded["KfpCicdPredictorErrorRateHigh"]
     assert "histogram_quantile(0.99" in expanded["KfpCicdPredictorLatencyP99High"]
     assert "kfp_cicd_request_latency_seconds_bucket" in expanded["KfpCicdPredictorLatencyP99High"]
@@ -129,13 +143,18 @@ def test_dashboard_shows_traffic_latency_errors_and_scores_per_version_side_by_s
     used = set(_SERIES.findall(" ".join(queries.values())))
     unused = {"kfp_cicd_request_latency_seconds_sum", "kfp_cicd_request_latency_seconds_count"}
     assert used >= EXPORTED - unused
-    assert any(p["type"] == "heatmap" and "kfp_cicd_prediction_score_bucket" in queries[p["title"]]
-               for p in panels)
+    assert any(
+        p["type"] == "heatmap" and "kfp_cicd_prediction_score_bucket" in queries[p["title"]] for p in panels
+    )
     repeated = [p for p in panels if p.get("repeat") == "model_version"]
     assert repeated and all(p["repeatDirection"] == "h" for p in repeated), "canary vs stable side by side"
     covered = " ".join(queries[p["title"]] for p in repeated)
-    for metric in ("kfp_cicd_predictions_total", "kfp_cicd_prediction_errors_total",
-                   "kfp_cicd_request_latency_seconds_bucket", "kfp_cicd_prediction_score_bucket"):
+    for metric in (
+        "kfp_cicd_predictions_total",
+        "kfp_cicd_prediction_errors_total",
+        "kfp_cicd_request_latency_seconds_bucket",
+        "kfp_cicd_prediction_score_bucket",
+    ):
         assert metric in covered
     for panel in panels:
         if "repeat" not in panel and panel["type"] != "heatmap":

@@ -14,16 +14,29 @@ from kfp_cicd.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 VERTEX_SPEC = REPO / "compiled" / "vertex" / "training_pipeline.yaml"
-GOOD = ["--param", "train_data=s3://data/train.csv", "--param", "eval_data=s3://data/eval.csv",
-        "--param", "mlflow_tracking_uri=http://mlflow:5000", "--param", "label_column=default",
-        "--param", "model_name=credit-default"]
+GOOD = [
+    "--param",
+    "train_data=s3://data/train.csv",
+    "--param",
+    "eval_data=s3://data/eval.csv",
+    "--param",
+    "mlflow_tracking_uri=http://mlflow:5000",
+    "--param",
+    "label_column=default",
+    "--param",
+    "model_name=credit-default",
+]
 
 
 def with_params(*extra: str) -> list[str]:
     """GOOD's --param pairs with ``extra`` (options or --param pairs) overriding them by key."""
     given = {item.split("=", 1)[0] for item in extra if "=" in item}
-    kept = [item for pair in zip(GOOD[::2], GOOD[1::2], strict=True) if pair[1].split("=", 1)[0] not in given
-            for item in pair]
+    kept = [
+        item
+        for pair in zip(GOOD[::2], GOOD[1::2], strict=True)
+        if pair[1].split("=", 1)[0] not in given
+        for item in pair
+    ]
     return [*kept, *extra]
 
 
@@ -48,8 +61,9 @@ BAD_RUN_OPTIONS = [
 
 def test_kfp_submit_refuses_bad_values_before_contacting_the_api(kfp_api, capsys) -> None:
     for extra, fragment in BAD_RUN_OPTIONS:
-        code, err = cli(capsys, "submit", "--host", kfp_api.url, "--pipeline", "kfp-cicd-training",
-                        *with_params(*extra))
+        code, err = cli(
+            capsys, "submit", "--host", kfp_api.url, "--pipeline", "kfp-cicd-training", *with_params(*extra)
+        )
         assert code == 2 and fragment in err, err
     assert kfp_api.requests == []
 
@@ -66,17 +80,20 @@ BAD_CADENCES = [
 
 def test_kfp_schedule_refuses_bad_cadences_before_contacting_the_api(kfp_api, capsys) -> None:
     for cadence, fragment in BAD_CADENCES:
-        code, err = cli(capsys, "schedule", "--host", kfp_api.url, "--pipeline", "kfp-cicd-training", *GOOD,
-                        *cadence)
+        code, err = cli(
+            capsys, "schedule", "--host", kfp_api.url, "--pipeline", "kfp-cicd-training", *GOOD, *cadence
+        )
         assert code == 2 and fragment in err, err
     assert kfp_api.requests == []
 
 
 def test_kfp_upload_refuses_bad_connection_values(kfp_api, capsys) -> None:
     spec = str(REPO / "compiled" / "kubeflow" / "training_pipeline.yaml")
-    for extra, fragment in ((["--namespace", "Team_A"], "--namespace 'Team_A' is not valid"),
-                            (["--ui-host", "kubeflow.example.com"], "--ui-host"),
-                            (["--pipeline-name", "x" * 300], "at most 256")):
+    for extra, fragment in (
+        (["--namespace", "Team_A"], "--namespace 'Team_A' is not valid"),
+        (["--ui-host", "kubeflow.example.com"], "--ui-host"),
+        (["--pipeline-name", "x" * 300], "at most 256"),
+    ):
         code, err = cli(capsys, "upload", "--host", kfp_api.url, *extra, "--spec", spec)
         assert code == 2 and fragment in err, err
     assert kfp_api.requests == []
@@ -85,13 +102,24 @@ def test_kfp_upload_refuses_bad_connection_values(kfp_api, capsys) -> None:
 
 
 def _vertex(server) -> list[str]:
-    return ["--project", server.project, "--region", server.region, "--api-endpoint", server.url,
-            "--anonymous", "--spec", str(VERTEX_SPEC)]
+    return [
+        "--project",
+        server.project,
+        "--region",
+        server.region,
+        "--api-endpoint",
+        server.url,
+        "--anonymous",
+        "--spec",
+        str(VERTEX_SPEC),
+    ]
 
 
 BAD_VERTEX_OPTIONS = [
-    (["--pipeline-root", "gs://my-bucket/runs", "--param", "canary_traffic_percent=150"],
-     "canary_traffic_percent 150 is not valid"),
+    (
+        ["--pipeline-root", "gs://my-bucket/runs", "--param", "canary_traffic_percent=150"],
+        "canary_traffic_percent 150 is not valid",
+    ),
     (["--pipeline-root", "s3://my-bucket/runs"], "is not a gs://bucket/path URI"),
     (["--pipeline-root", "gs://my-bucket/runs", "--service-account", "default"], "service account's e-mail"),
     (["--pipeline-root", "gs://my-bucket/runs", "--job-id", "Job_1"], "--job-id 'Job_1' is not valid"),
@@ -104,23 +132,35 @@ def test_vertex_submit_refuses_bad_values_before_any_request(vertex_api, capsys)
     for extra, fragment in BAD_VERTEX_OPTIONS:
         code, err = cli(capsys, "vertex", "submit", *_vertex(vertex_api), *with_params(*extra))
         assert code == 2 and fragment in err, err
-    targets = ((["--project", "My Project", "--region", "europe-west4"], "--project 'My Project'"),
-               (["--project", "my-proj", "--region", "us-central1-a"], "not a zone"))
+    targets = (
+        (["--project", "My Project", "--region", "europe-west4"], "--project 'My Project'"),
+        (["--project", "my-proj", "--region", "us-central1-a"], "not a zone"),
+    )
     for target, fragment in targets:
-        code, err = cli(capsys, "vertex", "schedule", "list", *target, "--api-endpoint", vertex_api.url,
-                        "--anonymous")
+        code, err = cli(
+            capsys, "vertex", "schedule", "list", *target, "--api-endpoint", vertex_api.url, "--anonymous"
+        )
         assert code == 2 and fragment in err, err
     assert vertex_api.requests == []
 
 
 def test_vertex_schedule_refuses_bad_cron_and_parameters_before_any_request(vertex_api, capsys) -> None:
-    for extra, fragment in ((["--cron", "0 25 * * *"], "hour field '25'"),
-                            (["--cron", "TZ=Mars/Olympus 0 3 * * *"], "not an IANA zone"),
-                            (["--cron", "0 3 * * MON-FOO"], "day of week field 'MON-FOO'"),
-                            (["--cron", "0 3 * * *", "--end", "2026-01-01"], "give the time zone"),
-                            # typed before the existing schedules are listed
-                            (["--cron", "0 3 * * *", "--param", "epochs=ten"], "epochs is an integer")):
-        code, err = cli(capsys, "vertex", "schedule", *_vertex(vertex_api), "--pipeline-root",
-                        "gs://my-bucket/runs", *with_params(*extra))
+    for extra, fragment in (
+        (["--cron", "0 25 * * *"], "hour field '25'"),
+        (["--cron", "TZ=Mars/Olympus 0 3 * * *"], "not an IANA zone"),
+        (["--cron", "0 3 * * MON-FOO"], "day of week field 'MON-FOO'"),
+        (["--cron", "0 3 * * *", "--end", "2026-01-01"], "give the time zone"),
+        # typed before the existing schedules are listed
+        (["--cron", "0 3 * * *", "--param", "epochs=ten"], "epochs is an integer"),
+    ):
+        code, err = cli(
+            capsys,
+            "vertex",
+            "schedule",
+            *_vertex(vertex_api),
+            "--pipeline-root",
+            "gs://my-bucket/runs",
+            *with_params(*extra),
+        )
         assert code == 2 and fragment in err, err
     assert vertex_api.requests == []

@@ -13,8 +13,13 @@ from kfp_cicd.orchestration.spec import ParameterDefinition, load_compiled_pipel
 from kfp_cicd.orchestration.versioning import job_id, version_name
 
 REPO = Path(__file__).resolve().parents[2]
-REQUIRED = ["train_data=a.csv", "eval_data=b.csv", "mlflow_tracking_uri=sqlite:///m.db", "label_column=y",
-            "model_name=m"]
+REQUIRED = [
+    "train_data=a.csv",
+    "eval_data=b.csv",
+    "mlflow_tracking_uri=sqlite:///m.db",
+    "label_column=y",
+    "model_name=m",
+]
 
 
 def test_spec_declares_types_descriptions_and_required_inputs() -> None:
@@ -22,8 +27,13 @@ def test_spec_declares_types_descriptions_and_required_inputs() -> None:
     assert pipeline.documents == 2 and pipeline.name == "kfp-cicd-training"
     assert pipeline.parameters["epochs"].parameter_type == "NUMBER_INTEGER"
     assert pipeline.parameters["epochs"].description  # the KFP run form shows it
-    assert pipeline.required_parameters() == ["eval_data", "label_column", "mlflow_tracking_uri",
-                                              "model_name", "train_data"]
+    assert pipeline.required_parameters() == [
+        "eval_data",
+        "label_column",
+        "mlflow_tracking_uri",
+        "model_name",
+        "train_data",
+    ]
     with pytest.raises(SpecError, match="compiled/vertex"):
         require_single_document(pipeline)
     require_single_document(load_compiled_pipeline(REPO / "compiled" / "vertex" / "training_pipeline.yaml"))

@@ -20,8 +20,14 @@ SPECS = sorted(COMPILED.glob("*/*.yaml"))
 # Pure functions of their inputs: reused on a re-run with the same inputs.
 CACHED = {"validate-data", "train-model", "train-pytorchjob"}
 # Side effects (registry aliases, serving traffic) or reads of the registry's current champion.
-NEVER_CACHED = {"evaluate-model", "register-model", "deploy-model", "check-drift", "monitoring-verdict",
-                "record-retraining-trigger"}
+NEVER_CACHED = {
+    "evaluate-model",
+    "register-model",
+    "deploy-model",
+    "check-drift",
+    "monitoring-verdict",
+    "record-retraining-trigger",
+}
 
 
 def container_tasks(spec: dict) -> dict[str, bool]:
@@ -39,8 +45,10 @@ def container_tasks(spec: dict) -> dict[str, bool]:
 
 def test_every_platform_and_pipeline_is_compiled() -> None:
     assert {f"{p.parent.name}/{p.name}" for p in SPECS} == {
-        f"{platform}/{pipeline}_pipeline.yaml" for platform in ("kubeflow", "vertex")
-        for pipeline in ("training", "monitoring")}
+        f"{platform}/{pipeline}_pipeline.yaml"
+        for platform in ("kubeflow", "vertex")
+        for pipeline in ("training", "monitoring")
+    }
 
 
 @pytest.mark.parametrize("path", SPECS, ids=lambda p: f"{p.parent.name}/{p.stem}")
@@ -52,8 +60,13 @@ def test_each_task_caches_deliberately(path: Path) -> None:
     assert {name for name, cached in tasks.items() if cached} <= CACHED
     assert {name for name, cached in tasks.items() if not cached} <= NEVER_CACHED
     if path.stem == "training_pipeline":
-        assert tasks == {"validate-data": True, "train-model": True, "evaluate-model": False,
-                         "register-model": False, "deploy-model": False}
+        assert tasks == {
+            "validate-data": True,
+            "train-model": True,
+            "evaluate-model": False,
+            "register-model": False,
+            "deploy-model": False,
+        }
 
 
 def test_the_multi_node_training_launcher_is_cached_too(tmp_path: Path) -> None:
@@ -62,8 +75,9 @@ def test_the_multi_node_training_launcher_is_cached_too(tmp_path: Path) -> None:
     from kfp_cicd.images import ImageRefs
     from kfp_cicd.pipelines.training_pipeline import Target, TrainingResources, build_training_pipeline
 
-    pipeline = build_training_pipeline(ImageRefs(), Target.KUBEFLOW,
-                                       TrainingResources(kubeflow_nodes=2, shared_pvc="shared"))
+    pipeline = build_training_pipeline(
+        ImageRefs(), Target.KUBEFLOW, TrainingResources(kubeflow_nodes=2, shared_pvc="shared")
+    )
     compiler.Compiler().compile(pipeline, str(tmp_path / "spec.yaml"))
     tasks = container_tasks(next(yaml.safe_load_all((tmp_path / "spec.yaml").read_text())))
     launcher = set(tasks) - NEVER_CACHED - {"validate-data"}

@@ -20,8 +20,10 @@ IMAGES = ImageRefs(registry="registry.example.com/team", tag="9.9.9")
 def compiled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict]]:
     output = tmp_path_factory.mktemp("compiled")
     compile_all(output, IMAGES)
-    return {target: list(yaml.safe_load_all((output / target / "training_pipeline.yaml").read_text()))
-            for target in ("kubeflow", "vertex")}
+    return {
+        target: list(yaml.safe_load_all((output / target / "training_pipeline.yaml").read_text()))
+        for target in ("kubeflow", "vertex")
+    }
 
 
 def _strict(document: dict, message: type) -> object:

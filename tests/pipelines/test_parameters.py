@@ -25,9 +25,15 @@ from kfp_cicd.pipelines.training_pipeline import build_training_pipeline
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 BUILDERS: dict[str, Callable[[str], PythonComponent]] = {
-    declared.VALIDATE: build_validate, declared.TRAIN: build_train, "pytorchjob": build_pytorchjob,
-    declared.EVALUATE: build_evaluate, declared.REGISTER: build_register, declared.DEPLOY: build_deploy,
-    declared.CHECK_DRIFT: build_check_drift, declared.RECORD: build_record_component}
+    declared.VALIDATE: build_validate,
+    declared.TRAIN: build_train,
+    "pytorchjob": build_pytorchjob,
+    declared.EVALUATE: build_evaluate,
+    declared.REGISTER: build_register,
+    declared.DEPLOY: build_deploy,
+    declared.CHECK_DRIFT: build_check_drift,
+    declared.RECORD: build_record_component,
+}
 
 
 def _inputs(component: str) -> dict:
@@ -36,7 +42,8 @@ def _inputs(component: str) -> dict:
 
 @pytest.mark.parametrize("parameter", declared.BY_NAME.values(), ids=lambda p: p.name)
 def test_every_component_input_a_parameter_feeds_exists_with_the_same_default(
-        parameter: declared.PipelineParameter) -> None:
+    parameter: declared.PipelineParameter,
+) -> None:
     for target in parameter.feeds:
         component = target.partition(":")[0]
         name = parameter.input_for(component)
@@ -44,12 +51,18 @@ def test_every_component_input_a_parameter_feeds_exists_with_the_same_default(
         assert spec is not None, f"{parameter.name} feeds {component}.{name}, which does not exist"
         if spec.optional and not parameter.required:
             assert spec.default == parameter.default, (
-                f"{component}.{name} defaults to {spec.default!r}, the pipelines to {parameter.default!r}")
+                f"{component}.{name} defaults to {spec.default!r}, the pipelines to {parameter.default!r}"
+            )
 
 
-@pytest.mark.parametrize(("build", "parameters"), [
-    (build_training_pipeline, declared.TRAINING_PIPELINE),
-    (build_monitoring_pipeline, declared.MONITORING_PIPELINE)], ids=["training", "monitoring"])
+@pytest.mark.parametrize(
+    ("build", "parameters"),
+    [
+        (build_training_pipeline, declared.TRAINING_PIPELINE),
+        (build_monitoring_pipeline, declared.MONITORING_PIPELINE),
+    ],
+    ids=["training", "monitoring"],
+)
 def test_pipeline_inputs_are_the_declared_parameters(build: Callable, parameters: tuple) -> None:
     inputs = build().component_spec.inputs
     assert list(inputs) == [p.name for p in sorted(parameters, key=lambda p: not p.required)]
@@ -80,13 +93,17 @@ def test_the_readme_table_is_the_declaration() -> None:
     section = text.split("<!-- parameters:start -->\n", 1)[1].split("\n<!-- parameters:end -->", 1)[0]
     assert section == declared.readme_section(), (
         "README.md's parameter table is stale: paste `python -m kfp_cicd.pipelines.parameters` between "
-        "the parameters:start/end markers")
+        "the parameters:start/end markers"
+    )
 
 
 def test_cli_params_are_strict_and_typed_by_the_pipeline() -> None:
     pipeline = build_training_pipeline()
     assert parse_pipeline_params(["epochs=3", "learning_rate=0.01", "label_column=y"], pipeline) == {
-        "epochs": 3, "learning_rate": 0.01, "label_column": "y"}
+        "epochs": 3,
+        "learning_rate": 0.01,
+        "label_column": "y",
+    }
     with pytest.raises(KfpCicdError, match="given twice"):
         parse_pipeline_params(["epochs=3", "epochs=4"], pipeline)
     with pytest.raises(KfpCicdError, match="did you mean 'epochs'"):

@@ -77,7 +77,8 @@ def _versions(server: str, name: str) -> list[str]:
 
 
 def test_server_down_before_the_step_fails_after_bounded_retries_and_changes_nothing(
-        untrained_model_dir: Path, mlflow_server: str, mlflow_proxy: Any, name: str) -> None:
+    untrained_model_dir: Path, mlflow_server: str, mlflow_proxy: Any, name: str
+) -> None:
     first = register_model_version(untrained_model_dir, tracking_uri=mlflow_proxy.url, model_name=name)
     promote(mlflow_proxy.url, name, first.version)
     mlflow_proxy.down = True
@@ -96,7 +97,8 @@ def test_server_down_before_the_step_fails_after_bounded_retries_and_changes_not
 
 
 def test_an_error_the_server_answered_fails_at_once_with_its_message(
-        untrained_model_dir: Path, mlflow_proxy: Any, name: str) -> None:
+    untrained_model_dir: Path, mlflow_proxy: Any, name: str
+) -> None:
     register_model_version(untrained_model_dir, tracking_uri=mlflow_proxy.url, model_name=name)
     before = len(mlflow_proxy.seen)
     with pytest.raises(RegistryError, match="has no version 99") as failure:
@@ -106,21 +108,25 @@ def test_an_error_the_server_answered_fails_at_once_with_its_message(
 
 
 def test_a_lost_answer_to_create_version_does_not_register_twice(
-        untrained_model_dir: Path, mlflow_server: str, mlflow_proxy: Any, name: str) -> None:
+    untrained_model_dir: Path, mlflow_server: str, mlflow_proxy: Any, name: str
+) -> None:
     register_model_version(untrained_model_dir, tracking_uri=mlflow_proxy.url, model_name=name)
     mlflow_proxy.add_rule(*CREATE_VERSION, "lose-answer")
 
     second = register_model_version(untrained_model_dir, tracking_uri=mlflow_proxy.url, model_name=name)
 
     assert mlflow_proxy.calls(*CREATE_VERSION, "answer lost") == 1, "the server committed, the answer was cut"
-    assert mlflow_proxy.calls(*CREATE_VERSION) == 2, "one per registration: the retry found the version " \
+    assert mlflow_proxy.calls(*CREATE_VERSION) == 2, (
+        "one per registration: the retry found the version "
         "the lost answer belonged to instead of creating another"
+    )
     assert _versions(mlflow_server, name) == ["1", "2"] and second.version == "2"
     assert assert_aliases_on_complete_versions(mlflow_server, name) == {CANDIDATE: "2"}
 
 
 def test_server_stopped_after_registration_before_the_alias_moves(
-        untrained_model_dir: Path, mlflow_server: str, mlflow_proxy: Any, name: str) -> None:
+    untrained_model_dir: Path, mlflow_server: str, mlflow_proxy: Any, name: str
+) -> None:
     register_model_version(untrained_model_dir, tracking_uri=mlflow_proxy.url, model_name=name)
     promote(mlflow_proxy.url, name, "1")
     mlflow_proxy.add_rule(*CREATE_VERSION, "then-down")  # version 2 created, then down
@@ -138,7 +144,8 @@ def test_server_stopped_after_registration_before_the_alias_moves(
 
 @pytest.mark.slow
 def test_the_real_server_killed_after_committing_a_version_then_restarted_converges(
-        untrained_model_dir: Path, tmp_path: Path, name: str) -> None:
+    untrained_model_dir: Path, tmp_path: Path, name: str
+) -> None:
     """Not a cut connection: the real ``mlflow server`` process is SIGKILLed mid-registration."""
     server = RealMlflowServer(tmp_path / "store").start()
     proxy = CuttableProxy(server.url)  # only to kill the process right after it committed version 2
@@ -156,8 +163,10 @@ def test_the_real_server_killed_after_committing_a_version_then_restarted_conver
         server.start()  # same port, same store: what the dead server committed is still there
         assert assert_aliases_on_complete_versions(server.url, name) == {CANDIDATE: "1", CHAMPION: "1"}
         again = register_model_version(untrained_model_dir, tracking_uri=proxy.url, model_name=name)
-        assert assert_aliases_on_complete_versions(server.url, name) == {CANDIDATE: again.version,
-                                                                         CHAMPION: "1"}
+        assert assert_aliases_on_complete_versions(server.url, name) == {
+            CANDIDATE: again.version,
+            CHAMPION: "1",
+        }
         promote(proxy.url, name, again.version)
         aliases = assert_aliases_on_complete_versions(server.url, name)
         assert (aliases[CHAMPION], aliases[PREVIOUS]) == (again.version, "1")
@@ -167,7 +176,8 @@ def test_the_real_server_killed_after_committing_a_version_then_restarted_conver
 
 
 def test_promote_interrupted_between_its_two_alias_moves_converges_on_rerun(
-        untrained_model_dir: Path, mlflow_server: str, mlflow_proxy: Any, name: str) -> None:
+    untrained_model_dir: Path, mlflow_server: str, mlflow_proxy: Any, name: str
+) -> None:
     for _ in range(2):
         register_model_version(untrained_model_dir, tracking_uri=mlflow_proxy.url, model_name=name)
     promote(mlflow_proxy.url, name, "1")
@@ -185,7 +195,8 @@ def test_promote_interrupted_between_its_two_alias_moves_converges_on_rerun(
 
 
 def test_rollback_interrupted_between_its_two_alias_moves_is_finished_on_rerun(
-        untrained_model_dir: Path, mlflow_server: str, mlflow_proxy: Any, name: str) -> None:
+    untrained_model_dir: Path, mlflow_server: str, mlflow_proxy: Any, name: str
+) -> None:
     for _ in range(2):
         register_model_version(untrained_model_dir, tracking_uri=mlflow_proxy.url, model_name=name)
     promote(mlflow_proxy.url, name, "1")
@@ -208,7 +219,8 @@ def test_rollback_interrupted_between_its_two_alias_moves_is_finished_on_rerun(
 
 
 def test_a_slow_server_within_the_timeout_succeeds_and_one_timed_out_read_is_retried(
-        untrained_model_dir: Path, mlflow_server: str, mlflow_proxy: Any, name: str) -> None:
+    untrained_model_dir: Path, mlflow_server: str, mlflow_proxy: Any, name: str
+) -> None:
     mlflow_proxy.delay = 0.3  # every request answers late, within the 5 s timeout
     registered = register_model_version(untrained_model_dir, tracking_uri=mlflow_proxy.url, model_name=name)
     # Every request answered (404: "no such registered model yet", before it is created), none twice.

@@ -39,8 +39,10 @@ def test_the_exceptions_file_documents_every_accepted_advisory() -> None:
 
 def test_malformed_exceptions_are_refused_naming_the_line(tmp_path: Path) -> None:
     path = tmp_path / "exceptions.txt"
-    path.write_text("# comment\nGHSA-aaaa-bbbb-cccc | pkg | unreachable code path here | 2027-01-01\n"
-                    "PYSEC-2026-1 | pkg | no review date\n")
+    path.write_text(
+        "# comment\nGHSA-aaaa-bbbb-cccc | pkg | unreachable code path here | 2027-01-01\n"
+        "PYSEC-2026-1 | pkg | no review date\n"
+    )
     with pytest.raises(AuditConfigError, match=r"exceptions.txt:3: expected 'ID \| package"):
         read_exceptions(path)
     path.write_text("PYSEC-2026-1 | pkg | a reason for it | next year\n")
@@ -63,11 +65,14 @@ def test_the_command_audits_the_pins_without_installing_and_ignores_only_the_exc
 
 
 def test_a_report_separates_audited_skipped_and_vulnerable_packages() -> None:
-    report = {"dependencies": [
-        {"name": "clean", "version": "1.0", "vulns": []},
-        {"name": "torch", "skip_reason": "Dependency not found on PyPI: torch (2.13.0+cpu)"},
-        {"name": "old", "version": "0.1", "vulns": [{"id": "PYSEC-2026-7", "fix_versions": ["0.2"]}]}],
-        "fixes": []}
+    report = {
+        "dependencies": [
+            {"name": "clean", "version": "1.0", "vulns": []},
+            {"name": "torch", "skip_reason": "Dependency not found on PyPI: torch (2.13.0+cpu)"},
+            {"name": "old", "version": "0.1", "vulns": [{"id": "PYSEC-2026-7", "fix_versions": ["0.2"]}]},
+        ],
+        "fixes": [],
+    }
     result = parse_report(Path("x.lock"), report)
     assert result.audited == ["clean", "old"] and set(result.skipped) == {"torch"}
     assert [str(v) for v in result.vulnerabilities] == ["old==0.1: PYSEC-2026-7 (fixed in 0.2)"]
@@ -83,11 +88,27 @@ def test_an_audit_that_reaches_no_advisory_service_fails_instead_of_passing(tmp_
     """The real pip-audit through a proxy that refuses connections: exit 2, never 0."""
     lock = tmp_path / "one.lock"
     lock.write_text("pip_audit==2.10.1\n")
-    env = {**os.environ, "HTTPS_PROXY": f"http://127.0.0.1:{_closed_port()}", "NO_PROXY": "",
-           "XDG_CACHE_HOME": str(tmp_path / "cache")}  # no cached answers
-    completed = subprocess.run([sys.executable, "-m", "kfp_cicd.security.dependency_audit", str(lock),
-                                "--exceptions", str(EXCEPTIONS)],
-                               capture_output=True, text=True, env=env, timeout=120, check=False)
+    env = {
+        **os.environ,
+        "HTTPS_PROXY": f"http://127.0.0.1:{_closed_port()}",
+        "NO_PROXY": "",
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+    }  # no cached answers
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kfp_cicd.security.dependency_audit",
+            str(lock),
+            "--exceptions",
+            str(EXCEPTIONS),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
     assert completed.returncode == 2, completed.stdout + completed.stderr
     assert "dependency audit could not run" in completed.stderr
 
@@ -114,7 +135,9 @@ def test_ci_audits_every_lock_file_before_anything_ships() -> None:
     runs = " ".join(step.get("run", "") for step in steps)
     assert "python -m kfp_cicd.security.dependency_audit requirements/*.lock" in runs
     assert "grep -iE '^pip[-_]audit==' requirements/main.lock" in runs
-    assert any(line.lower().startswith(("pip-audit==", "pip_audit=="))
-               for line in (REPO / "requirements" / "main.lock").read_text().splitlines())
+    assert any(
+        line.lower().startswith(("pip-audit==", "pip_audit=="))
+        for line in (REPO / "requirements" / "main.lock").read_text().splitlines()
+    )
     for job in ("kubeflow", "vertex"):
         assert "audit" in workflow["jobs"][job]["needs"], f"{job} must wait for the audit"

@@ -29,16 +29,29 @@ IMAGE_USER = 1000  # images/runtime/Dockerfile: useradd --uid 1000, USER 1000
 Rules = dict[tuple[str, str], set[str]]
 EXPECTED_ROLES: dict[str, Rules] = {
     "kfp-cicd-deployer": {("serving.kserve.io", "inferenceservices"): {"get", "create", "patch"}},
-    "kfp-cicd-pytorchjob-launcher": {("kubeflow.org", "pytorchjobs"): {"get", "create", "delete"},
-                                     ("", "pods/log"): {"get"}},
+    "kfp-cicd-pytorchjob-launcher": {
+        ("kubeflow.org", "pytorchjobs"): {"get", "create", "delete"},
+        ("", "pods/log"): {"get"},
+    },
 }
 # The modules whose kubernetes client calls each Role serves.
-ROLE_SOURCES = {"kfp-cicd-deployer": REPO / "components" / "deploy" / "kube_api.py",
-                "kfp-cicd-pytorchjob-launcher": REPO / "components" / "train_pytorchjob" / "job_runner.py"}
+ROLE_SOURCES = {
+    "kfp-cicd-deployer": REPO / "components" / "deploy" / "kube_api.py",
+    "kfp-cicd-pytorchjob-launcher": REPO / "components" / "train_pytorchjob" / "job_runner.py",
+}
 CLIENT_CALL = re.compile(
-    r"^(get|create|patch|delete|list|replace|read|watch)_namespaced_(custom_object|pod_log)$")
-CALL_VERB = {"get": "get", "read": "get", "create": "create", "patch": "patch", "delete": "delete",
-             "list": "list", "replace": "update", "watch": "watch"}
+    r"^(get|create|patch|delete|list|replace|read|watch)_namespaced_(custom_object|pod_log)$"
+)
+CALL_VERB = {
+    "get": "get",
+    "read": "get",
+    "create": "create",
+    "patch": "patch",
+    "delete": "delete",
+    "list": "list",
+    "replace": "update",
+    "watch": "watch",
+}
 BROAD_ROLES = {"cluster-admin", "admin", "edit"}
 
 
@@ -46,8 +59,13 @@ def render(tree: str) -> list[dict[str, Any]]:
     """``kubectl kustomize manifests/<tree>``: what a cluster would receive."""
     if shutil.which("kubectl") is None:
         pytest.skip("kubectl is not installed; the manifests are rendered with the real kustomize")
-    result = subprocess.run(["kubectl", "kustomize", str(MANIFESTS / tree)], capture_output=True, text=True,
-                            timeout=60, check=False)
+    result = subprocess.run(
+        ["kubectl", "kustomize", str(MANIFESTS / tree)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, f"{tree}: {result.stderr}"
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
@@ -101,8 +119,9 @@ def verbs_called(source: str, group: str, plural: str) -> Rules:
 
 
 def test_roles_grant_exactly_the_expected_rules(rendered: dict[str, list[dict[str, Any]]]) -> None:
-    roles = {doc["metadata"]["name"]: doc
-             for docs in rendered.values() for doc in docs if doc["kind"] == "Role"}
+    roles = {
+        doc["metadata"]["name"]: doc for docs in rendered.values() for doc in docs if doc["kind"] == "Role"
+    }
     assert set(roles) == set(EXPECTED_ROLES)
     for name, expected in EXPECTED_ROLES.items():
         assert role_rules(roles[name]) == expected, name
@@ -121,25 +140,37 @@ def test_role_verbs_are_exactly_what_the_client_calls_need() -> None:
     from kfp_cicd.components.deploy import kube_api
     from kfp_cicd.components.train_pytorchjob import manifest
 
-    constants = {"kfp-cicd-deployer": (kube_api.GROUP, kube_api.PLURAL),
-                 "kfp-cicd-pytorchjob-launcher": (manifest.GROUP, manifest.PLURAL)}
+    constants = {
+        "kfp-cicd-deployer": (kube_api.GROUP, kube_api.PLURAL),
+        "kfp-cicd-pytorchjob-launcher": (manifest.GROUP, manifest.PLURAL),
+    }
     for role, source in ROLE_SOURCES.items():
         assert verbs_called(source.read_text(), *constants[role]) == EXPECTED_ROLES[role], (
             f"{source.relative_to(REPO)} calls the API with other verbs than Role {role} grants: "
-            "update manifests/ and EXPECTED_ROLES together")
+            "update manifests/ and EXPECTED_ROLES together"
+        )
 
 
 def test_the_rbac_checks_can_fail() -> None:
-    role = {"kind": "Role", "metadata": {"name": "too-much"},
-            "rules": [{"apiGroups": ["serving.kserve.io"], "resources": ["*"], "verbs": ["get"]},
-                      {"apiGroups": [""], "resources": ["secrets"], "verbs": ["list", "watch"]}]}
-    binding = {"kind": "ClusterRoleBinding", "metadata": {"name": "admin"},
-               "roleRef": {"kind": "ClusterRole", "name": "cluster-admin"}}
+    role = {
+        "kind": "Role",
+        "metadata": {"name": "too-much"},
+        "rules": [
+            {"apiGroups": ["serving.kserve.io"], "resources": ["*"], "verbs": ["get"]},
+            {"apiGroups": [""], "resources": ["secrets"], "verbs": ["list", "watch"]},
+        ],
+    }
+    binding = {
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": "admin"},
+        "roleRef": {"kind": "ClusterRole", "name": "cluster-admin"},
+    }
     problems = " ".join(rbac_problems([role, binding]))
     assert "wildcard in resources" in problems and "access to secrets" in problems
     assert "cluster-wide RBAC" in problems and "'cluster-admin'" in problems
-    calls = ("api.list_namespaced_custom_object(g, v, n, p)\n"
-             "api.delete_namespaced_custom_object(g, v, n, p, x)")
+    calls = (
+        "api.list_namespaced_custom_object(g, v, n, p)\napi.delete_namespaced_custom_object(g, v, n, p, x)"
+    )
     assert verbs_called(calls, "g", "p") == {("g", "p"): {"list", "delete"}}
 
 
@@ -209,10 +240,18 @@ def test_every_pod_template_in_manifests_is_restricted(rendered: dict[str, list[
 def _pytorchjob(tmp_path: Path) -> dict[str, Any]:
     from kfp_cicd.components.train_pytorchjob.manifest import PyTorchJobRequest, build_pytorchjob
 
-    return build_pytorchjob(PyTorchJobRequest(
-        name="secure-job", namespace="kfp-cicd", image="ghcr.io/kfp-cicd/kfp-cicd-runtime:0.1.0",
-        command=("python", "-c", "pass"), shared_pvc="shared-data", shared_mount_path=str(tmp_path),
-        workers=2, gpus_per_worker=1))
+    return build_pytorchjob(
+        PyTorchJobRequest(
+            name="secure-job",
+            namespace="kfp-cicd",
+            image="ghcr.io/kfp-cicd/kfp-cicd-runtime:0.1.0",
+            command=("python", "-c", "pass"),
+            shared_pvc="shared-data",
+            shared_mount_path=str(tmp_path),
+            workers=2,
+            gpus_per_worker=1,
+        )
+    )
 
 
 def test_the_launchers_pytorchjob_pods_are_restricted(tmp_path: Path) -> None:
@@ -230,29 +269,44 @@ def test_the_launchers_pytorchjob_pods_are_restricted(tmp_path: Path) -> None:
 def test_the_pytorchjob_with_its_security_context_satisfies_the_crd(tmp_path: Path, shared_dir: Path) -> None:
     from jsonschema import Draft7Validator
 
-    crd = yaml.load((shared_dir / "crds" / "kubeflow.org_pytorchjobs.yaml").read_text(),
-                    Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    crd = yaml.load(
+        (shared_dir / "crds" / "kubeflow.org_pytorchjobs.yaml").read_text(),
+        Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader),
+    )
     schema = next(v for v in crd["spec"]["versions"] if v["name"] == "v1")["schema"]["openAPIV3Schema"]
     assert [e.message for e in Draft7Validator(schema).iter_errors(_pytorchjob(tmp_path))] == []
 
 
 def test_the_pod_security_check_can_fail(rendered: dict[str, list[dict[str, Any]]]) -> None:
-    runtime = copy.deepcopy(next(doc for doc in rendered["runtime"]
-                                 if doc["kind"] == "ClusterServingRuntime"))
+    runtime = copy.deepcopy(
+        next(doc for doc in rendered["runtime"] if doc["kind"] == "ClusterServingRuntime")
+    )
     container = runtime["spec"]["containers"][0]
-    container["securityContext"].update(runAsUser=0, allowPrivilegeEscalation=True,
-                                        readOnlyRootFilesystem=False, capabilities={"add": ["NET_ADMIN"]})
+    container["securityContext"].update(
+        runAsUser=0,
+        allowPrivilegeEscalation=True,
+        readOnlyRootFilesystem=False,
+        capabilities={"add": ["NET_ADMIN"]},
+    )
     del container["securityContext"]["seccompProfile"]
     container["volumeMounts"] = []
-    problems = " ".join(problem for where, pod in pod_specs(runtime)
-                        for problem in pod_security_problems(where, pod))
-    for expected in ("runAsUser must be 1000", "allowPrivilegeEscalation", "drop ALL", "seccompProfile",
-                     "readOnlyRootFilesystem", "/tmp must be a writable emptyDir"):
+    problems = " ".join(
+        problem for where, pod in pod_specs(runtime) for problem in pod_security_problems(where, pod)
+    )
+    for expected in (
+        "runAsUser must be 1000",
+        "allowPrivilegeEscalation",
+        "drop ALL",
+        "seccompProfile",
+        "readOnlyRootFilesystem",
+        "/tmp must be a writable emptyDir",
+    ):
         assert expected in problems
 
 
 def test_the_namespace_enforces_the_restricted_pod_security_standard(
-        rendered: dict[str, list[dict[str, Any]]]) -> None:
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
     """KFP task pods get no read-only root filesystem from kfp-kubernetes: admission enforces the rest."""
     namespaces = [doc for docs in rendered.values() for doc in docs if doc["kind"] == "Namespace"]
     assert namespaces, "manifests/ must carry the namespace with its Pod Security labels"

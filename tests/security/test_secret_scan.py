@@ -51,17 +51,20 @@ def test_the_scanner_finds_each_credential_shape_and_never_repeats_it(pattern: s
         assert value not in str(findings[0]), "a finding must not carry the secret it found"
 
 
-@pytest.mark.parametrize("line", [
-    "AWS_SECRET_ACCESS_KEY: REPLACE_ME",
-    "- envVar: MLFLOW_TRACKING_PASSWORD",
-    "secretKey: MLFLOW_TRACKING_TOKEN",
-    "MLFLOW_TRACKING_PASSWORD: MLFLOW_TRACKING_PASSWORD",
-    "token = ${KFP_CICD_KFP_TOKEN}",
-    "password: <your password>",
-    "token=connection_token",
-    "Authorization: Bearer $(cat /var/run/secrets/token)",
-    "url: https://mlflow.example.com:5000/api",
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "AWS_SECRET_ACCESS_KEY: REPLACE_ME",
+        "- envVar: MLFLOW_TRACKING_PASSWORD",
+        "secretKey: MLFLOW_TRACKING_TOKEN",
+        "MLFLOW_TRACKING_PASSWORD: MLFLOW_TRACKING_PASSWORD",
+        "token = ${KFP_CICD_KFP_TOKEN}",
+        "password: <your password>",
+        "token=connection_token",
+        "Authorization: Bearer $(cat /var/run/secrets/token)",
+        "url: https://mlflow.example.com:5000/api",
+    ],
+)
 def test_placeholders_and_references_are_not_findings(line: str) -> None:
     assert scan_text(line) == []
 
@@ -77,9 +80,13 @@ def test_planted_values_are_found_in_text_binary_and_sqlite_files(tmp_path: Path
     known = [FAKE["kfp_token"], FAKE["aws_secret"], "kfpcicd/pass", FAKE["url_password"]]
     findings = scan_tree(tmp_path, known)
     located = {(Path(f.location.split("[")[0]).name, f.pattern) for f in findings}
-    assert located >= {("log.txt", "known-secret-value"), ("weights.bin", "known-secret-value"),
-                       ("encoded.txt", "known-secret-value"),  # URL-encoded form
-                       ("mlflow.db", "known-secret-value"), ("mlflow.db", "password-or-token-assignment")}
+    assert located >= {
+        ("log.txt", "known-secret-value"),
+        ("weights.bin", "known-secret-value"),
+        ("encoded.txt", "known-secret-value"),  # URL-encoded form
+        ("mlflow.db", "known-secret-value"),
+        ("mlflow.db", "password-or-token-assignment"),
+    }
     assert find_values(b"nothing here", known) == []
     with pytest.raises(ValueError, match="empty string"):
         find_values(b"x", [""])
@@ -103,19 +110,48 @@ def test_a_full_local_run_leaks_no_planted_secret(tmp_path: Path) -> None:
     scan reaches the places where values do land: the MLflow store, the artifacts and the log.
     """
     canary = "kfpcicd-scan-canary-5e1f"
-    planted = {"AWS_ACCESS_KEY_ID": FAKE["aws_key_id"], "AWS_SECRET_ACCESS_KEY": FAKE["aws_secret"],
-               "MLFLOW_TRACKING_USERNAME": "kfpcicd-planted-user",
-               "MLFLOW_TRACKING_PASSWORD": FAKE["mlflow_password"],
-               "MLFLOW_TRACKING_TOKEN": FAKE["mlflow_token"], "KFP_CICD_KFP_TOKEN": FAKE["kfp_token"],
-               "GITHUB_TOKEN": FAKE["github"]}
+    planted = {
+        "AWS_ACCESS_KEY_ID": FAKE["aws_key_id"],
+        "AWS_SECRET_ACCESS_KEY": FAKE["aws_secret"],
+        "MLFLOW_TRACKING_USERNAME": "kfpcicd-planted-user",
+        "MLFLOW_TRACKING_PASSWORD": FAKE["mlflow_password"],
+        "MLFLOW_TRACKING_TOKEN": FAKE["mlflow_token"],
+        "KFP_CICD_KFP_TOKEN": FAKE["kfp_token"],
+        "GITHUB_TOKEN": FAKE["github"],
+    }
     home = tmp_path / "home"
     completed = subprocess.run(
-        [str(Path(sys.executable).with_name("kfp-cicd")), "run", "--rows", "2000", "--seed", "3",
-         "--home", str(home), "--param", "epochs=1", "--param", "num_processes=1",
-         "--param", "min_roc_auc=-1", "--param", "min_pr_auc=-1", "--param", "champion_metrics=",
-         "--param", "smoke_requests=2", "--param", f"approved_by={canary}"],
-        cwd=tmp_path, env={**os.environ, **planted}, capture_output=True, text=True, timeout=900,
-        check=False)
+        [
+            str(Path(sys.executable).with_name("kfp-cicd")),
+            "run",
+            "--rows",
+            "2000",
+            "--seed",
+            "3",
+            "--home",
+            str(home),
+            "--param",
+            "epochs=1",
+            "--param",
+            "num_processes=1",
+            "--param",
+            "min_roc_auc=-1",
+            "--param",
+            "min_pr_auc=-1",
+            "--param",
+            "champion_metrics=",
+            "--param",
+            "smoke_requests=2",
+            "--param",
+            f"approved_by={canary}",
+        ],
+        cwd=tmp_path,
+        env={**os.environ, **planted},
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     (tmp_path / "stdout.log").write_text(completed.stdout)
     (tmp_path / "stderr.log").write_text(completed.stderr)
     assert completed.returncode == 0, completed.stderr[-3000:]

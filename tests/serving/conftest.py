@@ -59,23 +59,40 @@ class RunningPredictor:
         return ready.status_code == 200 and scored.status_code == 200
 
 
-def start_predictor(model_dir: Path, name: str, log_path: Path, *extra: str,
-                    grpc_port: int | None = None) -> tuple[subprocess.Popen, str]:
+def start_predictor(
+    model_dir: Path, name: str, log_path: Path, *extra: str, grpc_port: int | None = None
+) -> tuple[subprocess.Popen, str]:
     """Start the server on a free port (gRPC only on ``grpc_port``); returns the process and base URL."""
     port = free_port()
     grpc = ["--grpc-port", str(grpc_port)] if grpc_port else ["--no-grpc"]
-    command = [sys.executable, "-m", "kfp_cicd.serving", "--model-dir", str(model_dir), "--model-name", name,
-               "--http-port", str(port), *grpc, *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "kfp_cicd.serving",
+        "--model-dir",
+        str(model_dir),
+        "--model-name",
+        name,
+        "--http-port",
+        str(port),
+        *grpc,
+        *extra,
+    ]
     with open(log_path, "wb") as log_file:
-        process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL,
-                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        process = subprocess.Popen(
+            command,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
     return process, f"http://127.0.0.1:{port}"
 
 
 @contextmanager
-def launch_predictor(model_dir: Path, name: str, log_path: Path, *extra: str,
-                     grpc: bool = False) -> Iterator[RunningPredictor]:
+def launch_predictor(
+    model_dir: Path, name: str, log_path: Path, *extra: str, grpc: bool = False
+) -> Iterator[RunningPredictor]:
     """A ready server for the ``with`` block; always stopped afterwards."""
     grpc_port = free_port() if grpc else None
     process, base_url = start_predictor(model_dir, name, log_path, *extra, grpc_port=grpc_port)
@@ -84,20 +101,29 @@ def launch_predictor(model_dir: Path, name: str, log_path: Path, *extra: str,
             wait_until_ready(base_url, name, STARTUP_TIMEOUT, still_running=lambda: process.poll() is None)
         except Exception as exc:
             pytest.fail(f"{exc}\n{log_tail(log_path)}")
-        yield RunningPredictor(name, base_url, process, log_path,
-                               f"127.0.0.1:{grpc_port}" if grpc_port else None)
+        yield RunningPredictor(
+            name, base_url, process, log_path, f"127.0.0.1:{grpc_port}" if grpc_port else None
+        )
     finally:
         stop_server(process)
 
 
 @pytest.fixture(scope="session")
-def limited_predictor(untrained_model_dir: Path,
-                      tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPredictor]:
+def limited_predictor(
+    untrained_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningPredictor]:
     """The real server (REST and gRPC) with small limits: 200,000 bytes and 100 rows per request."""
     log_path = tmp_path_factory.mktemp("limited-predictor") / "server.log"
-    with launch_predictor(untrained_model_dir, LIMITED_MODEL, log_path,
-                          "--max-request-bytes", str(LIMITED_MAX_BYTES),
-                          "--max-rows", str(LIMITED_MAX_ROWS), grpc=True) as server:
+    with launch_predictor(
+        untrained_model_dir,
+        LIMITED_MODEL,
+        log_path,
+        "--max-request-bytes",
+        str(LIMITED_MAX_BYTES),
+        "--max-rows",
+        str(LIMITED_MAX_ROWS),
+        grpc=True,
+    ) as server:
         yield server
 
 

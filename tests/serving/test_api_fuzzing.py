@@ -22,13 +22,27 @@ from kfp_cicd.data.synthetic import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 
 MIB = 1024 * 1024
 RSS_GROWTH_BOUND = 48 * MIB
-FUZZ = settings(max_examples=60, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                       HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=60,
+    deadline=None,
+    database=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+)
 
 COLUMNS = [*NUMERIC_FEATURES, *CATEGORICAL_FEATURES]
-CONTENT_TYPES = ["application/json", "text/plain", "application/octet-stream", "application/cloudevents+json",
-                 "multipart/form-data", "application/json; charset=latin-1", ""]
+CONTENT_TYPES = [
+    "application/json",
+    "text/plain",
+    "application/octet-stream",
+    "application/cloudevents+json",
+    "multipart/form-data",
+    "application/json; charset=latin-1",
+    "",
+]
 DATATYPES = ["INT64", "INT32", "UINT8", "FP64", "FP32", "FP16", "BYTES", "BOOL", "fp64", "STRING", ""]
 
 # Values a client might put where a feature belongs: the right kinds, extremes and wrong kinds.
@@ -37,9 +51,17 @@ hostile_scalars = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False),
     st.floats(min_value=-1e6, max_value=1e6),
     st.sampled_from([0, 1, -1, 2**63, -(2**63) - 1, 1e308, -1e308, 5e-324, 3.4e38]),
-    st.text(max_size=20), st.booleans(), st.none())
-json_values = st.recursive(hostile_scalars, lambda inner: st.one_of(
-    st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)), max_leaves=12)
+    st.text(max_size=20),
+    st.booleans(),
+    st.none(),
+)
+json_values = st.recursive(
+    hostile_scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
 
 
 def _row(base: dict[str, Any], changes: dict[str, Any], dropped: list[str]) -> dict[str, Any]:
@@ -56,10 +78,14 @@ def v1_bodies(draw: st.DrawFn, base_rows: list[dict[str, Any]]) -> bytes:
         depth = draw(st.integers(min_value=1, max_value=20_000))
         return b'{"instances": ' + b"[" * depth + b"]" * depth + b"}"
     count = draw(st.integers(min_value=0, max_value=4))
-    rows = [_row(base_rows[i % len(base_rows)],
-                 draw(st.dictionaries(st.sampled_from([*COLUMNS, "extra"]), hostile_scalars, max_size=3)),
-                 draw(st.lists(st.sampled_from(COLUMNS), max_size=2)))
-            for i in range(count)]
+    rows = [
+        _row(
+            base_rows[i % len(base_rows)],
+            draw(st.dictionaries(st.sampled_from([*COLUMNS, "extra"]), hostile_scalars, max_size=3)),
+            draw(st.lists(st.sampled_from(COLUMNS), max_size=2)),
+        )
+        for i in range(count)
+    ]
     key = draw(st.sampled_from(["instances", "inputs", "rows"]))
     text = json.dumps({key: rows})
     if kind == "tokens" and rows:
@@ -106,12 +132,14 @@ def _check_answer(response: requests.Response, body: bytes) -> None:
     else:
         outputs = {output["name"]: output for output in answer["outputs"]}
         probabilities = outputs["probability"]["data"]
-    assert all(isinstance(p, float) and math.isfinite(p) and 0.0 <= p <= 1.0 for p in probabilities), \
+    assert all(isinstance(p, float) and math.isfinite(p) and 0.0 <= p <= 1.0 for p in probabilities), (
         f"non-finite or out-of-range probability for {shown!r}: {probabilities}"
+    )
 
 
 def test_values_that_overflow_the_model_get_a_400_not_a_null_probability(
-        limited_predictor: Any, feature_rows: list[dict[str, Any]]) -> None:
+    limited_predictor: Any, feature_rows: list[dict[str, Any]]
+) -> None:
     """``1e200`` is a finite float, so it passes the type checks, then overflows the network (NaN)."""
     rows = [feature_rows[0], {**feature_rows[1], "amount": 1e200}]
     response = requests.post(limited_predictor.v1_url, json={"instances": rows}, timeout=60)
@@ -129,8 +157,9 @@ def base_rows(feature_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return feature_rows[:4]
 
 
-def test_hostile_v1_bodies_never_get_a_5xx(limited_predictor: Any, rss_before: int,
-                                           base_rows: list[dict[str, Any]]) -> None:
+def test_hostile_v1_bodies_never_get_a_5xx(
+    limited_predictor: Any, rss_before: int, base_rows: list[dict[str, Any]]
+) -> None:
     @FUZZ
     @given(body=v1_bodies(base_rows), content_type=st.sampled_from(CONTENT_TYPES[:2] + CONTENT_TYPES))
     def check(body: bytes, content_type: str) -> None:
@@ -140,13 +169,15 @@ def test_hostile_v1_bodies_never_get_a_5xx(limited_predictor: Any, rss_before: i
     check()
 
 
-def test_hostile_v2_bodies_never_get_a_5xx(limited_predictor: Any, rss_before: int,
-                                           base_rows: list[dict[str, Any]], model_metadata: dict) -> None:
+def test_hostile_v2_bodies_never_get_a_5xx(
+    limited_predictor: Any, rss_before: int, base_rows: list[dict[str, Any]], model_metadata: dict
+) -> None:
     @FUZZ
     @given(body=v2_bodies(base_rows, model_metadata["inputs"]))
     def check(body: bytes) -> None:
-        response = requests.post(limited_predictor.v2_url, data=body,
-                                 headers={"content-type": "application/json"}, timeout=60)
+        response = requests.post(
+            limited_predictor.v2_url, data=body, headers={"content-type": "application/json"}, timeout=60
+        )
         _check_answer(response, body)
 
     check()
@@ -154,40 +185,60 @@ def test_hostile_v2_bodies_never_get_a_5xx(limited_predictor: Any, rss_before: i
 
 def test_raw_bytes_and_binary_v2_framing_never_get_a_5xx(limited_predictor: Any, rss_before: int) -> None:
     """Arbitrary bytes (non-UTF-8, empty), any content type, with or without the binary header."""
+
     @FUZZ
-    @given(body=st.binary(max_size=300), content_type=st.sampled_from(CONTENT_TYPES),
-           json_length=st.one_of(st.none(), st.integers(min_value=-5, max_value=400).map(str),
-                                 st.text(alphabet="0123456789abc-+.e", min_size=1, max_size=5)),
-           v2=st.booleans())
+    @given(
+        body=st.binary(max_size=300),
+        content_type=st.sampled_from(CONTENT_TYPES),
+        json_length=st.one_of(
+            st.none(),
+            st.integers(min_value=-5, max_value=400).map(str),
+            st.text(alphabet="0123456789abc-+.e", min_size=1, max_size=5),
+        ),
+        v2=st.booleans(),
+    )
     def check(body: bytes, content_type: str, json_length: str | None, v2: bool) -> None:
         headers = {"content-type": content_type} if content_type else {}
         if json_length is not None:
             headers["inference-header-content-length"] = json_length
         url = limited_predictor.v2_url if v2 else limited_predictor.v1_url
         response = requests.post(url, data=body, headers=headers, timeout=60)
-        assert response.status_code < 500, \
+        assert response.status_code < 500, (
             f"HTTP {response.status_code} for {body!r} {headers}: {response.text[:300]}"
+        )
 
     check()
 
 
 def test_metadata_and_readiness_endpoints_never_get_a_5xx(limited_predictor: Any, rss_before: int) -> None:
     @FUZZ
-    @given(name=st.text(min_size=1, max_size=40),
-           path=st.sampled_from(["/v2/models/{}", "/v2/models/{}/ready", "/v1/models/{}",
-                                 "/v2/models/{}/versions/1", "/v1/models/{}:predict", "/v2/models/{}/infer"]),
-           method=st.sampled_from(["GET", "POST", "PUT", "DELETE"]))
+    @given(
+        name=st.text(min_size=1, max_size=40),
+        path=st.sampled_from(
+            [
+                "/v2/models/{}",
+                "/v2/models/{}/ready",
+                "/v1/models/{}",
+                "/v2/models/{}/versions/1",
+                "/v1/models/{}:predict",
+                "/v2/models/{}/infer",
+            ]
+        ),
+        method=st.sampled_from(["GET", "POST", "PUT", "DELETE"]),
+    )
     def check(name: str, path: str, method: str) -> None:
         url = limited_predictor.base_url + path.format(quote(name, safe=""))
         response = requests.request(method, url, timeout=60)
-        assert response.status_code < 500, \
+        assert response.status_code < 500, (
             f"{method} {url}: HTTP {response.status_code} {response.text[:300]}"
+        )
 
     check()
 
 
-def test_the_server_survives_the_fuzzing_with_bounded_memory(limited_predictor: Any, rss_before: int,
-                                                              base_rows: list[dict[str, Any]]) -> None:
+def test_the_server_survives_the_fuzzing_with_bounded_memory(
+    limited_predictor: Any, rss_before: int, base_rows: list[dict[str, Any]]
+) -> None:
     """Runs after the fuzz tests above (file order): still ready, still scoring, RSS bounded."""
     assert limited_predictor.is_serving(base_rows[0])
     growth = limited_predictor.rss() - rss_before

@@ -127,8 +127,12 @@ def test_serve_loads_only_from_the_registry_or_a_local_directory(tmp_path: Path)
 
 @pytest.mark.slow
 def test_a_new_revision_with_a_corrupt_model_never_becomes_ready_while_the_old_one_serves(
-        untrained_model_dir: Path, model_copy: Path, tmp_path: Path, predictor_launcher: Any,
-        feature_rows: list[dict[str, Any]]) -> None:
+    untrained_model_dir: Path,
+    model_copy: Path,
+    tmp_path: Path,
+    predictor_launcher: Any,
+    feature_rows: list[dict[str, Any]],
+) -> None:
     network = model_copy / "artifacts" / "network.pt2"
     network.write_bytes(network.read_bytes()[:-100])  # v2 arrived truncated
     with predictor_launcher(untrained_model_dir, "fraud", tmp_path / "v1.log") as v1:
@@ -136,9 +140,23 @@ def test_a_new_revision_with_a_corrupt_model_never_becomes_ready_while_the_old_o
         from kfp_cicd.components.deploy.local_target import free_port
 
         port = free_port()
-        v2 = subprocess.run([sys.executable, "-m", "kfp_cicd.serving", "--model-dir", str(model_copy),
-                             "--model-name", "fraud", "--http-port", str(port), "--no-grpc"],
-                            capture_output=True, text=True, timeout=300)
+        v2 = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "kfp_cicd.serving",
+                "--model-dir",
+                str(model_copy),
+                "--model-name",
+                "fraud",
+                "--http-port",
+                str(port),
+                "--no-grpc",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert v2.returncode == 2
         assert "refusing to serve" in v2.stderr and "artifacts/network.pt2" in v2.stderr
         with pytest.raises(requests.ConnectionError):
@@ -146,8 +164,9 @@ def test_a_new_revision_with_a_corrupt_model_never_becomes_ready_while_the_old_o
         assert v1.is_serving(feature_rows[0]), "the old revision must keep serving"
 
 
-def test_a_registry_digest_that_does_not_match_the_files_is_refused(untrained_model_dir: Path,
-                                                                    tmp_path: Path) -> None:
+def test_a_registry_digest_that_does_not_match_the_files_is_refused(
+    untrained_model_dir: Path, tmp_path: Path
+) -> None:
     """``kfp-cicd serve models:/…`` takes the digest from the registry: a version without one is
     refused, and one whose digest differs from the downloaded files never loads."""
     from kfp_cicd.registry.aliases import CANDIDATE

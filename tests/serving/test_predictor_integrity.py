@@ -44,9 +44,23 @@ def test_a_swapped_artifact_is_refused_against_the_registry_digest(model_copy: P
 
 def test_the_server_refuses_a_digest_mismatch_from_the_environment(model_copy: Path) -> None:
     """The InferenceService passes the registry's digest as MODEL_DIGEST; a mismatch exits with 2."""
-    result = subprocess.run([sys.executable, "-m", "kfp_cicd.serving", "--model-dir", str(model_copy),
-                             "--model-name", "m", "--no-grpc", "--http-port", "1"],
-                            env={**os.environ, "MODEL_DIGEST": "sha256:" + "0" * 64},
-                            capture_output=True, text=True, timeout=180)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kfp_cicd.serving",
+            "--model-dir",
+            str(model_copy),
+            "--model-name",
+            "m",
+            "--no-grpc",
+            "--http-port",
+            "1",
+        ],
+        env={**os.environ, "MODEL_DIGEST": "sha256:" + "0" * 64},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert result.returncode == 2
     assert "was swapped" in result.stderr

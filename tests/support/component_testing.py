@@ -60,8 +60,9 @@ def output_artifact(cls: type[dsl.Artifact], path: Path) -> Any:
     return cls(name=path.name, uri=str(path), metadata={})
 
 
-def quick_model(frame: pd.DataFrame, path: Path, spec: FeatureSpec | None = None, epochs: int = 20,
-                seed: int = 0) -> Path:
+def quick_model(
+    frame: pd.DataFrame, path: Path, spec: FeatureSpec | None = None, epochs: int = 20, seed: int = 0
+) -> Path:
     """A real packaged classifier (fitted preprocessing + a small MLP) trained in-process in seconds."""
     import torch
 
@@ -82,9 +83,15 @@ def quick_model(frame: pd.DataFrame, path: Path, spec: FeatureSpec | None = None
         optimiser.zero_grad()
         loss(network(matrix), labels).backward()
         optimiser.step()
-    return save_classifier(path, preprocessor=preprocessor, network=network.eval(), input_dim=matrix.shape[1],
-                           spec=spec, example=features.head(5),
-                           numeric_ranges=training_numeric_ranges(features, spec))
+    return save_classifier(
+        path,
+        preprocessor=preprocessor,
+        network=network.eval(),
+        input_dim=matrix.shape[1],
+        spec=spec,
+        example=features.head(5),
+        numeric_ranges=training_numeric_ranges(features, spec),
+    )
 
 
 @contextmanager
@@ -97,8 +104,9 @@ def kfp_local(pipeline_root: Path) -> Iterator[None]:
     from kfp.local import config as local_config
 
     previous = local_config.LocalExecutionConfig.instance
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root),
-               raise_on_error=True)
+    local.init(
+        runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root), raise_on_error=True
+    )
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*non-Python base image.*")
@@ -128,9 +136,12 @@ def read_task_outputs(pipeline_root: Path, task_name: str) -> TaskOutputs:
     return TaskOutputs(document.get("parameterValues", {}), paths, metadata)
 
 
-def run_with_imported_artifacts(component: Any, pipeline_root: Path,
-                                artifacts: dict[str, tuple[type[dsl.Artifact], Path, dict[str, Any]]],
-                                **arguments: Any) -> TaskOutputs:
+def run_with_imported_artifacts(
+    component: Any,
+    pipeline_root: Path,
+    artifacts: dict[str, tuple[type[dsl.Artifact], Path, dict[str, Any]]],
+    **arguments: Any,
+) -> TaskOutputs:
     """Run ``component`` alone under kfp.local, its input artifacts imported by ``dsl.importer``.
 
     ``artifacts`` maps an input name to (artifact class, local path, metadata); ``arguments`` are the
@@ -140,8 +151,10 @@ def run_with_imported_artifacts(component: Any, pipeline_root: Path,
 
     @dsl.pipeline(name=f"{task_name}-alone")
     def one_task():  # no return annotation: kfp reads "-> None" as an output
-        imported = {name: dsl.importer(artifact_uri=str(path), artifact_class=cls, metadata=metadata).output
-                    for name, (cls, path, metadata) in artifacts.items()}
+        imported = {
+            name: dsl.importer(artifact_uri=str(path), artifact_class=cls, metadata=metadata).output
+            for name, (cls, path, metadata) in artifacts.items()
+        }
         component(**imported, **arguments)
 
     with kfp_local(pipeline_root):

@@ -28,8 +28,12 @@ from urllib.parse import urlparse
 from fake_kubernetes_resource import Reply, Resource, Route, StoredObject
 
 GROUP, VERSION, PLURAL = "serving.kserve.io", "v1beta1", "inferenceservices"
-CRD_PATH = (Path(__file__).resolve().parents[2].parent / "shared" / "crds"
-            / "serving.kserve.io_inferenceservices.yaml")
+CRD_PATH = (
+    Path(__file__).resolve().parents[2].parent
+    / "shared"
+    / "crds"
+    / "serving.kserve.io_inferenceservices.yaml"
+)
 _INGRESS = re.compile(r"^/ingress/(?P<ns>[^/]+)/(?P<name>[^/]+)(?:/_tag/(?P<tag>[^/]+))?(?P<rest>/.*)?$")
 KNATIVE_MODES = ("Serverless", "Knative")
 
@@ -145,9 +149,12 @@ class InferenceServices(Resource):
         annotations = obj["metadata"].get("annotations") or {}
         mode = annotations.get("serving.kserve.io/deploymentMode", "Serverless")
         base = f"{self.host}/ingress/{namespace}/{name}"
-        status: dict[str, Any] = {"observedGeneration": obj["metadata"]["generation"], "url": base,
-                                  "address": {"url": f"http://{name}.{namespace}.svc.cluster.local"},
-                                  "deploymentMode": mode}
+        status: dict[str, Any] = {
+            "observedGeneration": obj["metadata"]["generation"],
+            "url": base,
+            "address": {"url": f"http://{name}.{namespace}.svc.cluster.local"},
+            "deploymentMode": mode,
+        }
         if mode in KNATIVE_MODES:
             latest = self._revision(stored, spec["predictor"])
             percent = spec["predictor"].get("canaryTrafficPercent")
@@ -158,14 +165,24 @@ class InferenceServices(Resource):
                     stored.rolled_out = latest.name
             else:
                 split = {stable.name: 100 - int(percent), latest.name: int(percent)}
-            traffic = [{"revisionName": revision, "percent": share, "latestRevision": revision == latest.name,
-                        "tag": "latest" if revision == latest.name else "prev",
-                        "url": f"{base}/_tag/{'latest' if revision == latest.name else 'prev'}"}
-                       for revision, share in split.items()]
-            status["components"] = {"predictor": {
-                "traffic": traffic, "latestCreatedRevision": latest.name,
-                **({"latestReadyRevision": latest.name} if self._ready(latest) else {}),
-                **({"previousRolledoutRevision": stable.name} if stable and stable is not latest else {})}}
+            traffic = [
+                {
+                    "revisionName": revision,
+                    "percent": share,
+                    "latestRevision": revision == latest.name,
+                    "tag": "latest" if revision == latest.name else "prev",
+                    "url": f"{base}/_tag/{'latest' if revision == latest.name else 'prev'}",
+                }
+                for revision, share in split.items()
+            ]
+            status["components"] = {
+                "predictor": {
+                    "traffic": traffic,
+                    "latestCreatedRevision": latest.name,
+                    **({"latestReadyRevision": latest.name} if self._ready(latest) else {}),
+                    **({"previousRolledoutRevision": stable.name} if stable and stable is not latest else {}),
+                }
+            }
             serving = [r for r in stored.revisions if split.get(r.name, 0) > 0]
         else:
             stable = self._revision(stored, spec["predictor"])
@@ -177,8 +194,9 @@ class InferenceServices(Resource):
                 canary = self._revision(stored, canaries[0]["predictor"])
                 share = int(canaries[0]["trafficPercent"])
                 split = {stable.name: 100 - share, canary.name: share}
-                canary_statuses.append({"name": canary.name, "ready": self._ready(canary),
-                                        "trafficPercent": share})
+                canary_statuses.append(
+                    {"name": canary.name, "ready": self._ready(canary), "trafficPercent": share}
+                )
                 if share > 0:
                     serving.append(canary)
             status["canaryStatuses"] = canary_statuses
@@ -208,8 +226,11 @@ class InferenceServices(Resource):
         with self.lock:
             stored = self.store.get((match["ns"], match["name"]))
             revision_name = self._pick(stored, match["tag"]) if stored else None
-            revision = (next(r for r in stored.revisions if r.name == revision_name)
-                        if stored and revision_name else None)
+            revision = (
+                next(r for r in stored.revisions if r.name == revision_name)
+                if stored and revision_name
+                else None
+            )
             backend = self.backends.get(revision.storage_uri) if revision else None
         record = {"revision": revision_name, "path": match["rest"] or "/", "method": method}
         if backend is None:
@@ -220,11 +241,16 @@ class InferenceServices(Resource):
         parsed = urlparse(backend)
         connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
         try:
-            connection.request(method, match["rest"] or "/", body=body or None,
-                               headers={"Content-Type": headers.get("Content-Type", "application/json")})
+            connection.request(
+                method,
+                match["rest"] or "/",
+                body=body or None,
+                headers={"Content-Type": headers.get("Content-Type", "application/json")},
+            )
             response = connection.getresponse()
-            reply = Reply(response.status, response.read(),
-                          response.getheader("Content-Type", "application/json"))
+            reply = Reply(
+                response.status, response.read(), response.getheader("Content-Type", "application/json")
+            )
         except OSError:
             reply = Reply(503, b"upstream connect error or disconnect/reset before headers", "text/plain")
         finally:

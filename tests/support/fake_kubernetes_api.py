@@ -35,17 +35,27 @@ from fake_kserve import InferenceServices
 from fake_kubernetes_resource import PAGE_NOT_FOUND, Reply, Resource
 from fake_training_operator import PyTorchJobs
 
-_API = re.compile(r"^/apis/(?P<group>[^/]+)/(?P<version>[^/]+)"
-                  r"(?:/namespaces/(?P<ns>[^/]+)/(?P<plural>[^/]+)(?:/(?P<name>[^/]+))?)?$")
-_VERBS = {("GET", True): "get", ("GET", False): "list", ("POST", False): "create",
-          ("PATCH", True): "patch", ("PUT", True): "update", ("DELETE", True): "delete"}
+_API = re.compile(
+    r"^/apis/(?P<group>[^/]+)/(?P<version>[^/]+)"
+    r"(?:/namespaces/(?P<ns>[^/]+)/(?P<plural>[^/]+)(?:/(?P<name>[^/]+))?)?$"
+)
+_VERBS = {
+    ("GET", True): "get",
+    ("GET", False): "list",
+    ("POST", False): "create",
+    ("PATCH", True): "patch",
+    ("PUT", True): "update",
+    ("DELETE", True): "delete",
+}
 SUBJECT = "system:serviceaccount:kubeflow:pipeline-runner"  # who the fake says was denied
 
 
 def _forwarded(resource: str, attribute: str) -> property:
     """A server attribute that is one of its resources' own (the tests read and set it on the server)."""
-    return property(lambda self: getattr(getattr(self, resource), attribute),
-                    lambda self, value: setattr(getattr(self, resource), attribute, value))
+    return property(
+        lambda self: getattr(getattr(self, resource), attribute),
+        lambda self, value: setattr(getattr(self, resource), attribute, value),
+    )
 
 
 class FakeKubernetesApiServer:
@@ -76,8 +86,10 @@ class FakeKubernetesApiServer:
         self.resources: tuple[Resource, ...] = (self.inference_services, self.pytorchjobs)
         self._routes = [route for resource in self.resources for route in resource.routes()]
         self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self.httpd.serve_forever, daemon=True),
-                         threading.Thread(target=self._controller, daemon=True)]
+        self._threads = [
+            threading.Thread(target=self.httpd.serve_forever, daemon=True),
+            threading.Thread(target=self._controller, daemon=True),
+        ]
 
     @property
     def host(self) -> str:
@@ -162,12 +174,17 @@ class FakeKubernetesApiServer:
             return resource.failure(405, "MethodNotAllowed", f"{method} is not served on {path}", name)
         if verb in self.forbidden:
             return resource.failure(
-                403, "Forbidden", f'{resource.plural}.{resource.group} "{name or ""}" is forbidden: User '
+                403,
+                "Forbidden",
+                f'{resource.plural}.{resource.group} "{name or ""}" is forbidden: User '
                 f'"{SUBJECT}" cannot {verb} resource "{resource.plural}" in API group "{resource.group}" '
-                f'in the namespace "{namespace}"', name)
+                f'in the namespace "{namespace}"',
+                name,
+            )
         with self.lock:
-            reply = resource.answer(verb, namespace, name, json.loads(body) if body else None,
-                                    headers.get("Content-Type", ""))
+            reply = resource.answer(
+                verb, namespace, name, json.loads(body) if body else None, headers.get("Content-Type", "")
+            )
             if verb == "patch" and reply.code == 200 and self.after_patch is not None:
                 self.after_patch(json.loads(body))
             # Encoded under the lock: the controller thread may move the object right after.
@@ -175,14 +192,28 @@ class FakeKubernetesApiServer:
 
     def _record(self, method: str, path: str, body: bytes, headers: Any) -> None:
         with self.lock:
-            self.requests.append({"method": method, "path": path, "content_type": headers.get("Content-Type"),
-                                  "body": json.loads(body) if body else None})
+            self.requests.append(
+                {
+                    "method": method,
+                    "path": path,
+                    "content_type": headers.get("Content-Type"),
+                    "body": json.loads(body) if body else None,
+                }
+            )
 
     @staticmethod
     def _discovery(resources: list[Resource]) -> Reply:
-        return Reply(200, {"kind": "APIResourceList", "groupVersion": resources[0].api_version,
-                           "resources": [{"name": r.plural, "namespaced": True, "kind": r.kind,
-                                          "verbs": [*r.verbs, "watch"]} for r in resources]})
+        return Reply(
+            200,
+            {
+                "kind": "APIResourceList",
+                "groupVersion": resources[0].api_version,
+                "resources": [
+                    {"name": r.plural, "namespaced": True, "kind": r.kind, "verbs": [*r.verbs, "watch"]}
+                    for r in resources
+                ],
+            },
+        )
 
 
 def _handler_class(fake: FakeKubernetesApiServer) -> type[BaseHTTPRequestHandler]:
@@ -195,8 +226,11 @@ def _handler_class(fake: FakeKubernetesApiServer) -> type[BaseHTTPRequestHandler
         def _serve(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             reply = fake.answer(self.command, self.path, body, self.headers)
-            data = reply.body if isinstance(reply.body, bytes) else (
-                reply.body.encode() if isinstance(reply.body, str) else json.dumps(reply.body).encode())
+            data = (
+                reply.body
+                if isinstance(reply.body, bytes)
+                else (reply.body.encode() if isinstance(reply.body, str) else json.dumps(reply.body).encode())
+            )
             self.send_response(reply.code)
             self.send_header("Content-Type", reply.content_type)
             self.send_header("Content-Length", str(len(data)))

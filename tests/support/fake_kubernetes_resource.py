@@ -43,11 +43,18 @@ class Route:
     recorded: bool = True
 
 
-def status_body(code: int, reason: str, message: str,
-                details: dict[str, Any] | None = None) -> dict[str, Any]:
+def status_body(
+    code: int, reason: str, message: str, details: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """A ``v1 Status`` failure body, which the kubernetes client turns into ``ApiException``."""
-    body: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message,
-                            "reason": reason, "code": code}
+    body: dict[str, Any] = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
     if details is not None:
         body["details"] = details
     return body
@@ -98,8 +105,9 @@ class Resource:
         return f"{self.group}/{self.version}"
 
     def failure(self, code: int, reason: str, message: str, name: str | None = None) -> Reply:
-        return Reply(code, status_body(code, reason, message,
-                                       {"name": name, "group": self.group, "kind": self.plural}))
+        return Reply(
+            code, status_body(code, reason, message, {"name": name, "group": self.group, "kind": self.plural})
+        )
 
     def not_found(self, name: str) -> Reply:
         return self.failure(404, "NotFound", f'{self.plural}.{self.group} "{name}" not found', name)
@@ -151,8 +159,14 @@ class Resource:
         if verb == "create":
             return self._create(namespace, body)
         if verb == "list":
-            return Reply(200, {"kind": f"{self.kind}List", "apiVersion": self.api_version,
-                               "items": [e.obj for (ns, _), e in self.store.items() if ns == namespace]})
+            return Reply(
+                200,
+                {
+                    "kind": f"{self.kind}List",
+                    "apiVersion": self.api_version,
+                    "items": [e.obj for (ns, _), e in self.store.items() if ns == namespace],
+                },
+            )
         entry = self.store.get((namespace, name))
         if entry is None:
             return self.not_found(str(name))
@@ -178,14 +192,22 @@ class Resource:
             return self.failure(400, "BadRequest", f"a {self.kind} needs metadata.name")
         name = body["metadata"]["name"]
         if (namespace, name) in self.store:
-            return self.failure(409, "AlreadyExists", f'{self.plural}.{self.group} "{name}" already exists',
-                                name)
+            return self.failure(
+                409, "AlreadyExists", f'{self.plural}.{self.group} "{name}" already exists', name
+            )
         invalid = self._invalid(name, body.get("spec") or {})
         if invalid:
             return invalid
         obj = copy.deepcopy(body)
-        obj["metadata"].update({"namespace": namespace, "generation": 1, "resourceVersion": "1",
-                                "uid": f"uid-{name}", "creationTimestamp": timestamp()})
+        obj["metadata"].update(
+            {
+                "namespace": namespace,
+                "generation": 1,
+                "resourceVersion": "1",
+                "uid": f"uid-{name}",
+                "creationTimestamp": timestamp(),
+            }
+        )
         obj["status"] = {}
         entry = self.new_entry(obj)
         self.store[(namespace, name)] = entry
@@ -195,12 +217,17 @@ class Resource:
     def _patch(self, entry: StoredObject, name: str, body: Any, content_type: str) -> Reply:
         """A JSON merge patch, refused (409) when its ``resourceVersion`` is not the stored one."""
         if content_type.split(";")[0] != "application/merge-patch+json":
-            return self.failure(415, "UnsupportedMediaType",
-                                f"this fake takes merge patches, not {content_type}")
+            return self.failure(
+                415, "UnsupportedMediaType", f"this fake takes merge patches, not {content_type}"
+            )
         wanted = ((body or {}).get("metadata") or {}).get("resourceVersion")
         if wanted and wanted != entry.obj["metadata"]["resourceVersion"]:
-            return self.failure(409, "Conflict", "the object has been modified; please apply your "
-                                "changes to the latest version and try again", name)
+            return self.failure(
+                409,
+                "Conflict",
+                "the object has been modified; please apply your changes to the latest version and try again",
+                name,
+            )
         patched = merge_patch(entry.obj, body)
         invalid = self._invalid(name, patched.get("spec") or {})
         if invalid:

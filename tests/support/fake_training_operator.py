@@ -49,10 +49,18 @@ class FakeJob(StoredObject):
     def add_condition(self, kind: str, reason: str = "", message: str = "") -> None:
         conditions = self.obj.setdefault("status", {}).setdefault("conditions", [])
         for condition in conditions:
-            condition["status"] = "False" if condition["type"] in ("Running", "Restarting") else \
-                condition["status"]
-        conditions.append({"type": kind, "status": "True", "reason": reason, "message": message,
-                           "lastTransitionTime": timestamp()})
+            condition["status"] = (
+                "False" if condition["type"] in ("Running", "Restarting") else condition["status"]
+            )
+        conditions.append(
+            {
+                "type": kind,
+                "status": "True",
+                "reason": reason,
+                "message": message,
+                "lastTransitionTime": timestamp(),
+            }
+        )
 
     def kill(self) -> None:
         for _, process in self.processes:
@@ -109,12 +117,15 @@ class PyTorchJobs(Resource):
         current = job.obj["status"]["conditions"][-1]["type"]
         if failed and current == "Running":
             job.kill()
-            job.add_condition("Failed", "PyTorchJobFailed",
-                              f"PyTorchJob {namespace}/{name} is failed because 1 {failed[0]} "
-                              "replica(s) failed.")
+            job.add_condition(
+                "Failed",
+                "PyTorchJobFailed",
+                f"PyTorchJob {namespace}/{name} is failed because 1 {failed[0]} replica(s) failed.",
+            )
         elif all(code == 0 for _, code in codes) and current == "Running":
-            job.add_condition("Succeeded", "PyTorchJobSucceeded",
-                              f"PyTorchJob {namespace}/{name} successfully completed.")
+            job.add_condition(
+                "Succeeded", "PyTorchJobSucceeded", f"PyTorchJob {namespace}/{name} successfully completed."
+            )
 
     def deleted(self, job: FakeJob) -> None:
         job.kill()
@@ -135,11 +146,17 @@ class PyTorchJobs(Resource):
         for kind in ("Master", "Worker"):
             for index in range(replicas.get(kind, {}).get("replicas", 0)):
                 container = replicas[kind]["template"]["spec"]["containers"][0]
-                env = {**os.environ, **{e["name"]: e["value"] for e in container.get("env", [])},
-                       "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
-                       "WORLD_SIZE": str(nnodes * nproc), "RANK": str(node),
-                       "PET_NNODES": str(nnodes), "PET_NODE_RANK": str(node),
-                       "PET_NPROC_PER_NODE": str(nproc)}
+                env = {
+                    **os.environ,
+                    **{e["name"]: e["value"] for e in container.get("env", [])},
+                    "MASTER_ADDR": "127.0.0.1",
+                    "MASTER_PORT": str(port),
+                    "WORLD_SIZE": str(nnodes * nproc),
+                    "RANK": str(node),
+                    "PET_NNODES": str(nnodes),
+                    "PET_NODE_RANK": str(node),
+                    "PET_NPROC_PER_NODE": str(nproc),
+                }
                 command = list(container["command"]) + list(container.get("args", []))
                 if command[0] == "python":
                     command[0] = sys.executable
@@ -151,8 +168,11 @@ class PyTorchJobs(Resource):
                     job.master_log = log_path
                 job.processes.append((kind, process))
                 node += 1
-        job.add_condition("Running", "PyTorchJobRunning",
-                          f"PyTorchJob {job.obj['metadata']['namespace']}/{name} is running.")
+        job.add_condition(
+            "Running",
+            "PyTorchJobRunning",
+            f"PyTorchJob {job.obj['metadata']['namespace']}/{name} is running.",
+        )
 
     def _pod_log(self, method: str, match: re.Match[str], body: bytes, headers: Mapping[str, str]) -> Reply:
         """The Master pod's output so far (the only pod whose log the launcher reads)."""

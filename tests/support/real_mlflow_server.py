@@ -48,15 +48,29 @@ class RealMlflowServer:
 
     def start(self) -> RealMlflowServer:
         self.root.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(self.port),
-                   "--backend-store-uri", f"sqlite:///{self.root / 'mlflow.db'}",
-                   "--default-artifact-root", (self.root / "artifacts").as_uri(), "--no-serve-artifacts",
-                   "--workers", "1"]
+        command = [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--backend-store-uri",
+            f"sqlite:///{self.root / 'mlflow.db'}",
+            "--default-artifact-root",
+            (self.root / "artifacts").as_uri(),
+            "--no-serve-artifacts",
+            "--workers",
+            "1",
+        ]
         with (self.root / "server.log").open("a") as log:
             # Its own process group: `mlflow server` serves from child worker processes, which a kill
             # of the parent alone would leave running (and answering) on the port.
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
+            self.process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         deadline = time.monotonic() + 90
         while True:
             try:
@@ -166,16 +180,25 @@ class CuttableProxy:
         self._httpd.server_close()
         self._thread.join(timeout=5)
 
-    def add_rule(self, method: str, path_suffix: str, action: str, seconds: float = 0.0,
-                 callback: Callable[[], None] | None = None) -> None:
+    def add_rule(
+        self,
+        method: str,
+        path_suffix: str,
+        action: str,
+        seconds: float = 0.0,
+        callback: Callable[[], None] | None = None,
+    ) -> None:
         """Act once on the next matching request (see ProxyRule)."""
         with self._lock:
             self.rules.append(ProxyRule(method, path_suffix, action, seconds=seconds, callback=callback))
 
     def calls(self, method: str, path_suffix: str, outcome: str | None = None) -> int:
         """How many requests matching ``method``/``path_suffix`` (and ``outcome``) were seen."""
-        return sum(1 for m, p, o in self.seen
-                   if m == method and p.endswith(path_suffix) and (outcome is None or o == outcome))
+        return sum(
+            1
+            for m, p, o in self.seen
+            if m == method and p.endswith(path_suffix) and (outcome is None or o == outcome)
+        )
 
     def _rule_for(self, method: str, path: str) -> ProxyRule | None:
         with self._lock:

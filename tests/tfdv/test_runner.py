@@ -37,8 +37,11 @@ def _alive(pid: int) -> bool:
 
 
 def _drift(tmp_path: Path, python: Path, timeout_s: float = 30.0) -> None:
-    request = DriftRequest(data=str(tmp_path / "day.csv"), label_column="label",
-                           baseline_statistics=str(tmp_path / "train_stats.pb"))
+    request = DriftRequest(
+        data=str(tmp_path / "day.csv"),
+        label_column="label",
+        baseline_statistics=str(tmp_path / "train_stats.pb"),
+    )
     run_drift_job(request, tmp_path / "work", tfdv_python=str(python), timeout_s=timeout_s)
 
 
@@ -62,8 +65,9 @@ def test_the_drift_check_past_its_time_is_killed_with_everything_it_started(tmp_
 
 
 def test_an_interpreter_missing_a_package_is_environment_not_ready(tmp_path: Path) -> None:
-    python = _fake_python(tmp_path / "fake/python",
-                          "echo 'ModuleNotFoundError: No module named tfx_bsl'; exit 1")
+    python = _fake_python(
+        tmp_path / "fake/python", "echo 'ModuleNotFoundError: No module named tfx_bsl'; exit 1"
+    )
     with pytest.raises(EnvironmentNotReady, match=r"(?s)lacks a package the drift check job needs.*tfx_bsl"):
         _drift(tmp_path, python)
 

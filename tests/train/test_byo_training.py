@@ -23,10 +23,16 @@ def example_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTHONPATH", str(EXAMPLE_DIR))  # the torchrun workers import it too
 
 
-def test_user_module_trains_and_is_packaged_as_the_usual_model(example_on_path: None, tmp_path: Path,
-                                                               small_dataset, feature_spec) -> None:
-    config = TrainingConfig(epochs=3, batch_size=256, num_processes=2, entry_point="fraud_resnet",
-                            entry_point_params=json.dumps({"width": 24, "blocks": 1}))
+def test_user_module_trains_and_is_packaged_as_the_usual_model(
+    example_on_path: None, tmp_path: Path, small_dataset, feature_spec
+) -> None:
+    config = TrainingConfig(
+        epochs=3,
+        batch_size=256,
+        num_processes=2,
+        entry_point="fraud_resnet",
+        entry_point_params=json.dumps({"width": 24, "blocks": 1}),
+    )
     result = train_classifier(str(small_dataset.train), feature_spec, tmp_path / "model", config)
     model = mlflow.pyfunc.load_model(str(tmp_path / "model"))
     assert model.metadata.metadata["entry_point"] == "fraud_resnet"
@@ -44,8 +50,9 @@ def test_user_module_trains_and_is_packaged_as_the_usual_model(example_on_path: 
     assert config["calibration"]["method"] == "platt", "a module that ignores validation is calibrated too"
 
 
-def test_a_module_that_breaks_the_contract_is_refused_naming_what_is_missing(tmp_path: Path,
-                                                                             monkeypatch) -> None:
+def test_a_module_that_breaks_the_contract_is_refused_naming_what_is_missing(
+    tmp_path: Path, monkeypatch
+) -> None:
     (tmp_path / "half_done.py").write_text("def train(context, network):\n    pass\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(EntryPointError, match="lacks build_network"):

@@ -32,17 +32,24 @@ def credit_default_logits() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     if not dataset.installed():
         pytest.skip(f"{dataset.package} is not installed: {public_datasets.INSTALL_HINT}")
     frame = dataset.load()
-    spec = FeatureSpec(dataset.label, ("balance", "income"), ("student",),
-                       BinaryLabels.infer(frame[dataset.label], dataset.label))
+    spec = FeatureSpec(
+        dataset.label,
+        ("balance", "income"),
+        ("student",),
+        BinaryLabels.infer(frame[dataset.label], dataset.label),
+    )
     labels = spec.labels.encode_frame(frame)
     folds = stratified_folds(labels, 5, seed=0)
     preprocessor = build_preprocessor(spec).fit(feature_frame(frame[folds <= 2], spec))
     matrix = preprocessor.transform(feature_frame(frame, spec))
-    model = LogisticRegression(class_weight="balanced", max_iter=1000).fit(matrix[folds <= 2],
-                                                                          labels[folds <= 2])
+    model = LogisticRegression(class_weight="balanced", max_iter=1000).fit(
+        matrix[folds <= 2], labels[folds <= 2]
+    )
     logits = model.decision_function(matrix)
-    return {"validation": (logits[folds == 3], labels[folds == 3]),
-            "holdout": (logits[folds == 4], labels[folds == 4])}
+    return {
+        "validation": (logits[folds == 3], labels[folds == 3]),
+        "holdout": (logits[folds == 4], labels[folds == 4]),
+    }
 
 
 def test_platt_scaling_calibrates_a_real_holdout(credit_default_logits) -> None:
@@ -54,17 +61,21 @@ def test_platt_scaling_calibrates_a_real_holdout(credit_default_logits) -> None:
     assert calibration.method == "platt" and calibration.slope > 0 and calibration.intercept < -1
     calibrated = calibration.probabilities(holdout_logits)
     assert expected_calibration_error(holdout_labels, calibrated) <= 0.05
-    assert roc_auc_score(holdout_labels, calibrated) == pytest.approx(roc_auc_score(holdout_labels, raw)), \
+    assert roc_auc_score(holdout_labels, calibrated) == pytest.approx(roc_auc_score(holdout_labels, raw)), (
         "calibration is monotone: the ranking must not change"
+    )
     assert calibrated.mean() == pytest.approx(holdout_labels.mean(), abs=0.01)
 
 
-@pytest.mark.parametrize(("logits", "labels", "named"), [
-    (np.linspace(-2, 2, 50), np.zeros(50), "0 positive and 50 negative rows"),
-    (np.array([0.1, 0.2, 0.3, 0.4]), np.array([0, 1, 0, 0]), "1 positive and 3 negative rows"),
-    (np.array([np.inf, 0.0, 1.0, -1.0]), np.array([1, 0, 1, 0]), "non-finite logits"),
-    (np.linspace(-3, 3, 200), (np.linspace(-3, 3, 200) < 0).astype(float), "no better than chance"),
-])
+@pytest.mark.parametrize(
+    ("logits", "labels", "named"),
+    [
+        (np.linspace(-2, 2, 50), np.zeros(50), "0 positive and 50 negative rows"),
+        (np.array([0.1, 0.2, 0.3, 0.4]), np.array([0, 1, 0, 0]), "1 positive and 3 negative rows"),
+        (np.array([np.inf, 0.0, 1.0, -1.0]), np.array([1, 0, 1, 0]), "non-finite logits"),
+        (np.linspace(-3, 3, 200), (np.linspace(-3, 3, 200) < 0).astype(float), "no better than chance"),
+    ],
+)
 def test_unusable_validation_rows_leave_the_probabilities_alone_saying_why(logits, labels, named) -> None:
     calibration = fit_platt(logits, labels)
     assert (calibration.method, calibration.slope, calibration.intercept) == ("none", 1.0, 0.0)
@@ -102,4 +113,6 @@ def test_the_threshold_rule_says_which_rule_chose_it() -> None:
     assert threshold == pytest.approx(0.45)
     assert rule == "max F1 (1.000) of the calibrated probabilities on the validation split (4 rows)"
     assert choose_threshold(-1.0, None, None, "-") == (
-        0.5, "0.5: no validation rows with positives to choose a threshold on")
+        0.5,
+        "0.5: no validation rows with positives to choose a threshold on",
+    )

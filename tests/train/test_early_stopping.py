@@ -19,8 +19,16 @@ from kfp_cicd.components.train.tabular_loop import EarlyStopping
 from kfp_cicd.components.train.training import TrainingConfig, run_workers
 from kfp_cicd.model.network import TabularMLP
 
-CONFIG = TrainingConfig(epochs=30, batch_size=64, learning_rate=0.01, hidden_units=(16,), dropout=0.0,
-                        num_processes=2, early_stopping_patience=3, seed=2)
+CONFIG = TrainingConfig(
+    epochs=30,
+    batch_size=64,
+    learning_rate=0.01,
+    hidden_units=(16,),
+    dropout=0.0,
+    num_processes=2,
+    early_stopping_patience=3,
+    seed=2,
+)
 
 
 def write_member(directory: Path, seed: int, flip_validation: bool) -> None:
@@ -43,8 +51,9 @@ def validation_loss_of(weights: dict[str, torch.Tensor], directory: Path) -> flo
     network.eval()
     with torch.no_grad():
         logits = network(torch.load(directory / "val_features.pt"))
-    return float(torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.load(directory /
-                                                                                         "val_labels.pt")))
+    return float(
+        torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.load(directory / "val_labels.pt"))
+    )
 
 
 def test_the_rule_keeps_the_best_weights_and_stops_after_patience_epochs_without_progress() -> None:
@@ -76,8 +85,9 @@ def test_workers_stop_when_the_validation_loss_rises_and_keep_the_best_epoch(tmp
     assert len(losses) == best + CONFIG.early_stopping_patience < CONFIG.epochs
     assert losses[-1] > losses[best - 1], "the validation loss rose after the best epoch"
     saved = torch.load(tmp_path / "out" / "state_dict.pt")
-    assert validation_loss_of(saved, tmp_path / "data") == pytest.approx(min(losses), rel=1e-5), \
+    assert validation_loss_of(saved, tmp_path / "data") == pytest.approx(min(losses), rel=1e-5), (
         "the saved weights must be the best epoch's, not the last one's"
+    )
 
 
 def test_patience_zero_runs_every_epoch_and_still_keeps_the_best_one(tmp_path: Path) -> None:
@@ -91,7 +101,8 @@ def test_patience_zero_runs_every_epoch_and_still_keeps_the_best_one(tmp_path: P
 
 
 def test_a_worker_killed_after_the_best_epoch_resumes_with_its_patience_counter(
-        tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
     """Two cross-fitted members; a worker dies in the second one after the first has stopped early.
 
     The restarted group must not retrain the finished member and must continue the second with the
@@ -99,7 +110,7 @@ def test_a_worker_killed_after_the_best_epoch_resumes_with_its_patience_counter(
     those of the uninterrupted run.
     """
     data = tmp_path / "data"
-    write_member(data / "member-0", seed=0, flip_validation=True)   # stops after a few epochs
+    write_member(data / "member-0", seed=0, flip_validation=True)  # stops after a few epochs
     write_member(data / "member-1", seed=1, flip_validation=False)  # improves for longer
     (data / "members.json").write_text(json.dumps(["member-0", "member-1"]))
     config = TrainingConfig(**{**CONFIG.__dict__, "epochs": 12})
@@ -113,12 +124,14 @@ def test_a_worker_killed_after_the_best_epoch_resumes_with_its_patience_counter(
     assert marker.exists() and resumed["restart_count"] == 1
     output = capfd.readouterr()
     finished = tmp_path / "resumed" / "checkpoints" / "member-0"
-    assert f"resuming from {finished} after epoch {len(first['history'])}" in output.out + output.err, \
+    assert f"resuming from {finished} after epoch {len(first['history'])}" in output.out + output.err, (
         "the member that had stopped early is resumed from its last checkpoint, not retrained"
+    )
     for resumed_member, expected_member in zip(resumed["members"], uninterrupted["members"], strict=True):
         for key in ("epoch", "loss", "val_loss"):
             assert [h[key] for h in resumed_member["history"]] == pytest.approx(
-                [h[key] for h in expected_member["history"]], rel=1e-5, abs=1e-6)
+                [h[key] for h in expected_member["history"]], rel=1e-5, abs=1e-6
+            )
     for key in ("best_epoch", "stopped_early"):
         assert [m[key] for m in resumed["members"]] == [m[key] for m in uninterrupted["members"]]
     assert {h["member"] for h in resumed["history"]} == {0, 1}

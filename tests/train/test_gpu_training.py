@@ -14,11 +14,9 @@ import torch
 from kfp_cicd.components.train.fault_injection import TEST_ONLY_KILL_ENV
 from kfp_cicd.components.train.training import TrainingConfig, run_workers
 
-pytestmark = [pytest.mark.gpu,
-              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 
-CONFIG = TrainingConfig(epochs=3, batch_size=8192, hidden_units=(256, 256, 256), dropout=0.0,
-                        max_restarts=1)
+CONFIG = TrainingConfig(epochs=3, batch_size=8192, hidden_units=(256, 256, 256), dropout=0.0, max_restarts=1)
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +44,9 @@ def test_workers_train_on_every_gpu_with_nccl_and_bf16(uninterrupted: dict) -> N
     print(f"\nGPU history: {summary['history']}")
 
 
-def test_a_gpu_worker_killed_mid_epoch_resumes_from_its_checkpoint(tensors: Path, tmp_path: Path,
-                                                                   uninterrupted: dict) -> None:
+def test_a_gpu_worker_killed_mid_epoch_resumes_from_its_checkpoint(
+    tensors: Path, tmp_path: Path, uninterrupted: dict
+) -> None:
     marker = tmp_path / "killed-once"
     env = {**os.environ, TEST_ONLY_KILL_ENV: f"0:1:3:{marker}"}  # rank 0, epoch 2 of 3, after step 3
     resumed = run_workers(tensors, tmp_path / "out", CONFIG, env=env)
@@ -71,8 +70,14 @@ def test_early_stopping_on_gpu_takes_one_decision_for_every_rank(tmp_path: Path)
     torch.save(labels[:32_000].clone(), tmp_path / "labels.pt")
     torch.save(features[32_000:].clone(), tmp_path / "val_features.pt")
     torch.save((1 - labels[32_000:]).clone(), tmp_path / "val_labels.pt")
-    config = TrainingConfig(epochs=30, batch_size=1024, learning_rate=0.01, hidden_units=(64,), dropout=0.0,
-                            early_stopping_patience=2)
+    config = TrainingConfig(
+        epochs=30,
+        batch_size=1024,
+        learning_rate=0.01,
+        hidden_units=(64,),
+        dropout=0.0,
+        early_stopping_patience=2,
+    )
     summary = run_workers(tmp_path, tmp_path / "out", config)
     losses = [h["val_loss"] for h in summary["history"]]
     assert summary["stopped_early"] and len(losses) == summary["best_epoch"] + 2 < 30

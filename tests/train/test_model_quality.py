@@ -37,8 +37,12 @@ def test_a_real_data_set_is_ranked_like_logistic_regression_and_calibrated(tmp_p
     train, holdout = train_test_split(frame, test_size=0.2, random_state=0, stratify=frame[dataset.label])
     features = [c for c in frame.columns if c != dataset.label]
     categorical = tuple(c for c in features if frame[c].dtype == object)
-    spec = FeatureSpec(dataset.label, tuple(c for c in features if c not in categorical), categorical,
-                       BinaryLabels.infer(train[dataset.label], dataset.label))
+    spec = FeatureSpec(
+        dataset.label,
+        tuple(c for c in features if c not in categorical),
+        categorical,
+        BinaryLabels.infer(train[dataset.label], dataset.label),
+    )
     y_train, y_holdout = spec.labels.encode_frame(train), spec.labels.encode_frame(holdout)
     baseline = make_pipeline(build_preprocessor(spec), LogisticRegression(max_iter=5000))
     baseline.fit(feature_frame(train, spec), y_train)

@@ -27,10 +27,19 @@ from kfp_cicd.components.train_pytorchjob.manifest import (
 
 
 def make_request(mount: Path, name: str = "train-test", **overrides) -> PyTorchJobRequest:
-    values = {"name": name, "namespace": "ml", "image": "ghcr.io/kfp-cicd/kfp-cicd-runtime:gpu",
-              "command": ("python", "-m", "x"), "shared_pvc": "shared-data",
-              "shared_mount_path": str(mount), "workers": 1, "gpus_per_worker": 0, "cpu": "1",
-              "memory": "2Gi", **overrides}
+    values = {
+        "name": name,
+        "namespace": "ml",
+        "image": "ghcr.io/kfp-cicd/kfp-cicd-runtime:gpu",
+        "command": ("python", "-m", "x"),
+        "shared_pvc": "shared-data",
+        "shared_mount_path": str(mount),
+        "workers": 1,
+        "gpus_per_worker": 0,
+        "cpu": "1",
+        "memory": "2Gi",
+        **overrides,
+    }
     return PyTorchJobRequest(**values)
 
 
@@ -53,8 +62,9 @@ def pytorchjob_schema(shared_dir: Path) -> dict:
 
 
 def test_manifest_validates_against_the_real_crd(pytorchjob_schema: dict, tmp_path: Path) -> None:
-    manifest = build_pytorchjob(make_request(tmp_path, workers=3, gpus_per_worker=4,
-                                             node_selector=(("gpu", "h100"),)))
+    manifest = build_pytorchjob(
+        make_request(tmp_path, workers=3, gpus_per_worker=4, node_selector=(("gpu", "h100"),))
+    )
     jsonschema.Draft7Validator(pytorchjob_schema).validate(manifest)
     spec = manifest["spec"]
     assert spec["nprocPerNode"] == "4"
@@ -88,19 +98,27 @@ def test_bad_requests_name_the_field(tmp_path: Path) -> None:
     assert "name 'Bad_Name'" in str(error.value) and "restart_policy 'Sometimes'" in str(error.value)
 
 
-def test_a_two_node_job_trains_and_hands_the_model_back(fake_kubernetes, tmp_path: Path, schema_dir: Path,
-                                                        small_dataset) -> None:
+def test_a_two_node_job_trains_and_hands_the_model_back(
+    fake_kubernetes, tmp_path: Path, schema_dir: Path, small_dataset
+) -> None:
     mount, lines = tmp_path / "shared", []
     mount.mkdir()
     metrics = train_on_pytorchjob(
-        train_data=str(small_dataset.train), schema_dir=str(schema_dir), model_dir=str(tmp_path / "model"),
+        train_data=str(small_dataset.train),
+        schema_dir=str(schema_dir),
+        model_dir=str(tmp_path / "model"),
         training=TrainingConfig(epochs=2, num_processes=1, batch_size=256, validation_folds=1),
-        request=make_request(mount, name="two-nodes"), timeout_s=300,
-        api_client=fake_kubernetes.api_client(), poll_seconds=0.5, echo=lines.append)
+        request=make_request(mount, name="two-nodes"),
+        timeout_s=300,
+        api_client=fake_kubernetes.api_client(),
+        poll_seconds=0.5,
+        echo=lines.append,
+    )
     assert metrics["world_size"] == 2, "Master + 1 Worker, one process each"
     assert any("Running" in line for line in lines) and any("Succeeded" in line for line in lines)
-    assert any("[two-nodes-master-0]" in line and "epoch 2/2" in line for line in lines), \
+    assert any("[two-nodes-master-0]" in line and "epoch 2/2" in line for line in lines), (
         "the master's progress lines must reach the task log"
+    )
     created = fake_kubernetes.created_bodies()[0]
     command = created["spec"]["pytorchReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]["command"]
     assert command[:3] == ["python", "-m", "kfp_cicd.components.train.node_main"]
@@ -114,36 +132,56 @@ def test_a_two_node_job_trains_and_hands_the_model_back(fake_kubernetes, tmp_pat
     assert fake_kubernetes.deleted() == [], "a succeeded job is left for inspection"
 
 
-def test_a_failed_job_fails_the_task_with_its_reason(fake_kubernetes, tmp_path: Path, schema_dir: Path,
-                                                     small_dataset) -> None:
+def test_a_failed_job_fails_the_task_with_its_reason(
+    fake_kubernetes, tmp_path: Path, schema_dir: Path, small_dataset
+) -> None:
     fake_kubernetes.mode = "script"
     fake_kubernetes.script = [
         ("Running", "PyTorchJobRunning", "running"),
-        ("Restarting", "PyTorchJobRestarting", "PyTorchJob ml/flaky is restarting because 1 Worker "
-                                               "replica(s) failed."),
-        ("Failed", "PyTorchJobFailed", "PyTorchJob ml/flaky is failed because 1 Worker replica(s) failed.")]
+        (
+            "Restarting",
+            "PyTorchJobRestarting",
+            "PyTorchJob ml/flaky is restarting because 1 Worker replica(s) failed.",
+        ),
+        ("Failed", "PyTorchJobFailed", "PyTorchJob ml/flaky is failed because 1 Worker replica(s) failed."),
+    ]
     lines: list[str] = []
     (tmp_path / "shared").mkdir()
-    with pytest.raises(PyTorchJobFailed, match="PyTorchJobFailed: PyTorchJob ml/flaky is failed because 1 "
-                                               "Worker"):
-        train_on_pytorchjob(train_data=str(small_dataset.train), schema_dir=str(schema_dir),
-                            model_dir=str(tmp_path / "model"), training=TrainingConfig(),
-                            request=make_request(tmp_path / "shared", name="flaky"), timeout_s=60,
-                            api_client=fake_kubernetes.api_client(), poll_seconds=0.05,
-                            echo=lines.append)
+    with pytest.raises(
+        PyTorchJobFailed, match="PyTorchJobFailed: PyTorchJob ml/flaky is failed because 1 Worker"
+    ):
+        train_on_pytorchjob(
+            train_data=str(small_dataset.train),
+            schema_dir=str(schema_dir),
+            model_dir=str(tmp_path / "model"),
+            training=TrainingConfig(),
+            request=make_request(tmp_path / "shared", name="flaky"),
+            timeout_s=60,
+            api_client=fake_kubernetes.api_client(),
+            poll_seconds=0.05,
+            echo=lines.append,
+        )
     assert any("Restarting (PyTorchJobRestarting)" in line for line in lines)
     assert not (tmp_path / "model").exists()
 
 
-def test_a_job_past_its_timeout_is_deleted(fake_kubernetes, tmp_path: Path, schema_dir: Path,
-                                           small_dataset) -> None:
+def test_a_job_past_its_timeout_is_deleted(
+    fake_kubernetes, tmp_path: Path, schema_dir: Path, small_dataset
+) -> None:
     fake_kubernetes.mode = "hang"
     (tmp_path / "shared").mkdir()
     with pytest.raises(PyTorchJobFailed, match="did not finish within 1s; it was deleted"):
-        train_on_pytorchjob(train_data=str(small_dataset.train), schema_dir=str(schema_dir),
-                            model_dir=str(tmp_path / "model"), training=TrainingConfig(),
-                            request=make_request(tmp_path / "shared", name="slow"), timeout_s=1,
-                            api_client=fake_kubernetes.api_client(), poll_seconds=0.1, echo=print)
+        train_on_pytorchjob(
+            train_data=str(small_dataset.train),
+            schema_dir=str(schema_dir),
+            model_dir=str(tmp_path / "model"),
+            training=TrainingConfig(),
+            request=make_request(tmp_path / "shared", name="slow"),
+            timeout_s=1,
+            api_client=fake_kubernetes.api_client(),
+            poll_seconds=0.1,
+            echo=print,
+        )
     assert fake_kubernetes.deleted() == ["slow"]
 
 
@@ -164,14 +202,26 @@ train_on_pytorchjob(train_data=data, schema_dir=schema, model_dir=model, trainin
 """
 
 
-def test_cancelling_the_task_deletes_the_job(fake_kubernetes, tmp_path: Path, schema_dir: Path,
-                                             small_dataset) -> None:
+def test_cancelling_the_task_deletes_the_job(
+    fake_kubernetes, tmp_path: Path, schema_dir: Path, small_dataset
+) -> None:
     fake_kubernetes.mode = "hang"
     (tmp_path / "shared").mkdir()
     launcher = subprocess.Popen(
-        [sys.executable, "-c", LAUNCHER_SCRIPT, fake_kubernetes.url, str(tmp_path / "shared"),
-         str(schema_dir), str(small_dataset.train), str(tmp_path / "model")],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            sys.executable,
+            "-c",
+            LAUNCHER_SCRIPT,
+            fake_kubernetes.url,
+            str(tmp_path / "shared"),
+            str(schema_dir),
+            str(small_dataset.train),
+            str(tmp_path / "model"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while not fake_kubernetes.jobs and time.monotonic() < deadline and launcher.poll() is None:

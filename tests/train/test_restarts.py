@@ -12,8 +12,9 @@ from kfp_cicd.components.train.checkpoints import CheckpointMismatch, Checkpoint
 from kfp_cicd.components.train.fault_injection import TEST_ONLY_KILL_ENV
 from kfp_cicd.components.train.training import TrainingConfig, TrainingFailed, run_workers
 
-CONFIG = TrainingConfig(epochs=4, batch_size=128, num_processes=2, max_restarts=1, seed=5,
-                        hidden_units=(32, 16), dropout=0.2)
+CONFIG = TrainingConfig(
+    epochs=4, batch_size=128, num_processes=2, max_restarts=1, seed=5, hidden_units=(32, 16), dropout=0.2
+)
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +22,7 @@ def tensors(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("tensors")
     generator = torch.Generator().manual_seed(0)
     features = torch.randn(2048, 8, generator=generator)
-    labels = ((features[:, 0] + 0.5 * features[:, 1] + 0.3 * torch.randn(2048, generator=generator)) > 1.2)
+    labels = (features[:, 0] + 0.5 * features[:, 1] + 0.3 * torch.randn(2048, generator=generator)) > 1.2
     torch.save(features, directory / "features.pt")
     torch.save(labels.float(), directory / "labels.pt")
     return directory
@@ -38,8 +39,9 @@ def losses(summary: dict) -> list[float]:
     return [entry["loss"] for entry in summary["history"]]
 
 
-def test_same_data_params_and_world_size_give_the_same_model(tensors: Path, tmp_path: Path,
-                                                             uninterrupted: tuple[dict, dict]) -> None:
+def test_same_data_params_and_world_size_give_the_same_model(
+    tensors: Path, tmp_path: Path, uninterrupted: tuple[dict, dict]
+) -> None:
     summary, weights = uninterrupted
     again = run_workers(tensors, tmp_path / "again", CONFIG)
     assert losses(again) == losses(summary)
@@ -48,7 +50,8 @@ def test_same_data_params_and_world_size_give_the_same_model(tensors: Path, tmp_
 
 
 def test_a_worker_killed_mid_epoch_is_restarted_and_resumes_from_the_checkpoint(
-        tensors: Path, tmp_path: Path, uninterrupted: tuple[dict, dict]) -> None:
+    tensors: Path, tmp_path: Path, uninterrupted: tuple[dict, dict]
+) -> None:
     summary, weights = uninterrupted
     marker = tmp_path / "killed-once"
     env = {**os.environ, TEST_ONLY_KILL_ENV: f"1:2:3:{marker}"}  # rank 1, epoch 3 of 4, after step 3

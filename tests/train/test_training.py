@@ -22,22 +22,25 @@ from kfp_cicd.components.train.training import (
 from kfp_cicd.errors import DataError
 
 
-@pytest.mark.parametrize(("field", "value", "message"), [
-    ("epochs", -1, "epochs must be >= 1, or 0 to choose"),
-    ("batch_size", -8, "batch_size must be >= 1, or 0 to choose"),
-    ("learning_rate", 1.5, "learning_rate must be in (0, 1), or 0 to choose"),
-    ("learning_rate", -0.1, "learning_rate must be in (0, 1), or 0 to choose"),
-    ("hidden_units", "64,0", "hidden_units must all be >= 1"),
-    ("hidden_units", "wide", "hidden_units must be comma-separated integers"),
-    ("num_processes", 0, "num_processes must be >= 1"),
-    ("decision_threshold", 0.0, "decision_threshold must be in (0, 1), or negative"),
-    ("decision_threshold", 1.0, "decision_threshold must be in (0, 1), or negative"),
-    ("decision_threshold", 1.5, "decision_threshold must be in (0, 1), or negative"),
-    ("early_stopping_patience", -1, "early_stopping_patience must be >= 0"),
-    ("validation_fraction", 0.0, "validation_fraction must be in (0, 0.5]"),
-    ("validation_fraction", 0.6, "validation_fraction must be in (0, 0.5]"),
-    ("validation_folds", -1, "validation_folds must be >= 0"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("epochs", -1, "epochs must be >= 1, or 0 to choose"),
+        ("batch_size", -8, "batch_size must be >= 1, or 0 to choose"),
+        ("learning_rate", 1.5, "learning_rate must be in (0, 1), or 0 to choose"),
+        ("learning_rate", -0.1, "learning_rate must be in (0, 1), or 0 to choose"),
+        ("hidden_units", "64,0", "hidden_units must all be >= 1"),
+        ("hidden_units", "wide", "hidden_units must be comma-separated integers"),
+        ("num_processes", 0, "num_processes must be >= 1"),
+        ("decision_threshold", 0.0, "decision_threshold must be in (0, 1), or negative"),
+        ("decision_threshold", 1.0, "decision_threshold must be in (0, 1), or negative"),
+        ("decision_threshold", 1.5, "decision_threshold must be in (0, 1), or negative"),
+        ("early_stopping_patience", -1, "early_stopping_patience must be >= 0"),
+        ("validation_fraction", 0.0, "validation_fraction must be in (0, 0.5]"),
+        ("validation_fraction", 0.6, "validation_fraction must be in (0, 0.5]"),
+        ("validation_folds", -1, "validation_folds must be >= 0"),
+    ],
+)
 def test_config_rejects_bad_values_naming_them(field: str, value: float, message: str) -> None:
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         TrainingConfig(**{field: value})
@@ -48,8 +51,9 @@ def test_config_defaults_are_automatic_and_explicit_values_parse() -> None:
     automatic = (default.epochs, default.batch_size, default.learning_rate, default.hidden_units)
     assert automatic == (0, 0, 0.0, ())
     assert default.decision_threshold < 0 and not default.resolved
-    given = TrainingConfig(hidden_units=" 64, 32 ", decision_threshold=0.3, epochs=3, batch_size=8,
-                           learning_rate=0.01)
+    given = TrainingConfig(
+        hidden_units=" 64, 32 ", decision_threshold=0.3, epochs=3, batch_size=8, learning_rate=0.01
+    )
     assert given.hidden_units == (64, 32) and given.resolved
     assert TrainingConfig.from_json(given.to_json()) == given
     assert given.worker_params()["early_stopping_patience"] == 5
@@ -94,8 +98,9 @@ def test_training_without_the_label_fails_naming_it(tmp_path: Path, small_datase
     frame = pd.read_csv(small_dataset.train).drop(columns=["is_fraud"])
     frame.to_csv(tmp_path / "unlabelled.csv", index=False)
     with pytest.raises(DataError, match="label column 'is_fraud' is missing"):
-        train_classifier(str(tmp_path / "unlabelled.csv"), feature_spec, tmp_path / "model",
-                         TrainingConfig(epochs=1))
+        train_classifier(
+            str(tmp_path / "unlabelled.csv"), feature_spec, tmp_path / "model", TrainingConfig(epochs=1)
+        )
     assert not (tmp_path / "model").exists()
 
 
@@ -115,8 +120,9 @@ def test_workers_resume_from_their_checkpoint(tmp_path: Path) -> None:
     assert resumed["history"][:2] == first["history"], "finished epochs must not be redone"
 
 
-def test_trained_model_is_calibrated_and_its_threshold_chosen_out_of_fold(trained_model_dir: Path,
-                                                                         small_dataset) -> None:
+def test_trained_model_is_calibrated_and_its_threshold_chosen_out_of_fold(
+    trained_model_dir: Path, small_dataset
+) -> None:
     from kfp_cicd.components.evaluate.metrics import expected_calibration_error
 
     config = json.loads((trained_model_dir / "artifacts" / "config.json").read_text())
@@ -133,13 +139,14 @@ def test_trained_model_is_calibrated_and_its_threshold_chosen_out_of_fold(traine
 
 
 def test_one_validation_split_is_saved_beside_the_tensors_and_preprocessing_never_sees_it(
-        tmp_path: Path, small_dataset, feature_spec) -> None:
+    tmp_path: Path, small_dataset, feature_spec
+) -> None:
     from kfp_cicd.components.train.contract import TrainingContext
 
-    config = TrainingConfig(epochs=3, validation_folds=1, validation_fraction=0.3, seed=4,
-                            hidden_units="16")
-    result = train_classifier(str(small_dataset.train), feature_spec, tmp_path / "model", config,
-                              work_dir=tmp_path / "work")
+    config = TrainingConfig(epochs=3, validation_folds=1, validation_fraction=0.3, seed=4, hidden_units="16")
+    result = train_classifier(
+        str(small_dataset.train), feature_spec, tmp_path / "model", config, work_dir=tmp_path / "work"
+    )
     work = tmp_path / "work"
     features, labels = torch.load(work / "features.pt"), torch.load(work / "labels.pt")
     val_features, val_labels = torch.load(work / "val_features.pt"), torch.load(work / "val_labels.pt")
@@ -150,9 +157,19 @@ def test_one_validation_split_is_saved_beside_the_tensors_and_preprocessing_neve
     numeric = len(feature_spec.numeric)
     assert features[:, :numeric].mean(dim=0).abs().max() < 1e-4, "the scaler was fitted on these rows"
     assert val_features[:, :numeric].mean(dim=0).abs().max() > 1e-3, "... and not on the held-out ones"
-    context = TrainingContext(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"), backend="gloo",
-                              bf16=False, launcher="test", data_dir=work, params={}, checkpoints=None,
-                              progress=None)
+    context = TrainingContext(
+        rank=0,
+        world_size=1,
+        local_rank=0,
+        device=torch.device("cpu"),
+        backend="gloo",
+        bf16=False,
+        launcher="test",
+        data_dir=work,
+        params={},
+        checkpoints=None,
+        progress=None,
+    )
     loaded_features, loaded_labels = context.load_validation_tensors()
     assert torch.equal(loaded_features, val_features) and torch.equal(loaded_labels, val_labels)
     assert result.metrics["validation_rows"] == len(val_labels) and result.metrics["validation_folds"] == 1
@@ -171,8 +188,12 @@ def test_a_tiny_data_set_still_trains(tmp_path: Path, small_dataset, feature_spe
         tiny = pd.concat([negatives, frame[frame["is_fraud"] == 1].head(positives)])
         path = tmp_path / f"tiny-{positives}.csv"
         tiny.to_csv(path, index=False)
-        result = train_classifier(str(path), feature_spec, tmp_path / f"model-{positives}",
-                                  TrainingConfig(epochs=2, num_processes=1))
+        result = train_classifier(
+            str(path),
+            feature_spec,
+            tmp_path / f"model-{positives}",
+            TrainingConfig(epochs=2, num_processes=1),
+        )
         config = json.loads((tmp_path / f"model-{positives}" / "artifacts" / "config.json").read_text())
         assert config["threshold_rule"].startswith(expected_rule)
         assert result.metrics["validation_folds"] == (3 if positives == 3 else 0)

@@ -10,8 +10,12 @@ from kfp_cicd.components.train.vertex import VertexTrainingCluster, build_vertex
 
 
 def test_compiled_spec_shows_chief_and_worker_pools_with_gpus(tmp_path: Path) -> None:
-    cluster = VertexTrainingCluster(replica_count=3, machine_type="a3-highgpu-8g",
-                                    accelerator_type="NVIDIA_H100_80GB", accelerator_count=8)
+    cluster = VertexTrainingCluster(
+        replica_count=3,
+        machine_type="a3-highgpu-8g",
+        accelerator_type="NVIDIA_H100_80GB",
+        accelerator_count=8,
+    )
     train_op = build_vertex_component("ghcr.io/kfp-cicd/kfp-cicd-runtime:gpu", cluster)
 
     @dsl.pipeline(name="vertex-train")
@@ -26,8 +30,11 @@ def test_compiled_spec_shows_chief_and_worker_pools_with_gpus(tmp_path: Path) ->
     pools = parameters["worker_pool_specs"]["defaultValue"]
     assert [pool["replica_count"] for pool in pools] == [1, 2], "one chief + two workers"
     for pool in pools:
-        assert pool["machine_spec"] == {"machine_type": "a3-highgpu-8g",
-                                        "accelerator_type": "NVIDIA_H100_80GB", "accelerator_count": 8}
+        assert pool["machine_spec"] == {
+            "machine_type": "a3-highgpu-8g",
+            "accelerator_type": "NVIDIA_H100_80GB",
+            "accelerator_count": 8,
+        }
         assert pool["container_spec"]["image_uri"] == "ghcr.io/kfp-cicd/kfp-cicd-runtime:gpu"
     assert parameters["restart_job_on_worker_restart"]["defaultValue"] is True
     assert {"epochs", "entry_point", "checkpoint_dir", "max_restarts"} <= set(parameters)

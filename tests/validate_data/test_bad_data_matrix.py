@@ -82,20 +82,31 @@ CASES: dict[str, tuple[Any, tuple[str, str, str] | str]] = {
     "missing required column": (_drop_country, ("eval", "country", "SCHEMA_MISSING_COLUMN")),
     "unexpected new column": (_new_column, ("eval", "coupon_code", "SCHEMA_NEW_COLUMN")),
     "string in a numeric column": (_string_in_amount, ("train", "amount", "UNEXPECTED_DATA_TYPE")),
-    "category outside the domain": (_unknown_channel,
-                                    ("eval", "channel", "ENUM_TYPE_UNEXPECTED_STRING_VALUES")),
-    "nulls in a required feature": (_null_devices,
-                                    ("train", "device_type", "FEATURE_TYPE_LOW_FRACTION_PRESENT")),
+    "category outside the domain": (
+        _unknown_channel,
+        ("eval", "channel", "ENUM_TYPE_UNEXPECTED_STRING_VALUES"),
+    ),
+    "nulls in a required feature": (
+        _null_devices,
+        ("train", "device_type", "FEATURE_TYPE_LOW_FRACTION_PRESENT"),
+    ),
     "value out of range": (_negative_amount, ("train", "amount", "FLOAT_TYPE_SMALL_FLOAT")),
-    "label missing from training data": (_no_label, r"training data .* has no label column "
-                                                    r"'is_fraud'"),
-    "numeric drift past the threshold": (_amount_shift, ("train", "amount",
-                                                         "COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH")),
+    "label missing from training data": (
+        _no_label,
+        r"training data .* has no label column "
+        r"'is_fraud'",
+    ),
+    "numeric drift past the threshold": (
+        _amount_shift,
+        ("train", "amount", "COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH"),
+    ),
     "empty file": (("eval.csv", b""), r"evaluation data .*eval\.csv is empty \(0 bytes\)"),
     "binary file named .csv": (("eval.csv", bytes(range(256)) * 8), r"is a binary file, not CSV"),
     "not UTF-8": (("eval.csv", "amount,city\n1,Zürich\n".encode("latin-1")), r"is not UTF-8 text"),
-    "malformed CSV": (("eval.csv", b"amount,hour\n1,2\n3,4,5,6\n"),
-                      r"not well-formed CSV: row 3 has 4 fields but the header has 2"),
+    "malformed CSV": (
+        ("eval.csv", b"amount,hour\n1,2\n3,4,5,6\n"),
+        r"not well-formed CSV: row 3 has 4 fields but the header has 2",
+    ),
     "not Parquet": (("eval.parquet", b"amount,hour\n1,2\n"), r"is not a valid Parquet file"),
 }
 DRIFT_CASES = {"numeric drift past the threshold"}
@@ -123,8 +134,9 @@ def _write_case(root: Path, name: str, edit: Any, clean: Frames) -> tuple[Path, 
 
 
 @pytest.fixture(scope="module")
-def matrix(tmp_path_factory: pytest.TempPathFactory, clean_frames: Frames,
-           s3_tables: tuple[str, str]) -> dict[str, ValidationResult | DataError]:
+def matrix(
+    tmp_path_factory: pytest.TempPathFactory, clean_frames: Frames, s3_tables: tuple[str, str]
+) -> dict[str, ValidationResult | DataError]:
     """Every case, plus a baseline, a no-drift run, a Beam run and an S3 run: one TFDV process."""
     root = tmp_path_factory.mktemp("matrix")
     baseline_train, baseline_eval = _write_case(root, "baseline", lambda t, e: (t, e), clean_frames)
@@ -133,25 +145,38 @@ def matrix(tmp_path_factory: pytest.TempPathFactory, clean_frames: Frames,
     # amount is heavy-tailed: between two samples of 1,600 rows of the same distribution its
     # Jensen-Shannon divergence on TFDV's equi-width histogram is already ~0.16, so it gets its own
     # threshold (as a pipeline would, through drift_thresholds).
-    drift = ValidationOptions(baseline_statistics=baseline_stats, drift_default_threshold=0.15,
-                              drift_thresholds={"amount": 0.3})
-    jobs = {"baseline": ValidationJob(str(baseline_train), str(baseline_eval), LABEL_COLUMN,
-                                      baseline_out, str(CURATED_SCHEMA))}
+    drift = ValidationOptions(
+        baseline_statistics=baseline_stats, drift_default_threshold=0.15, drift_thresholds={"amount": 0.3}
+    )
+    jobs = {
+        "baseline": ValidationJob(
+            str(baseline_train), str(baseline_eval), LABEL_COLUMN, baseline_out, str(CURATED_SCHEMA)
+        )
+    }
     fresh = split_train_holdout(generate_transactions(2_000, seed=22), seed=22)
     fresh_train, fresh_eval = _write_case(root, "no shift", lambda t, e: fresh, clean_frames)
-    jobs["no shift"] = ValidationJob(str(fresh_train), str(fresh_eval), LABEL_COLUMN,
-                                     root / "no_shift_out", str(CURATED_SCHEMA), drift)
-    jobs["beam"] = ValidationJob(str(baseline_train), str(baseline_eval), LABEL_COLUMN,
-                                 root / "beam_out", str(CURATED_SCHEMA),
-                                 ValidationOptions(processing="beam",
-                                                   beam_options=("--runner=DirectRunner",)))
-    jobs["s3"] = ValidationJob(s3_tables[0], s3_tables[1], LABEL_COLUMN, root / "s3_out",
-                               str(CURATED_SCHEMA))
+    jobs["no shift"] = ValidationJob(
+        str(fresh_train), str(fresh_eval), LABEL_COLUMN, root / "no_shift_out", str(CURATED_SCHEMA), drift
+    )
+    jobs["beam"] = ValidationJob(
+        str(baseline_train),
+        str(baseline_eval),
+        LABEL_COLUMN,
+        root / "beam_out",
+        str(CURATED_SCHEMA),
+        ValidationOptions(processing="beam", beam_options=("--runner=DirectRunner",)),
+    )
+    jobs["s3"] = ValidationJob(s3_tables[0], s3_tables[1], LABEL_COLUMN, root / "s3_out", str(CURATED_SCHEMA))
     for name, (edit, _) in CASES.items():
         train, ev = _write_case(root, name, edit, clean_frames)
-        jobs[name] = ValidationJob(str(train), str(ev), LABEL_COLUMN, root / f"{train.parent.name}_out",
-                                   str(CURATED_SCHEMA), drift if name in DRIFT_CASES else
-                                   ValidationOptions())
+        jobs[name] = ValidationJob(
+            str(train),
+            str(ev),
+            LABEL_COLUMN,
+            root / f"{train.parent.name}_out",
+            str(CURATED_SCHEMA),
+            drift if name in DRIFT_CASES else ValidationOptions(),
+        )
     started = time.monotonic()
     outcomes = validate_many(list(jobs.values()))
     print(f"bad-data matrix: {len(jobs)} validations in {time.monotonic() - started:.1f} s")
@@ -187,8 +212,7 @@ def test_clean_data_passes_the_curated_schema(matrix: dict[str, Any]) -> None:
 def test_tolerated_kinds_do_not_fail(matrix: dict[str, Any]) -> None:
     raise_for_anomalies(matrix["unexpected new column"], tolerate_kinds=["SCHEMA_NEW_COLUMN"])
     with pytest.raises(DataValidationFailed):
-        raise_for_anomalies(matrix["category outside the domain"],
-                            tolerate_kinds=["SCHEMA_NEW_COLUMN"])
+        raise_for_anomalies(matrix["category outside the domain"], tolerate_kinds=["SCHEMA_NEW_COLUMN"])
 
 
 def test_drift_without_shift_is_measured_and_passes(matrix: dict[str, Any]) -> None:
@@ -242,8 +266,11 @@ def s3_server() -> Iterator[str]:
     pytest.importorskip("moto.server")
     pytest.importorskip("s3fs")
     port = _free_port()
-    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
-                                str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -262,10 +289,16 @@ def s3_server() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def s3_tables(s3_server: str, clean_frames: Frames) -> Iterator[tuple[str, str]]:
     """The clean tables uploaded to s3://validation-data/ on the moto server."""
-    saved = {key: os.environ.get(key) for key in
-             ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
-    os.environ.update(AWS_ENDPOINT_URL=s3_server, AWS_ACCESS_KEY_ID="testing",
-                      AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
+    saved = {
+        key: os.environ.get(key)
+        for key in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
+    }
+    os.environ.update(
+        AWS_ENDPOINT_URL=s3_server,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+    )
     import s3fs
 
     s3fs.S3FileSystem.clear_instance_cache()

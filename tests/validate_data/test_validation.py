@@ -41,13 +41,15 @@ COUNTRIES = ["US", "GB", "DE", "FR"]
 def make_frame(rows: int, seed: int) -> pd.DataFrame:
     """A small table with float, int and string features and a 0/1 label."""
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        "amount": rng.gamma(2.0, 30.0, rows).round(2),
-        "hour": rng.integers(0, 24, rows),
-        "channel": rng.choice(CHANNELS, rows),
-        "country": rng.choice(COUNTRIES, rows),
-        LABEL: (rng.random(rows) < 0.1).astype(int),
-    })
+    return pd.DataFrame(
+        {
+            "amount": rng.gamma(2.0, 30.0, rows).round(2),
+            "hour": rng.integers(0, 24, rows),
+            "channel": rng.choice(CHANNELS, rows),
+            "country": rng.choice(COUNTRIES, rows),
+            LABEL: (rng.random(rows) < 0.1).astype(int),
+        }
+    )
 
 
 def make_bad_eval(rows: int, seed: int) -> pd.DataFrame:
@@ -82,31 +84,46 @@ def clean_run(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
 
     find_tfdv_python()  # fail with the "run make install" message, not a task failure
     previous = local_config.LocalExecutionConfig.instance
-    local.init(runner=local.SubprocessRunner(use_venv=False),
-               pipeline_root=str(tmp_path_factory.mktemp("kfp_local_root")))
+    local.init(
+        runner=local.SubprocessRunner(use_venv=False),
+        pipeline_root=str(tmp_path_factory.mktemp("kfp_local_root")),
+    )
     try:
         component = build_component("python:3.11")
-        task = component(train_data=str(data_dir / "train.csv"),
-                         eval_data=str(data_dir / "eval.csv"), label_column=LABEL,
-                         schema_path="")
+        task = component(
+            train_data=str(data_dir / "train.csv"),
+            eval_data=str(data_dir / "eval.csv"),
+            label_column=LABEL,
+            schema_path="",
+        )
     finally:
         local_config.LocalExecutionConfig.instance = previous
     return task
 
 
 @pytest.fixture(scope="module")
-def bad_run(data_dir: Path, clean_run: Any,
-            tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def bad_run(data_dir: Path, clean_run: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """One validation of the bad eval data against the clean run's schema: it must fail."""
     out = tmp_path_factory.mktemp("bad_run")
-    paths = {"statistics_dir": str(out / "statistics"), "schema_dir": str(out / "schema"),
-             "anomalies_file": str(out / "anomalies"), "report_file": str(out / "report")}
-    metadata: dict[str, dict[str, Any]] = {name: {} for name in
-                                           ("statistics", "schema", "anomalies", "report")}
+    paths = {
+        "statistics_dir": str(out / "statistics"),
+        "schema_dir": str(out / "schema"),
+        "anomalies_file": str(out / "anomalies"),
+        "report_file": str(out / "report"),
+    }
+    metadata: dict[str, dict[str, Any]] = {
+        name: {} for name in ("statistics", "schema", "anomalies", "report")
+    }
     schema_file = Path(clean_run.outputs["schema"].path) / "schema.pbtxt"
     with pytest.raises(DataValidationFailed) as caught:
-        run_validation_task(str(data_dir / "train.csv"), str(data_dir / "bad_eval.csv"), LABEL,
-                            str(schema_file), artifact_metadata=metadata, **paths)
+        run_validation_task(
+            str(data_dir / "train.csv"),
+            str(data_dir / "bad_eval.csv"),
+            LABEL,
+            str(schema_file),
+            artifact_metadata=metadata,
+            **paths,
+        )
     return {"error": caught.value, "paths": paths, "metadata": metadata}
 
 
@@ -121,8 +138,7 @@ def test_clean_data_passes_with_row_counts(clean_run: Any) -> None:
     assert anomalies == []
 
 
-def test_clean_run_fingerprint_is_sha256_of_training_bytes(clean_run: Any,
-                                                           data_dir: Path) -> None:
+def test_clean_run_fingerprint_is_sha256_of_training_bytes(clean_run: Any, data_dir: Path) -> None:
     expected = hashlib.sha256((data_dir / "train.csv").read_bytes()).hexdigest()
     assert clean_run.outputs["data_fingerprint"] == f"sha256:{expected}"
 
@@ -132,9 +148,12 @@ def test_features_json_kinds_and_dtypes(clean_run: Any) -> None:
     assert features["label"] == LABEL
     assert features["row_counts"] == {"train": 300, "eval": 200}
     by_name = {f["name"]: (f["kind"], f["dtype"]) for f in features["features"]}
-    assert by_name == {"amount": ("numeric", "float"), "hour": ("numeric", "int"),
-                       "channel": ("categorical", "string"),
-                       "country": ("categorical", "string")}
+    assert by_name == {
+        "amount": ("numeric", "float"),
+        "hour": ("numeric", "int"),
+        "channel": ("categorical", "string"),
+        "country": ("categorical", "string"),
+    }
 
 
 def test_artifact_layout_and_metadata(clean_run: Any) -> None:
@@ -155,14 +174,16 @@ def test_artifact_layout_and_metadata(clean_run: Any) -> None:
 # --- the bad run -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("feature", "kind"), [
-    ("channel", "ENUM_TYPE_UNEXPECTED_STRING_VALUES"),
-    ("country", "SCHEMA_MISSING_COLUMN"),
-    ("amount", "UNEXPECTED_DATA_TYPE"),
-    ("coupon_code", "SCHEMA_NEW_COLUMN"),
-])
-def test_bad_eval_data_reports_each_anomaly(bad_run: dict[str, Any], feature: str,
-                                            kind: str) -> None:
+@pytest.mark.parametrize(
+    ("feature", "kind"),
+    [
+        ("channel", "ENUM_TYPE_UNEXPECTED_STRING_VALUES"),
+        ("country", "SCHEMA_MISSING_COLUMN"),
+        ("amount", "UNEXPECTED_DATA_TYPE"),
+        ("coupon_code", "SCHEMA_NEW_COLUMN"),
+    ],
+)
+def test_bad_eval_data_reports_each_anomaly(bad_run: dict[str, Any], feature: str, kind: str) -> None:
     error: DataValidationFailed = bad_run["error"]
     found = {(a.dataset, a.feature, a.kind) for a in error.anomalies}
     assert ("eval", feature, kind) in found, found
@@ -175,8 +196,7 @@ def test_bad_run_blames_only_the_eval_data(bad_run: dict[str, Any]) -> None:
     assert "teleport" in str(bad_run["error"])
 
 
-def test_bad_run_writes_every_output_before_failing(bad_run: dict[str, Any],
-                                                    data_dir: Path) -> None:
+def test_bad_run_writes_every_output_before_failing(bad_run: dict[str, Any], data_dir: Path) -> None:
     paths, metadata = bad_run["paths"], bad_run["metadata"]
     records = json.loads(Path(paths["anomalies_file"]).read_text())
     assert len(records) == len(bad_run["error"].anomalies) >= 4
@@ -192,10 +212,14 @@ def test_bad_run_writes_every_output_before_failing(bad_run: dict[str, Any],
 # --- input errors: caught before TFDV is imported ----------------------------------------------
 
 
-def _validate(tmp_path: Path, train: Path | str, evaluation: Path | str,
-              **kwargs: Any) -> ValidationResult:
-    return validate_datasets(str(train), str(evaluation), label_column=kwargs.pop("label", LABEL),
-                             output_dir=tmp_path / "out", **kwargs)
+def _validate(tmp_path: Path, train: Path | str, evaluation: Path | str, **kwargs: Any) -> ValidationResult:
+    return validate_datasets(
+        str(train),
+        str(evaluation),
+        label_column=kwargs.pop("label", LABEL),
+        output_dir=tmp_path / "out",
+        **kwargs,
+    )
 
 
 def test_empty_training_file_is_a_data_error(tmp_path: Path, data_dir: Path) -> None:
@@ -231,8 +255,11 @@ def test_remote_tables_are_staged_and_named_by_url(tmp_path: Path, data_dir: Pat
 
     with fsspec.open("memory://validate_data_test/eval.csv", "wb") as remote:
         remote.write(b"amount,hour\n")
-    with pytest.raises(DataError, match=r"evaluation data memory://validate_data_test/eval\.csv "
-                                        "has a header but no data rows"):
+    with pytest.raises(
+        DataError,
+        match=r"evaluation data memory://validate_data_test/eval\.csv "
+        "has a header but no data rows",
+    ):
         _validate(tmp_path, data_dir / "train.csv", "memory://validate_data_test/eval.csv")
     with pytest.raises(DataError, match=r"cannot download memory://validate_data_test/none\.csv"):
         _validate(tmp_path, data_dir / "train.csv", "memory://validate_data_test/none.csv")
@@ -249,35 +276,47 @@ def test_missing_files_are_data_errors(tmp_path: Path, data_dir: Path) -> None:
     with pytest.raises(DataError, match=r"evaluation data .*gone\.csv does not exist"):
         _validate(tmp_path, data_dir / "train.csv", tmp_path / "gone.csv")
     with pytest.raises(DataError, match=r"schema .*absent\.pbtxt does not exist"):
-        _validate(tmp_path, data_dir / "train.csv", data_dir / "eval.csv",
-                  schema_path=str(tmp_path / "absent.pbtxt"))
+        _validate(
+            tmp_path,
+            data_dir / "train.csv",
+            data_dir / "eval.csv",
+            schema_path=str(tmp_path / "absent.pbtxt"),
+        )
 
 
-def test_interpreter_without_tfdv_is_environment_not_ready(tmp_path: Path,
-                                                          data_dir: Path) -> None:
+def test_interpreter_without_tfdv_is_environment_not_ready(tmp_path: Path, data_dir: Path) -> None:
     # The main environment's interpreter reads the data (pandas) but has no TFDV.
     with pytest.raises(EnvironmentNotReady, match="make install"):
-        _validate(tmp_path, data_dir / "train.csv", data_dir / "eval.csv",
-                  tfdv_python=sys.executable)
+        _validate(tmp_path, data_dir / "train.csv", data_dir / "eval.csv", tfdv_python=sys.executable)
 
 
 def test_bad_interpreter_env_var_is_environment_not_ready(
-        tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(TFDV_PYTHON_ENV_VAR, str(tmp_path / "no-such-python"))
     with pytest.raises(EnvironmentNotReady, match=TFDV_PYTHON_ENV_VAR):
         _validate(tmp_path, data_dir / "train.csv", data_dir / "eval.csv")
 
 
-@pytest.mark.parametrize(("script", "timeout_s", "message"), [
-    ("echo 'Traceback: boom' >&2; exit 1", 30.0, r"exit code 1.*Traceback: boom"),
-    ("exec sleep 30", 0.5, r"did not finish within 0\.5 s"),
-])
-def test_crash_or_timeout_of_the_job_is_reported(tmp_path: Path, data_dir: Path, script: str,
-                                                 timeout_s: float, message: str) -> None:
+@pytest.mark.parametrize(
+    ("script", "timeout_s", "message"),
+    [
+        ("echo 'Traceback: boom' >&2; exit 1", 30.0, r"exit code 1.*Traceback: boom"),
+        ("exec sleep 30", 0.5, r"did not finish within 0\.5 s"),
+    ],
+)
+def test_crash_or_timeout_of_the_job_is_reported(
+    tmp_path: Path, data_dir: Path, script: str, timeout_s: float, message: str
+) -> None:
     fake = _fake_python(tmp_path / "fake/python", body=script)
     with pytest.raises(KfpCicdError, match=f"(?s){message}"):
-        _validate(tmp_path, data_dir / "train.csv", data_dir / "eval.csv",
-                  tfdv_python=str(fake), timeout_s=timeout_s)
+        _validate(
+            tmp_path,
+            data_dir / "train.csv",
+            data_dir / "eval.csv",
+            tfdv_python=str(fake),
+            timeout_s=timeout_s,
+        )
 
 
 # --- units: no subprocess --------------------------------------------------------------------
@@ -300,15 +339,15 @@ def no_default_interpreters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     yield
 
 
-def test_find_tfdv_python_prefers_the_env_var(tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_find_tfdv_python_prefers_the_env_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     python = _fake_python(tmp_path / "custom/python")
     monkeypatch.setenv(TFDV_PYTHON_ENV_VAR, str(python))
     assert find_tfdv_python() == str(python)
 
 
 def test_find_tfdv_python_rejects_a_non_executable_env_var(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     plain = tmp_path / "python"
     plain.write_text("")
     monkeypatch.setenv(TFDV_PYTHON_ENV_VAR, str(plain))
@@ -337,10 +376,18 @@ def test_repo_default_is_the_make_install_venv() -> None:
 
 def _result(anomalies: list[Anomaly]) -> ValidationResult:
     here = Path("unused")
-    return ValidationResult(row_counts={"train": 1, "eval": 1}, anomalies=anomalies,
-                            train_statistics=here, eval_statistics=here, schema=here,
-                            features=here, anomalies_file=here, report_html=Path("r.html"),
-                            data_fingerprint="sha256:0", schema_inferred=True)
+    return ValidationResult(
+        row_counts={"train": 1, "eval": 1},
+        anomalies=anomalies,
+        train_statistics=here,
+        eval_statistics=here,
+        schema=here,
+        features=here,
+        anomalies_file=here,
+        report_html=Path("r.html"),
+        data_fingerprint="sha256:0",
+        schema_inferred=True,
+    )
 
 
 def test_data_validation_failed_lists_every_anomaly() -> None:
@@ -351,10 +398,8 @@ def test_data_validation_failed_lists_every_anomaly() -> None:
     message = str(DataValidationFailed(anomalies, report="r.html"))
     lines = message.splitlines()
     assert lines[0] == "Data validation found 2 anomalies:"
-    assert lines[1] == ("  - [train] feature 'amount': Expected FLOAT but got STRING "
-                        "(UNEXPECTED_DATA_TYPE)")
-    assert lines[2] == ("  - [eval] the dataset as a whole: Too few examples "
-                        "(DATASET_LOW_NUM_EXAMPLES)")
+    assert lines[1] == ("  - [train] feature 'amount': Expected FLOAT but got STRING (UNEXPECTED_DATA_TYPE)")
+    assert lines[2] == ("  - [eval] the dataset as a whole: Too few examples (DATASET_LOW_NUM_EXAMPLES)")
     assert "r.html" in message and "schema_path" in message
 
 

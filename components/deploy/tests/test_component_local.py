@@ -12,13 +12,19 @@ from kfp_cicd.components.deploy.component import build_component
 from kfp_cicd.data.synthetic import DatasetFiles
 
 
-def test_the_task_deploys_locally_and_moves_champion(dataset: DatasetFiles, registered: tuple[str, str],
-                                                     tmp_path: Path) -> None:
+def test_the_task_deploys_locally_and_moves_champion(
+    dataset: DatasetFiles, registered: tuple[str, str], tmp_path: Path
+) -> None:
     tracking_uri, version = registered
     with kfp_local(tmp_path / "root"):
         task = build_component(IMAGES.runtime)(
-            tracking_uri=tracking_uri, model_name=MODEL_NAME, version=version, target="local",
-            eval_data=str(dataset.holdout), smoke_requests=5)
+            tracking_uri=tracking_uri,
+            model_name=MODEL_NAME,
+            version=version,
+            target="local",
+            eval_data=str(dataset.holdout),
+            smoke_requests=5,
+        )
 
     assert task.outputs["endpoint"].startswith("http://127.0.0.1:")
     assert json.loads(task.outputs["rollout"])["outcome"] == "promoted-locally"

@@ -12,11 +12,17 @@ from kfp_cicd.components.evaluate.component import build_component
 from kfp_cicd.data.synthetic import DatasetFiles
 
 
-def test_the_task_decides_and_writes_its_outputs(dataset: DatasetFiles, candidate: Path, tmp_path: Path,
-                                                 lenient_gate: dict[str, object]) -> None:
+def test_the_task_decides_and_writes_its_outputs(
+    dataset: DatasetFiles, candidate: Path, tmp_path: Path, lenient_gate: dict[str, object]
+) -> None:
     outputs = run_with_imported_artifacts(
-        build_component(IMAGES.runtime), tmp_path / "root", {"model": (Model, candidate, {})},
-        eval_data=str(dataset.holdout), train_data=str(dataset.train), **lenient_gate)
+        build_component(IMAGES.runtime),
+        tmp_path / "root",
+        {"model": (Model, candidate, {})},
+        eval_data=str(dataset.holdout),
+        train_data=str(dataset.train),
+        **lenient_gate,
+    )
 
     assert outputs.parameters["Output"] is True
     decision = json.loads(outputs.artifact_paths["decision"].read_text())

@@ -12,22 +12,34 @@ from kfp.dsl import HTML, Artifact, ClassificationMetrics, Markdown, Metrics, Mo
 from kfp_cicd.components.evaluate.component import build_component
 from kfp_cicd.data.synthetic import DatasetFiles
 
-OUTPUTS = {"metrics": Metrics, "classification_metrics": ClassificationMetrics, "decision": Artifact,
-           "operating_model": Model, "report": HTML, "model_card": Markdown, "audit_record": Artifact}
+OUTPUTS = {
+    "metrics": Metrics,
+    "classification_metrics": ClassificationMetrics,
+    "decision": Artifact,
+    "operating_model": Model,
+    "report": HTML,
+    "model_card": Markdown,
+    "audit_record": Artifact,
+}
 
 
 def outputs(root: Path) -> dict[str, Any]:
     return {name: output_artifact(cls, root / name) for name, cls in OUTPUTS.items()}
 
 
-def test_a_good_enough_candidate_is_approved_with_its_evidence(dataset: DatasetFiles, candidate: Path,
-                                                               tmp_path: Path,
-                                                               lenient_gate: dict[str, object]) -> None:
+def test_a_good_enough_candidate_is_approved_with_its_evidence(
+    dataset: DatasetFiles, candidate: Path, tmp_path: Path, lenient_gate: dict[str, object]
+) -> None:
     evaluate_model = build_component(IMAGES.runtime).python_func
     artifacts = outputs(tmp_path)
 
-    approved = evaluate_model(eval_data=str(dataset.holdout), model=input_artifact(Model, candidate),
-                              train_data=str(dataset.train), **artifacts, **lenient_gate)
+    approved = evaluate_model(
+        eval_data=str(dataset.holdout),
+        model=input_artifact(Model, candidate),
+        train_data=str(dataset.train),
+        **artifacts,
+        **lenient_gate,
+    )
 
     decision = json.loads(Path(artifacts["decision"].path).read_text())
     assert approved is True and decision["approved"] is True, decision["reasons"]
@@ -39,13 +51,19 @@ def test_a_good_enough_candidate_is_approved_with_its_evidence(dataset: DatasetF
     assert json.loads(Path(artifacts["audit_record"].path).read_text())
 
 
-def test_a_candidate_below_the_bar_is_refused_with_the_reason(dataset: DatasetFiles, candidate: Path,
-                                                              tmp_path: Path) -> None:
+def test_a_candidate_below_the_bar_is_refused_with_the_reason(
+    dataset: DatasetFiles, candidate: Path, tmp_path: Path
+) -> None:
     evaluate_model = build_component(IMAGES.runtime).python_func
     artifacts = outputs(tmp_path)
 
-    approved = evaluate_model(eval_data=str(dataset.holdout), model=input_artifact(Model, candidate),
-                              train_data=str(dataset.train), min_roc_auc=0.9999, **artifacts)
+    approved = evaluate_model(
+        eval_data=str(dataset.holdout),
+        model=input_artifact(Model, candidate),
+        train_data=str(dataset.train),
+        min_roc_auc=0.9999,
+        **artifacts,
+    )
 
     decision = json.loads(Path(artifacts["decision"].path).read_text())
     assert approved is False and decision["approved"] is False

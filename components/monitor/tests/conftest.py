@@ -47,9 +47,12 @@ def pipeline_job_id() -> str:
 @pytest.fixture
 def champion(tracking_uri: str, model_dir: Path, dataset: DatasetFiles, pipeline_job_id: str) -> str:
     """The version serving as champion, tagged with its training data and the pipeline run that made it."""
-    version = register_model_version(model_dir, tracking_uri=tracking_uri, model_name=MODEL_NAME,
-                                     tags={"train_data": str(dataset.train),
-                                           "pipeline_job_id": pipeline_job_id}).version
+    version = register_model_version(
+        model_dir,
+        tracking_uri=tracking_uri,
+        model_name=MODEL_NAME,
+        tags={"train_data": str(dataset.train), "pipeline_job_id": pipeline_job_id},
+    ).version
     MlflowClient(tracking_uri=tracking_uri).set_registered_model_alias(MODEL_NAME, "champion", version)
     return version
 
@@ -58,11 +61,22 @@ def champion(tracking_uri: str, model_dir: Path, dataset: DatasetFiles, pipeline
 def drift_decision(tmp_path: Path) -> Path:
     """check_drift's decision.json for a window whose amounts drifted."""
     path = tmp_path / "decision.json"
-    path.write_text(json.dumps({
-        "retrain": True, "trigger": "drift", "reason": "amount drifted: Jensen-Shannon 0.41 > 0.15",
-        "model_name": MODEL_NAME, "champion_version": "1", "production_data": "day3.csv",
-        "drifted_features": ["amount"], "features_compared": 23, "baseline": "training data",
-        "anomaly_count": 0}))
+    path.write_text(
+        json.dumps(
+            {
+                "retrain": True,
+                "trigger": "drift",
+                "reason": "amount drifted: Jensen-Shannon 0.41 > 0.15",
+                "model_name": MODEL_NAME,
+                "champion_version": "1",
+                "production_data": "day3.csv",
+                "drifted_features": ["amount"],
+                "features_compared": 23,
+                "baseline": "training data",
+                "anomaly_count": 0,
+            }
+        )
+    )
     return path
 
 

@@ -19,41 +19,60 @@ from kfp_cicd.components.monitor.component import (
 )
 from kfp_cicd.data.synthetic import LABEL_COLUMN
 
-OUTPUTS = {"decision": Artifact, "drift_report": Markdown, "drift_view": HTML, "statistics": Artifact,
-           "statistics_view": HTML}
+OUTPUTS = {
+    "decision": Artifact,
+    "drift_report": Markdown,
+    "drift_view": HTML,
+    "statistics": Artifact,
+    "statistics_view": HTML,
+}
 
 
 def outputs(root: Path) -> dict[str, Any]:
     return {name: output_artifact(cls, root / name) for name, cls in OUTPUTS.items()}
 
 
-def test_without_a_champion_the_verdict_is_retrain(drifted_window: Path, tracking_uri: str,
-                                                   tmp_path: Path) -> None:
+def test_without_a_champion_the_verdict_is_retrain(
+    drifted_window: Path, tracking_uri: str, tmp_path: Path
+) -> None:
     check_drift = build_component(IMAGES.validation).python_func
     artifacts = outputs(tmp_path)
 
-    retrain = check_drift(production_data=str(drifted_window), tracking_uri=tracking_uri,
-                          model_name=MODEL_NAME, label_column=LABEL_COLUMN, **artifacts)
+    retrain = check_drift(
+        production_data=str(drifted_window),
+        tracking_uri=tracking_uri,
+        model_name=MODEL_NAME,
+        label_column=LABEL_COLUMN,
+        **artifacts,
+    )
 
     decision = json.loads(Path(artifacts["decision"].path).read_text())
     assert retrain is True
     assert decision["trigger"] == "no_champion" and decision["champion_version"] == ""
 
 
-def test_a_drifted_window_is_caught_against_the_champion(drifted_window: Path, tracking_uri: str,
-                                                         champion: str, tmp_path: Path) -> None:
+def test_a_drifted_window_is_caught_against_the_champion(
+    drifted_window: Path, tracking_uri: str, champion: str, tmp_path: Path
+) -> None:
     check_drift = build_component(IMAGES.validation).python_func
     artifacts = outputs(tmp_path)
 
-    retrain = check_drift(production_data=str(drifted_window), tracking_uri=tracking_uri,
-                          model_name=MODEL_NAME, label_column=LABEL_COLUMN, **artifacts)
+    retrain = check_drift(
+        production_data=str(drifted_window),
+        tracking_uri=tracking_uri,
+        model_name=MODEL_NAME,
+        label_column=LABEL_COLUMN,
+        **artifacts,
+    )
 
     decision = json.loads(Path(artifacts["decision"].path).read_text())
     assert retrain is True and decision["trigger"] == "drift", decision["reason"]
     assert decision["champion_version"] == champion
     assert "amount" in decision["drifted_features"]
-    assert sorted(p.name for p in Path(artifacts["statistics"].path).iterdir()) == ["baseline_stats.pb",
-                                                                                    "production_stats.pb"]
+    assert sorted(p.name for p in Path(artifacts["statistics"].path).iterdir()) == [
+        "baseline_stats.pb",
+        "production_stats.pb",
+    ]
 
 
 def test_the_verdict_is_one_sentence(drift_decision: Path) -> None:
@@ -69,15 +88,18 @@ def test_the_verdict_refuses_a_file_that_is_no_decision(tmp_path: Path) -> None:
         monitoring_verdict(decision=input_artifact(Artifact, tmp_path / "other.json"))
 
 
-def test_the_trigger_is_recorded_on_the_retrained_version(drift_decision: Path, drift_report: Path,
-                                                          tracking_uri: str, champion: str,
-                                                          pipeline_job_id: str) -> None:
+def test_the_trigger_is_recorded_on_the_retrained_version(
+    drift_decision: Path, drift_report: Path, tracking_uri: str, champion: str, pipeline_job_id: str
+) -> None:
     record_retraining_trigger = build_record_component(IMAGES.runtime).python_func
 
     summary = record_retraining_trigger(
         decision=input_artifact(Artifact, drift_decision),
-        drift_report=input_artifact(Markdown, drift_report), tracking_uri=tracking_uri,
-        model_name=MODEL_NAME, pipeline_job_id=pipeline_job_id)
+        drift_report=input_artifact(Markdown, drift_report),
+        tracking_uri=tracking_uri,
+        model_name=MODEL_NAME,
+        pipeline_job_id=pipeline_job_id,
+    )
 
     assert champion in summary
     tags = MlflowClient(tracking_uri=tracking_uri).get_model_version(MODEL_NAME, champion).tags

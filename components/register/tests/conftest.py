@@ -26,8 +26,9 @@ def model_dir(dataset: DatasetFiles, tmp_path_factory: pytest.TempPathFactory) -
 def approval(tmp_path: Path) -> Path:
     """The evaluation gate's decision as evaluate_model writes it, approved."""
     path = tmp_path / "decision.json"
-    path.write_text(json.dumps({"approved": True, "reasons": ["roc_auc 0.81 >= 0.6"], "notes": [],
-                                "checks": []}))
+    path.write_text(
+        json.dumps({"approved": True, "reasons": ["roc_auc 0.81 >= 0.6"], "notes": [], "checks": []})
+    )
     return path
 
 

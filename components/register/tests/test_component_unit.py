@@ -16,15 +16,21 @@ from kfp_cicd.data.synthetic import DatasetFiles
 METRICS = {"roc_auc": 0.81, "log_loss": 0.09}
 
 
-def test_an_approved_model_becomes_the_candidate(dataset: DatasetFiles, model_dir: Path, approval: Path,
-                                                 tracking_uri: str) -> None:
+def test_an_approved_model_becomes_the_candidate(
+    dataset: DatasetFiles, model_dir: Path, approval: Path, tracking_uri: str
+) -> None:
     register_model = build_component(IMAGES.runtime).python_func
 
     version, model_uri, storage_uri = register_model(
-        model=input_artifact(Model, model_dir), decision=input_artifact(Artifact, approval),
-        evaluation_metrics=input_artifact(Metrics, model_dir, METRICS), tracking_uri=tracking_uri,
-        model_name=MODEL_NAME, data_fingerprint="sha256:abc", train_data=str(dataset.train),
-        pipeline_job_id="job-1")
+        model=input_artifact(Model, model_dir),
+        decision=input_artifact(Artifact, approval),
+        evaluation_metrics=input_artifact(Metrics, model_dir, METRICS),
+        tracking_uri=tracking_uri,
+        model_name=MODEL_NAME,
+        data_fingerprint="sha256:abc",
+        train_data=str(dataset.train),
+        pipeline_job_id="job-1",
+    )
 
     assert (version, model_uri) == ("1", f"models:/{MODEL_NAME}/1")
     assert storage_uri and not storage_uri.startswith("models:/")
@@ -42,8 +48,13 @@ def test_a_refused_model_is_not_registered(model_dir: Path, tmp_path: Path, trac
     register_model = build_component(IMAGES.runtime).python_func
 
     with pytest.raises(Exception, match="did not approve"):
-        register_model(model=input_artifact(Model, model_dir),
-                       evaluation_metrics=input_artifact(Metrics, model_dir),
-                       decision=input_artifact(Artifact, refused), tracking_uri=tracking_uri,
-                       model_name=MODEL_NAME, data_fingerprint="sha256:abc", train_data="train.csv")
+        register_model(
+            model=input_artifact(Model, model_dir),
+            evaluation_metrics=input_artifact(Metrics, model_dir),
+            decision=input_artifact(Artifact, refused),
+            tracking_uri=tracking_uri,
+            model_name=MODEL_NAME,
+            data_fingerprint="sha256:abc",
+            train_data="train.csv",
+        )
     assert MlflowClient(tracking_uri=tracking_uri).search_model_versions(f"name='{MODEL_NAME}'") == []

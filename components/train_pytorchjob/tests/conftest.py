@@ -36,11 +36,18 @@ def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKub
     (tmp_path / "pod-logs").mkdir()
     with FakeKubernetesApiServer(log_dir=tmp_path / "pod-logs") as server:
         kubeconfig = tmp_path / "kubeconfig"
-        kubeconfig.write_text(yaml.safe_dump({
-            "apiVersion": "v1", "kind": "Config", "current-context": "fake",
-            "clusters": [{"name": "fake", "cluster": {"server": server.url}}],
-            "users": [{"name": "fake", "user": {"token": "test-token"}}],
-            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}]}))
+        kubeconfig.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "current-context": "fake",
+                    "clusters": [{"name": "fake", "cluster": {"server": server.url}}],
+                    "users": [{"name": "fake", "user": {"token": "test-token"}}],
+                    "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
+                }
+            )
+        )
         monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
         # kubernetes reads KUBECONFIG once, at import; this process imported it already.
         monkeypatch.setattr("kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION", str(kubeconfig))
@@ -52,7 +59,19 @@ def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKub
 def job_settings(tmp_path: Path) -> dict[str, object]:
     """A one-node CPU job (Master only) training for two epochs; the shared volume is a local folder."""
     (tmp_path / "shared").mkdir()
-    return {"worker_image": "ghcr.io/kfp-cicd/kfp-cicd-runtime:test", "shared_pvc": "shared-data",
-            "shared_mount_path": str(tmp_path / "shared"), "namespace": "ml", "workers": 0,
-            "gpus_per_worker": 0, "cpu": "1", "memory": "2Gi", "timeout_seconds": 300, "epochs": 2,
-            "batch_size": 256, "num_processes": 1, "validation_folds": 1, "seed": 1}
+    return {
+        "worker_image": "ghcr.io/kfp-cicd/kfp-cicd-runtime:test",
+        "shared_pvc": "shared-data",
+        "shared_mount_path": str(tmp_path / "shared"),
+        "namespace": "ml",
+        "workers": 0,
+        "gpus_per_worker": 0,
+        "cpu": "1",
+        "memory": "2Gi",
+        "timeout_seconds": 300,
+        "epochs": 2,
+        "batch_size": 256,
+        "num_processes": 1,
+        "validation_folds": 1,
+        "seed": 1,
+    }

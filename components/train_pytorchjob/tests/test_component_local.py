@@ -12,12 +12,21 @@ from kfp_cicd.components.train_pytorchjob.component import build_component
 from kfp_cicd.data.synthetic import DatasetFiles
 
 
-def test_the_launcher_task_hands_the_model_back(cluster: FakeKubernetesApiServer, dataset: DatasetFiles,
-                                                schema_dir: Path, tmp_path: Path,
-                                                job_settings: dict[str, object]) -> None:
+def test_the_launcher_task_hands_the_model_back(
+    cluster: FakeKubernetesApiServer,
+    dataset: DatasetFiles,
+    schema_dir: Path,
+    tmp_path: Path,
+    job_settings: dict[str, object],
+) -> None:
     outputs = run_with_imported_artifacts(
-        build_component(IMAGES.runtime), tmp_path / "root", {"schema": (Artifact, schema_dir, {})},
-        train_data=str(dataset.train), job_name="component-local", **job_settings)
+        build_component(IMAGES.runtime),
+        tmp_path / "root",
+        {"schema": (Artifact, schema_dir, {})},
+        train_data=str(dataset.train),
+        job_name="component-local",
+        **job_settings,
+    )
 
     assert outputs.artifact_metadata["model"]["pytorchjob"] == "ml/component-local"
     assert (outputs.artifact_paths["model"] / "MLmodel").is_file()

@@ -17,8 +17,11 @@ CURATED_SCHEMA = Path(__file__).resolve().parents[1] / "schemas" / "card_fraud.p
 def test_generated_data_validates_against_the_curated_schema(dataset: DatasetFiles, tmp_path: Path) -> None:
     with kfp_local(tmp_path / "root"):
         task = build_component(IMAGES.validation)(
-            train_data=str(dataset.train), eval_data=str(dataset.holdout), label_column=LABEL_COLUMN,
-            schema_path=str(CURATED_SCHEMA))
+            train_data=str(dataset.train),
+            eval_data=str(dataset.holdout),
+            label_column=LABEL_COLUMN,
+            schema_path=str(CURATED_SCHEMA),
+        )
 
     assert task.outputs["anomaly_count"] == 0
     assert task.outputs["train_rows"] + task.outputs["eval_rows"] == 2000
@@ -36,5 +39,8 @@ def test_bad_evaluation_data_fails_the_task(dataset: DatasetFiles, tmp_path: Pat
     bad.to_csv(tmp_path / "bad.csv", index=False)
     with kfp_local(tmp_path / "root"), pytest.raises(RuntimeError, match="validate-data"):
         build_component(IMAGES.validation)(
-            train_data=str(dataset.train), eval_data=str(tmp_path / "bad.csv"), label_column=LABEL_COLUMN,
-            schema_path=str(CURATED_SCHEMA))
+            train_data=str(dataset.train),
+            eval_data=str(tmp_path / "bad.csv"),
+            label_column=LABEL_COLUMN,
+            schema_path=str(CURATED_SCHEMA),
+        )

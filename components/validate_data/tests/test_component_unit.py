@@ -15,8 +15,15 @@ from kfp_cicd.components.validate_data.component import build_component
 from kfp_cicd.data.synthetic import LABEL_COLUMN, DatasetFiles
 from kfp_cicd.errors import DataError
 
-OUTPUTS = {"statistics": Artifact, "schema": Artifact, "anomalies": Artifact, "report": HTML,
-           "summary": Markdown, "drift_report": Markdown, "drift_view": HTML}
+OUTPUTS = {
+    "statistics": Artifact,
+    "schema": Artifact,
+    "anomalies": Artifact,
+    "report": HTML,
+    "summary": Markdown,
+    "drift_report": Markdown,
+    "drift_view": HTML,
+}
 
 
 def outputs(root: Path) -> dict[str, Any]:
@@ -28,13 +35,19 @@ def test_clean_data_passes_and_every_output_is_written(dataset: DatasetFiles, tm
     artifacts = outputs(tmp_path)
 
     train_rows, eval_rows, anomaly_count, fingerprint = validate_data(
-        train_data=str(dataset.train), eval_data=str(dataset.holdout), label_column=LABEL_COLUMN,
-        schema_path="", **artifacts)
+        train_data=str(dataset.train),
+        eval_data=str(dataset.holdout),
+        label_column=LABEL_COLUMN,
+        schema_path="",
+        **artifacts,
+    )
 
     assert (train_rows, eval_rows, anomaly_count) == (1600, 400, 0)
     assert fingerprint == "sha256:" + hashlib.sha256(dataset.train.read_bytes()).hexdigest()
-    assert sorted(p.name for p in Path(artifacts["statistics"].path).iterdir()) == ["eval_stats.pb",
-                                                                                    "train_stats.pb"]
+    assert sorted(p.name for p in Path(artifacts["statistics"].path).iterdir()) == [
+        "eval_stats.pb",
+        "train_stats.pb",
+    ]
     features = json.loads((Path(artifacts["schema"].path) / "features.json").read_text())
     assert features["label"] == LABEL_COLUMN
     assert {f["name"] for f in features["features"]} >= {"amount", "channel", "country"}
@@ -45,5 +58,10 @@ def test_clean_data_passes_and_every_output_is_written(dataset: DatasetFiles, tm
 def test_a_missing_label_column_fails_before_tfdv_runs(dataset: DatasetFiles, tmp_path: Path) -> None:
     validate_data = build_component(IMAGES.validation).python_func
     with pytest.raises(DataError, match="no_such_label"):
-        validate_data(train_data=str(dataset.train), eval_data=str(dataset.holdout),
-                      label_column="no_such_label", schema_path="", **outputs(tmp_path))
+        validate_data(
+            train_data=str(dataset.train),
+            eval_data=str(dataset.holdout),
+            label_column="no_such_label",
+            schema_path="",
+            **outputs(tmp_path),
+        )

@@ -32,7 +32,7 @@ EXPLANATIONS: dict[str, str] = {
     "SCHEMA_NEW_COLUMN": "the data has a column the schema does not know",
     "SCHEMA_TRAINING_SERVING_SKEW": "the feature is present in one environment but not the other",
     "UNEXPECTED_DATA_TYPE": "the column's values have a different type than the schema says "
-                            "(e.g. text in a numeric column)",
+    "(e.g. text in a numeric column)",
     "ENUM_TYPE_UNEXPECTED_STRING_VALUES": "the column has categories outside the schema's domain",
     "ENUM_TYPE_BYTES_NOT_STRING": "the categorical column holds bytes that are not text",
     "ENUM_TYPE_INVALID_UTF8": "the categorical column holds invalid UTF-8",
@@ -76,11 +76,11 @@ EXPLANATIONS: dict[str, str] = {
     "STRING_TYPE_NOW_FLOAT": "a text column now holds only numbers (floats)",
     "STRING_TYPE_NOW_INT": "a text column now holds only numbers (integers)",
     "COMPARATOR_L_INFTY_HIGH": "the category frequencies drifted from the baseline past the "
-                               "L-infinity threshold",
+    "L-infinity threshold",
     "COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH": "the value distribution drifted from the baseline "
-                                                 "past the Jensen-Shannon divergence threshold",
+    "past the Jensen-Shannon divergence threshold",
     "COMPARATOR_NORMALIZED_ABSOLUTE_DIFFERENCE_HIGH": "the feature's counts differ from the "
-                                                      "baseline past the threshold",
+    "baseline past the threshold",
     "COMPARATOR_CONTROL_DATA_MISSING": "the baseline statistics lack this feature",
     "COMPARATOR_TREATMENT_DATA_MISSING": "the new statistics lack this feature",
     "COMPARATOR_LOW_NUM_EXAMPLES": "the data has too few rows compared with the baseline",
@@ -100,8 +100,9 @@ EXPLANATIONS: dict[str, str] = {
 # --- schema ----------------------------------------------------------------------------------
 
 
-def load_or_infer_schema(schema_path: str | None, train_stats: statistics_pb2.DatasetFeatureStatisticsList,
-                         label: str) -> schema_pb2.Schema:
+def load_or_infer_schema(
+    schema_path: str | None, train_stats: statistics_pb2.DatasetFeatureStatisticsList, label: str
+) -> schema_pb2.Schema:
     """The given text-format schema, or one inferred from the training statistics; with the
     TRAINING/SERVING environments added (see :func:`add_environments`)."""
     import tensorflow_data_validation as tfdv
@@ -118,8 +119,10 @@ def load_schema(schema_path: str) -> schema_pb2.Schema:
 
     path = Path(schema_path)
     if not path.is_file():
-        raise InputError(f"schema {schema_path} does not exist. Pass an existing schema .pbtxt, or "
-                         "an empty schema_path to infer one from the training data.")
+        raise InputError(
+            f"schema {schema_path} does not exist. Pass an existing schema .pbtxt, or "
+            "an empty schema_path to infer one from the training data."
+        )
     try:
         return text_format.Parse(path.read_text(encoding="utf-8"), schema_pb2.Schema())
     except (OSError, UnicodeDecodeError, text_format.ParseError) as error:
@@ -142,8 +145,9 @@ def add_environments(schema: schema_pb2.Schema, label: str) -> None:
 # --- drift ---------------------------------------------------------------------------------------
 
 
-def configure_drift(schema: schema_pb2.Schema, thresholds: dict[str, float],
-                    default: float | None) -> dict[str, tuple[str, float]]:
+def configure_drift(
+    schema: schema_pb2.Schema, thresholds: dict[str, float], default: float | None
+) -> dict[str, tuple[str, float]]:
     """Set each feature's drift comparator; return ``{feature: (metric, threshold)}``.
 
     Categorical (BYTES) features get L-infinity, numeric ones Jensen-Shannon divergence. A
@@ -153,8 +157,10 @@ def configure_drift(schema: schema_pb2.Schema, thresholds: dict[str, float],
 
     unknown = sorted(set(thresholds) - {feature.name for feature in schema.feature})
     if unknown:
-        raise InputError(f"drift thresholds name features the schema does not have: "
-                         f"{', '.join(unknown)}. Use the schema's feature names.")
+        raise InputError(
+            f"drift thresholds name features the schema does not have: "
+            f"{', '.join(unknown)}. Use the schema's feature names."
+        )
     configured = {}
     for feature in schema.feature:
         threshold = thresholds.get(feature.name, default)
@@ -180,26 +186,33 @@ def load_baseline(path_text: str, shown: str) -> statistics_pb2.DatasetFeatureSt
     if path.is_dir():
         path = path / "train_stats.pb"
     if not path.is_file():
-        raise InputError(f"baseline statistics {shown} do not exist. Pass the train_stats.pb of a "
-                         "previous run (or its statistics directory), or an empty "
-                         "baseline_statistics to skip the drift check.")
+        raise InputError(
+            f"baseline statistics {shown} do not exist. Pass the train_stats.pb of a "
+            "previous run (or its statistics directory), or an empty "
+            "baseline_statistics to skip the drift check."
+        )
     try:
         stats = tfdv.load_stats_binary(str(path))
     except (DecodeError, OSError, ValueError) as error:
-        raise InputError(f"baseline statistics {shown} are not a binary DatasetFeatureStatisticsList "
-                         f"(tfdv.load_stats_binary): {error}") from error
+        raise InputError(
+            f"baseline statistics {shown} are not a binary DatasetFeatureStatisticsList "
+            f"(tfdv.load_stats_binary): {error}"
+        ) from error
     if not stats.datasets:
         raise InputError(f"baseline statistics {shown} hold no data set.")
     return stats
 
 
-def drift_measurements(anomalies: anomalies_pb2.Anomalies,
-                       configured: dict[str, tuple[str, float]]) -> list[dict[str, Any]]:
+def drift_measurements(
+    anomalies: anomalies_pb2.Anomalies, configured: dict[str, tuple[str, float]]
+) -> list[dict[str, Any]]:
     """One ``{feature, metric, value, threshold, drifted}`` per feature compared with the baseline."""
     from tensorflow_metadata.proto.v0 import anomalies_pb2
 
-    by_type = {anomalies_pb2.DriftSkewInfo.Measurement.L_INFTY: L_INFINITY,
-               anomalies_pb2.DriftSkewInfo.Measurement.JENSEN_SHANNON_DIVERGENCE: JENSEN_SHANNON}
+    by_type = {
+        anomalies_pb2.DriftSkewInfo.Measurement.L_INFTY: L_INFINITY,
+        anomalies_pb2.DriftSkewInfo.Measurement.JENSEN_SHANNON_DIVERGENCE: JENSEN_SHANNON,
+    }
     values: dict[str, tuple[float, float]] = {}
     for info in anomalies.drift_skew_info:
         name = ".".join(info.path.step)
@@ -209,22 +222,31 @@ def drift_measurements(anomalies: anomalies_pb2.Anomalies,
     records = []
     for name, (metric, threshold) in sorted(configured.items()):
         value = values.get(name, (None, threshold))[0]
-        records.append({"feature": name, "metric": metric, "threshold": threshold,
-                        "value": value, "drifted": value is not None and value > threshold})
+        records.append(
+            {
+                "feature": name,
+                "metric": metric,
+                "threshold": threshold,
+                "value": value,
+                "drifted": value is not None and value > threshold,
+            }
+        )
     return records
 
 
 # --- anomalies ---------------------------------------------------------------------------------
 
 
-def validate(stats: statistics_pb2.DatasetFeatureStatisticsList, schema: schema_pb2.Schema,
-             environment: str, baseline: statistics_pb2.DatasetFeatureStatisticsList | None = None,
-             ) -> anomalies_pb2.Anomalies:
+def validate(
+    stats: statistics_pb2.DatasetFeatureStatisticsList,
+    schema: schema_pb2.Schema,
+    environment: str,
+    baseline: statistics_pb2.DatasetFeatureStatisticsList | None = None,
+) -> anomalies_pb2.Anomalies:
     """TFDV's anomalies of ``stats`` against ``schema`` in ``environment`` (and the baseline)."""
     import tensorflow_data_validation as tfdv
 
-    return tfdv.validate_statistics(stats, schema, environment=environment,
-                                    previous_statistics=baseline)
+    return tfdv.validate_statistics(stats, schema, environment=environment, previous_statistics=baseline)
 
 
 def anomaly_records(anomalies: anomalies_pb2.Anomalies, dataset: str) -> list[dict[str, str]]:
@@ -240,18 +262,25 @@ def anomaly_records(anomalies: anomalies_pb2.Anomalies, dataset: str) -> list[di
         for reason in list(info.reason) or [None]:
             kind = type_name(reason.type) if reason else "UNKNOWN_TYPE"
             description = (reason.description if reason else info.description).strip()
-            records.append({
-                "dataset": dataset, "feature": feature, "kind": kind,
-                "short_description": (reason.short_description if reason
-                                      else info.short_description).strip(),
-                "description": description,
-                "explanation": EXPLANATIONS.get(kind, "TFDV reports a problem of this kind"),
-            })
+            records.append(
+                {
+                    "dataset": dataset,
+                    "feature": feature,
+                    "kind": kind,
+                    "short_description": (
+                        reason.short_description if reason else info.short_description
+                    ).strip(),
+                    "description": description,
+                    "explanation": EXPLANATIONS.get(kind, "TFDV reports a problem of this kind"),
+                }
+            )
     return records
 
 
 def human_sentence(record: dict[str, str]) -> str:
     """``"In the training data, feature 'amount': values are below ... TFDV: ..."``."""
     where = f"feature '{record['feature']}'" if record["feature"] else "the data set as a whole"
-    return (f"In the {record['dataset']} data, {where}: {record['explanation']}. "
-            f"TFDV says: {record['description']}")
+    return (
+        f"In the {record['dataset']} data, {where}: {record['explanation']}. "
+        f"TFDV says: {record['description']}"
+    )

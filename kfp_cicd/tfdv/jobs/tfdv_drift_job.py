@@ -81,13 +81,18 @@ def read_request(path: Path) -> dict[str, Any]:
         raise InputError(f"cannot read the request file {path}: {error}") from error
     if not isinstance(request, dict):
         raise InputError(f"request file {path} must hold a JSON object")
-    missing = [key for key in ("data", "label_column", "output_dir")
-               if not isinstance(request.get(key), str) or not request[key]]
+    missing = [
+        key
+        for key in ("data", "label_column", "output_dir")
+        if not isinstance(request.get(key), str) or not request[key]
+    ]
     if missing:
         raise InputError(f"request file {path} lacks non-empty string(s): {', '.join(missing)}")
     if not request.get("baseline_statistics") and not request.get("baseline_data"):
-        raise InputError("the request names no baseline: give baseline_statistics (a train_stats.pb) "
-                         "or baseline_data (the table the champion was trained on)")
+        raise InputError(
+            "the request names no baseline: give baseline_statistics (a train_stats.pb) "
+            "or baseline_data (the table the champion was trained on)"
+        )
     return request
 
 
@@ -100,15 +105,18 @@ def precheck(request: dict[str, Any]) -> tuple[TableInput, TableInput | None]:
     production = inspect_table(request["data"], "production", request.get("data_name"))
     baseline_table = None
     if not request.get("baseline_statistics"):
-        baseline_table = inspect_table(request["baseline_data"], "baseline",
-                                       request.get("baseline_data_name"))
+        baseline_table = inspect_table(
+            request["baseline_data"], "baseline", request.get("baseline_data_name")
+        )
     if request.get("schema_path"):
         load_schema(request["schema_path"])
     ScaleOptions.from_request(request)
     drift_thresholds(request)
     if (request.get("numeric_histogram") or AUTO) not in (AUTO, QUANTILES, STANDARD):
-        raise InputError(f"numeric_histogram must be {AUTO!r}, {QUANTILES!r} or {STANDARD!r}, not "
-                         f"{request['numeric_histogram']!r}")
+        raise InputError(
+            f"numeric_histogram must be {AUTO!r}, {QUANTILES!r} or {STANDARD!r}, not "
+            f"{request['numeric_histogram']!r}"
+        )
     return production, baseline_table
 
 
@@ -116,8 +124,11 @@ def drop_feature(stats: Any, name: str) -> bool:
     """Remove feature ``name``'s statistics from every data set; whether it was there."""
     dropped = False
     for dataset in stats.datasets:
-        keep = [feature for feature in dataset.features if ".".join(feature.path.step) != name
-                and feature.name != name]
+        keep = [
+            feature
+            for feature in dataset.features
+            if ".".join(feature.path.step) != name and feature.name != name
+        ]
         if len(keep) != len(dataset.features):
             dropped = True
             del dataset.features[:]
@@ -146,15 +157,17 @@ def baseline_statistics(request: dict[str, Any], table: TableInput | None, scale
     from tfdv_statistics import compute_statistics
 
     if request.get("baseline_statistics"):
-        return load_baseline(request["baseline_statistics"],
-                             request.get("baseline_name") or request["baseline_statistics"])
+        return load_baseline(
+            request["baseline_statistics"], request.get("baseline_name") or request["baseline_statistics"]
+        )
     stats, way = compute_statistics(table, scale, log)
     log(f"computed the baseline statistics from {table.label} ({way})")
     return stats
 
 
-def check_drift(request: dict[str, Any], tables: tuple[TableInput, TableInput | None],
-                out: Path) -> dict[str, Any]:
+def check_drift(
+    request: dict[str, Any], tables: tuple[TableInput, TableInput | None], out: Path
+) -> dict[str, Any]:
     """Statistics of the window, drift against the baseline, SERVING anomalies; write the files."""
     import tensorflow_data_validation as tfdv
     from tfdv_checks import (
@@ -177,8 +190,10 @@ def check_drift(request: dict[str, Any], tables: tuple[TableInput, TableInput | 
     baseline = baseline_statistics(request, baseline_table, scale)
     stats, way = compute_statistics(production, scale, log)
     label_dropped = drop_feature(stats, label)
-    log(f"computed {production.label} statistics ({way}): {stats.datasets[0].num_examples} rows"
-        + ("; its label column is left out of the comparison" if label_dropped else ""))
+    log(
+        f"computed {production.label} statistics ({way}): {stats.datasets[0].num_examples} rows"
+        + ("; its label column is left out of the comparison" if label_dropped else "")
+    )
     if request.get("schema_path"):
         schema = load_schema(request["schema_path"])
     else:
@@ -193,8 +208,11 @@ def check_drift(request: dict[str, Any], tables: tuple[TableInput, TableInput | 
     drift = drift_measurements(anomalies, configured)
     records = [r for r in anomaly_records(anomalies, "production") if r["kind"] not in DRIFT_KINDS]
     drifted = sorted(d["feature"] for d in drift if d["drifted"])
-    log(f"compared {len(drift)} features with the baseline: {len(drifted)} drifted"
-        + (f" ({', '.join(drifted)})" if drifted else "") + f"; {len(records)} schema anomalies")
+    log(
+        f"compared {len(drift)} features with the baseline: {len(drifted)} drifted"
+        + (f" ({', '.join(drifted)})" if drifted else "")
+        + f"; {len(records)} schema anomalies"
+    )
 
     rows = int(stats.datasets[0].num_examples)
     baseline_rows = int(baseline.datasets[0].num_examples)
@@ -204,11 +222,18 @@ def check_drift(request: dict[str, Any], tables: tuple[TableInput, TableInput | 
     write_json(out / "anomalies.json", records)
     view = {"row_counts": {"baseline": baseline_rows, "production": rows}, "processing": way}
     (out / "stats.html").write_text(
-        statistics_html({"baseline": baseline, "production": stats}, view, records, drift), "utf-8")
-    return {"rows": rows, "baseline_rows": baseline_rows, "anomaly_count": len(records),
-            "features_compared": len(drift), "drifted_features": drifted,
-            "label_dropped": label_dropped, "schema_inferred": not request.get("schema_path"),
-            "seconds": round(time.monotonic() - started, 3)}
+        statistics_html({"baseline": baseline, "production": stats}, view, records, drift), "utf-8"
+    )
+    return {
+        "rows": rows,
+        "baseline_rows": baseline_rows,
+        "anomaly_count": len(records),
+        "features_compared": len(drift),
+        "drifted_features": drifted,
+        "label_dropped": label_dropped,
+        "schema_inferred": not request.get("schema_path"),
+        "seconds": round(time.monotonic() - started, 3),
+    }
 
 
 def main(argv: list[str]) -> int:

@@ -76,16 +76,18 @@ def inspect_table(path_text: str, role: str, shown: str | None = None) -> TableI
         raise InputError(f"{subject} is not a file.")
     size = path.stat().st_size
     if size == 0:
-        raise InputError(f"{subject} is empty (0 bytes). Write the CSV with a header row and at "
-                         "least one row.")
+        raise InputError(
+            f"{subject} is empty (0 bytes). Write the CSV with a header row and at least one row."
+        )
     lowered = path.name.lower()
     if lowered.endswith(CSV_SUFFIXES):
         fmt, columns = "csv", _csv_header(path, subject)
     elif lowered.endswith(PARQUET_SUFFIXES):
         fmt, columns = "parquet", _parquet_columns(path, subject)
     else:
-        raise InputError(f"{subject} has an unsupported suffix; use one of "
-                         f"{', '.join(CSV_SUFFIXES + PARQUET_SUFFIXES)}.")
+        raise InputError(
+            f"{subject} has an unsupported suffix; use one of {', '.join(CSV_SUFFIXES + PARQUET_SUFFIXES)}."
+        )
     return TableInput(str(path), role, shown or path_text, fmt, size, columns)
 
 
@@ -93,8 +95,10 @@ def check_label(table: TableInput, label: str) -> None:
     """Training data must have the label column: without it there is nothing to train on."""
     if label not in table.columns:
         columns = ", ".join(table.columns[:20]) + (", ..." if len(table.columns) > 20 else "")
-        raise InputError(f"{table.label} has no label column {label!r} (its columns: {columns}). "
-                         "Pass the right label_column or fix the file.")
+        raise InputError(
+            f"{table.label} has no label column {label!r} (its columns: {columns}). "
+            "Pass the right label_column or fix the file."
+        )
 
 
 def _read_head(path: Path, subject: str) -> tuple[bytes, bool]:
@@ -107,8 +111,9 @@ def _read_head(path: Path, subject: str) -> tuple[bytes, bool]:
             with path.open("rb") as stream:
                 head = stream.read(_HEAD_BYTES + 1)
     except (OSError, EOFError) as error:
-        raise InputError(f"{subject} cannot be read: {error}. If it is not gzip-compressed, drop "
-                         "the .gz suffix.") from error
+        raise InputError(
+            f"{subject} cannot be read: {error}. If it is not gzip-compressed, drop the .gz suffix."
+        ) from error
     return head[:_HEAD_BYTES], len(head) <= _HEAD_BYTES
 
 
@@ -116,33 +121,43 @@ def _csv_header(path: Path, subject: str) -> tuple[str, ...]:
     """Sniff the head of a CSV file: text, UTF-8, a header, consistent rows, at least one row."""
     head, complete = _read_head(path, subject)
     if b"\x00" in head[:8192]:
-        raise InputError(f"{subject} is a binary file, not CSV text. Export the table as UTF-8 CSV "
-                         "with a header row, or as Parquet (.parquet).")
+        raise InputError(
+            f"{subject} is a binary file, not CSV text. Export the table as UTF-8 CSV "
+            "with a header row, or as Parquet (.parquet)."
+        )
     try:
         text = codecs.getincrementaldecoder("utf-8-sig")().decode(head, final=complete)
     except UnicodeDecodeError as error:
-        raise InputError(f"{subject} is not UTF-8 text (byte {error.start}: {error.reason}). "
-                         "Re-save the file as UTF-8 CSV.") from error
+        raise InputError(
+            f"{subject} is not UTF-8 text (byte {error.start}: {error.reason}). "
+            "Re-save the file as UTF-8 CSV."
+        ) from error
     lines = text.splitlines(keepends=True)
     if not complete and len(lines) == 1:
-        raise InputError(f"{subject}: its first line is longer than {_HEAD_BYTES >> 20} MiB, so it is "
-                         "not a CSV header (a huge field, or no line breaks). Check that the file "
-                         "really is CSV with a header row.")
+        raise InputError(
+            f"{subject}: its first line is longer than {_HEAD_BYTES >> 20} MiB, so it is "
+            "not a CSV header (a huge field, or no line breaks). Check that the file "
+            "really is CSV with a header row."
+        )
     if not complete and len(lines) > 1:
         lines = lines[:-1]  # the last line may be cut in the middle
-    rows = [row for row in csv.reader(io.StringIO("".join(lines[:_ROWS_CHECKED + 1]))) if row]
+    rows = [row for row in csv.reader(io.StringIO("".join(lines[: _ROWS_CHECKED + 1]))) if row]
     if not rows or not any(cell.strip() for cell in rows[0]):
-        raise InputError(f"{subject} has no header row and no data (it is empty or blank). "
-                         "Write the CSV with a header row and at least one row.")
+        raise InputError(
+            f"{subject} has no header row and no data (it is empty or blank). "
+            "Write the CSV with a header row and at least one row."
+        )
     header = tuple(cell.strip() for cell in rows[0])
     _check_header(header, subject)
     if len(rows) == 1:
         raise InputError(f"{subject} has a header but no data rows. Write at least one row.")
     for number, row in enumerate(rows[1:], start=2):
         if len(row) != len(header):
-            raise InputError(f"{subject} is not well-formed CSV: row {number} has {len(row)} "
-                             f"fields but the header has {len(header)}. Fix the file or re-export "
-                             "it as CSV with a header row.")
+            raise InputError(
+                f"{subject} is not well-formed CSV: row {number} has {len(row)} "
+                f"fields but the header has {len(header)}. Fix the file or re-export "
+                "it as CSV with a header row."
+            )
     return header
 
 
@@ -163,16 +178,20 @@ def _parquet_columns(path: Path, subject: str) -> tuple[str, ...]:
         stream.seek(max(path.stat().st_size - 4, 0))
         end = stream.read(4)
     if path.stat().st_size < 12 or start != b"PAR1" or end != b"PAR1":
-        raise InputError(f"{subject} is not a valid Parquet file (no PAR1 magic bytes). "
-                         "Re-export it as Parquet, or use the .csv suffix if it is CSV.")
+        raise InputError(
+            f"{subject} is not a valid Parquet file (no PAR1 magic bytes). "
+            "Re-export it as Parquet, or use the .csv suffix if it is CSV."
+        )
     try:
         metadata = pq.read_metadata(path)
     except (pa.ArrowException, OSError) as error:
         raise InputError(f"{subject} is not a valid Parquet file: {error}") from error
     group_rows = sum(metadata.row_group(i).num_rows for i in range(metadata.num_row_groups))
     if metadata.num_rows != group_rows:
-        raise InputError(f"{subject} has a corrupted Parquet footer: it claims {metadata.num_rows:,} "
-                         f"rows but its row groups hold {group_rows:,}. Re-export the file.")
+        raise InputError(
+            f"{subject} has a corrupted Parquet footer: it claims {metadata.num_rows:,} "
+            f"rows but its row groups hold {group_rows:,}. Re-export the file."
+        )
     if metadata.num_rows == 0:
         raise InputError(f"{subject} has no data rows. Write at least one row.")
     return tuple(metadata.schema.to_arrow_schema().names)
@@ -210,9 +229,10 @@ def _read_csv(table: TableInput) -> pa.Table:
     while True:
         try:
             return pacsv.read_csv(
-                table.path, read_options=pacsv.ReadOptions(block_size=_READ_BLOCK_BYTES),
-                convert_options=pacsv.ConvertOptions(column_types=forced,
-                                                     strings_can_be_null=True))
+                table.path,
+                read_options=pacsv.ReadOptions(block_size=_READ_BLOCK_BYTES),
+                convert_options=pacsv.ConvertOptions(column_types=forced, strings_can_be_null=True),
+            )
         except pa.ArrowInvalid as error:
             forced = _retype(table, str(error), forced)
         except (pa.ArrowException, OSError, EOFError) as error:
@@ -224,17 +244,19 @@ def _retype(table: TableInput, message: str, forced: dict[str, pa.DataType]) -> 
     import pyarrow as pa
 
     if "invalid UTF8" in message:
-        raise InputError(f"{table.label} is not UTF-8 text ({message.splitlines()[0]}). "
-                         "Re-save the file as UTF-8 CSV.")
+        raise InputError(
+            f"{table.label} is not UTF-8 text ({message.splitlines()[0]}). Re-save the file as UTF-8 CSV."
+        )
     match = _CONVERSION_ERROR.search(message)
     if match is None:
-        raise InputError(f"{table.label} is not well-formed CSV: {message.splitlines()[0]}. Fix "
-                         "the file or re-export it as CSV with a header row.")
+        raise InputError(
+            f"{table.label} is not well-formed CSV: {message.splitlines()[0]}. Fix "
+            "the file or re-export it as CSV with a header row."
+        )
     name = table.columns[int(match.group(1))]
     target = pa.float64() if match.group(2).startswith("int") else pa.string()
     if forced.get(name) == target or forced.get(name) == pa.string():
-        raise InputError(f"{table.label}: column {name!r} cannot be read: "
-                         f"{message.splitlines()[0]}")
+        raise InputError(f"{table.label}: column {name!r} cannot be read: {message.splitlines()[0]}")
     return {**forced, name: target}
 
 

@@ -57,12 +57,13 @@ from tfdv_inputs import InputError, TableInput, check_label, inspect_table
 
 EXIT_INPUT_ERROR = 2
 MODES = ("validate", "infer_schema", "describe_schema")
-_REQUIRED = {"validate": ("train_data", "eval_data", "label_column", "output_dir"),
-             "infer_schema": ("data", "label_column", "output_dir"),
-             "describe_schema": ("schema_path", "output_dir")}
+_REQUIRED = {
+    "validate": ("train_data", "eval_data", "label_column", "output_dir"),
+    "infer_schema": ("data", "label_column", "output_dir"),
+    "describe_schema": ("schema_path", "output_dir"),
+}
 # Schema feature types (schema_pb2.FeatureType names) -> features.json kind and dtype.
-_KIND_BY_TYPE = {"INT": ("numeric", "int"), "FLOAT": ("numeric", "float"),
-                 "BYTES": ("categorical", "string")}
+_KIND_BY_TYPE = {"INT": ("numeric", "int"), "FLOAT": ("numeric", "float"), "BYTES": ("categorical", "string")}
 
 _STARTED = time.monotonic()
 
@@ -88,7 +89,7 @@ def read_jobs(path: Path) -> list[dict[str, Any]]:
         raise InputError(f"cannot read the request file {path}: {error}") from error
     jobs = request.get("jobs") if isinstance(request, dict) and "jobs" in request else [request]
     if not isinstance(jobs, list) or not jobs:
-        raise InputError(f"request file {path} must hold a JSON object or {{\"jobs\": [...]}}")
+        raise InputError(f'request file {path} must hold a JSON object or {{"jobs": [...]}}')
     for job in jobs:
         if not isinstance(job, dict):
             raise InputError(f"request file {path}: every job must be a JSON object")
@@ -149,13 +150,16 @@ def validate(job: dict[str, Any], tables: tuple[TableInput, TableInput], out: Pa
     label, scale = job["label_column"], ScaleOptions.from_request(job)
     baseline = None
     if job.get("baseline_statistics"):
-        baseline = load_baseline(job["baseline_statistics"],
-                                 job.get("baseline_name") or job["baseline_statistics"])
+        baseline = load_baseline(
+            job["baseline_statistics"], job.get("baseline_name") or job["baseline_statistics"]
+        )
     stats, processing = {}, {}
     for name, table in zip(("train", "eval"), tables, strict=True):
         stats[name], processing[name] = compute_statistics(table, scale, log)
-        log(f"computed {table.label} statistics ({processing[name]}): "
-            f"{stats[name].datasets[0].num_examples} rows")
+        log(
+            f"computed {table.label} statistics ({processing[name]}): "
+            f"{stats[name].datasets[0].num_examples} rows"
+        )
     schema = load_or_infer_schema(job.get("schema_path"), stats["train"], label)
     configured = {}
     if baseline is not None:
@@ -164,15 +168,22 @@ def validate(job: dict[str, Any], tables: tuple[TableInput, TableInput], out: Pa
     records = anomaly_records(train_anomalies, "train")
     records += anomaly_records(check(stats["eval"], schema, TRAINING), "eval")
     drift = drift_measurements(train_anomalies, configured)
-    log(f"found {len(records)} anomalies" + "".join(
-        f"\n    [{r['dataset']}] {r['feature'] or '(data set)'}: {r['kind']}" for r in records))
+    log(
+        f"found {len(records)} anomalies"
+        + "".join(f"\n    [{r['dataset']}] {r['feature'] or '(data set)'}: {r['kind']}" for r in records)
+    )
 
     row_counts = {name: int(s.datasets[0].num_examples) for name, s in stats.items()}
     path_text = ", ".join(f"{name}: {way.replace('_', ' ')}" for name, way in processing.items())
-    summary = {"row_counts": row_counts, "anomaly_count": len(records),
-               "schema_inferred": not job.get("schema_path"), "processing": path_text,
-               "paths": processing, "drift_checked": baseline is not None,
-               "seconds": round(time.monotonic() - started, 3)}
+    summary = {
+        "row_counts": row_counts,
+        "anomaly_count": len(records),
+        "schema_inferred": not job.get("schema_path"),
+        "processing": path_text,
+        "paths": processing,
+        "drift_checked": baseline is not None,
+        "seconds": round(time.monotonic() - started, 3),
+    }
     for name, s in stats.items():
         (out / f"{name}_stats.pb").write_bytes(s.SerializeToString())
     tfdv.write_schema_text(schema, str(out / "schema.pbtxt"))

@@ -67,10 +67,14 @@ class ScaleOptions:
             raise InputError(f"sample_rate must be in (0, 1], not {rate}.")
         options = scale.get("beam_options") or []
         flags = tuple(shlex.split(options) if isinstance(options, str) else map(str, options))
-        return cls(processing=processing,
-                   beam_threshold_bytes=int(scale.get("beam_threshold_bytes", 1 << 30)),
-                   beam_options=flags, sample_rate=rate, seed=int(scale.get("seed", 0)),
-                   n_jobs=int(scale.get("n_jobs", 0)))
+        return cls(
+            processing=processing,
+            beam_threshold_bytes=int(scale.get("beam_threshold_bytes", 1 << 30)),
+            beam_options=flags,
+            sample_rate=rate,
+            seed=int(scale.get("seed", 0)),
+            n_jobs=int(scale.get("n_jobs", 0)),
+        )
 
     @property
     def runner(self) -> str:
@@ -92,33 +96,41 @@ def choose_path(table: TableInput, scale: ScaleOptions) -> str:
     return IN_MEMORY
 
 
-def compute_statistics(table: TableInput, scale: ScaleOptions, log: Any
-                       ) -> tuple[statistics_pb2.DatasetFeatureStatisticsList, str]:
+def compute_statistics(
+    table: TableInput, scale: ScaleOptions, log: Any
+) -> tuple[statistics_pb2.DatasetFeatureStatisticsList, str]:
     """Statistics of ``table`` and the path (``"in_memory"``/``"beam"``) that computed them."""
     path = choose_path(table, scale)
     if path == BEAM:
-        log(f"{table.label}: {table.size_bytes / 1e6:.1f} MB through Beam "
-            f"(runner {scale.runner or 'DirectRunner'})")
+        log(
+            f"{table.label}: {table.size_bytes / 1e6:.1f} MB through Beam "
+            f"(runner {scale.runner or 'DirectRunner'})"
+        )
         return beam_statistics(table, scale), BEAM
     if table.size_bytes > scale.beam_threshold_bytes:
-        log(f"{table.label}: {table.size_bytes / 1e6:.1f} MB is above the Beam threshold, but no "
-            "beam_options name a runner: computing in memory rather than on the DirectRunner")
+        log(
+            f"{table.label}: {table.size_bytes / 1e6:.1f} MB is above the Beam threshold, but no "
+            "beam_options name a runner: computing in memory rather than on the DirectRunner"
+        )
     return in_memory_statistics(table, scale), IN_MEMORY
 
 
 # --- in memory ----------------------------------------------------------------------------------
 
 
-def in_memory_statistics(table: TableInput, scale: ScaleOptions
-                         ) -> statistics_pb2.DatasetFeatureStatisticsList:
+def in_memory_statistics(
+    table: TableInput, scale: ScaleOptions
+) -> statistics_pb2.DatasetFeatureStatisticsList:
     """Arrow read, then TFDV's combiners over table slices in parallel worker processes."""
     import tensorflow_data_validation as tfdv
     from tensorflow_data_validation.statistics import stats_impl
 
     data = read_table(table, scale.sample_rate, scale.seed)
     if data.num_rows == 0:
-        raise InputError(f"{table.label} has no rows left to validate (sample_rate "
-                         f"{scale.sample_rate} kept none). Raise sample_rate.")
+        raise InputError(
+            f"{table.label} has no rows left to validate (sample_rate "
+            f"{scale.sample_rate} kept none). Raise sample_rate."
+        )
     options = tfdv.StatsOptions()
     generators = stats_impl.get_generators(options, in_memory=True)
     jobs = max(1, min(scale.n_jobs or os.cpu_count() or 1, data.num_rows // _MIN_ROWS_PER_WORKER))
@@ -132,8 +144,10 @@ def in_memory_statistics(table: TableInput, scale: ScaleOptions
                 partials = pool.map(_partial_statistics, bounds)
     finally:
         _SHARED.clear()
-    merged = [generator.merge_accumulators(list(parts))
-              for generator, parts in zip(generators, zip(*partials, strict=True), strict=True)]
+    merged = [
+        generator.merge_accumulators(list(parts))
+        for generator, parts in zip(generators, zip(*partials, strict=True), strict=True)
+    ]
     return stats_impl.extract_statistics_output(merged, generators)
 
 
@@ -153,7 +167,8 @@ def _partial_statistics(bounds: tuple[int, int]) -> list[Any]:
     batch = data.slice(start, stop - start).combine_chunks().to_batches()
     record_batch = table_util.CanonicalizeRecordBatch(_single_batch(batch, data))
     return stats_impl.generate_partial_statistics_in_memory(
-        record_batch, _SHARED["options"], _SHARED["generators"])
+        record_batch, _SHARED["options"], _SHARED["generators"]
+    )
 
 
 def _single_batch(batches: list[pa.RecordBatch], data: pa.Table) -> pa.RecordBatch:
@@ -162,15 +177,13 @@ def _single_batch(batches: list[pa.RecordBatch], data: pa.Table) -> pa.RecordBat
 
     if batches:
         return batches[0]
-    return pa.RecordBatch.from_arrays([pa.array([], c.type) for c in data.columns],
-                                      names=data.column_names)
+    return pa.RecordBatch.from_arrays([pa.array([], c.type) for c in data.columns], names=data.column_names)
 
 
 # --- Beam ---------------------------------------------------------------------------------------
 
 
-def beam_statistics(table: TableInput, scale: ScaleOptions
-                    ) -> statistics_pb2.DatasetFeatureStatisticsList:
+def beam_statistics(table: TableInput, scale: ScaleOptions) -> statistics_pb2.DatasetFeatureStatisticsList:
     """TFDV statistics in a Beam pipeline run with ``scale.beam_options``."""
     import apache_beam as beam
     import tensorflow_data_validation as tfdv
@@ -184,14 +197,20 @@ def beam_statistics(table: TableInput, scale: ScaleOptions
             if table.fmt == "csv":
                 # No column names: TFDV reads them from the header line and skips it.
                 return tfdv.generate_statistics_from_csv(
-                    table.path, delimiter=",", output_path=output, stats_options=options,
-                    pipeline_options=pipeline_options)
+                    table.path,
+                    delimiter=",",
+                    output_path=output,
+                    stats_options=options,
+                    pipeline_options=pipeline_options,
+                )
             with beam.Pipeline(options=pipeline_options) as pipeline:
-                _ = (pipeline
-                     | "ReadParquet" >> beam.io.ReadFromParquetBatched(table.path)
-                     | "ToRecordBatches" >> beam.FlatMap(_canonical_batches)
-                     | "GenerateStatistics" >> tfdv.GenerateStatistics(options)
-                     | "WriteStatistics" >> tfdv.WriteStatisticsToBinaryFile(output))
+                _ = (
+                    pipeline
+                    | "ReadParquet" >> beam.io.ReadFromParquetBatched(table.path)
+                    | "ToRecordBatches" >> beam.FlatMap(_canonical_batches)
+                    | "GenerateStatistics" >> tfdv.GenerateStatistics(options)
+                    | "WriteStatistics" >> tfdv.WriteStatisticsToBinaryFile(output)
+                )
             return tfdv.load_stats_binary(output)
         except (ValueError, TypeError) as error:
             raise InputError(f"{table.label}: the Beam statistics pipeline failed: {error}") from error
@@ -212,5 +231,4 @@ def _canonical_batches(table: pa.Table) -> list[pa.RecordBatch]:
     from tfdv_inputs import tfdv_compatible
     from tfx_bsl.arrow import table_util
 
-    return [table_util.CanonicalizeRecordBatch(batch)
-            for batch in tfdv_compatible(table).to_batches()]
+    return [table_util.CanonicalizeRecordBatch(batch) for batch in tfdv_compatible(table).to_batches()]

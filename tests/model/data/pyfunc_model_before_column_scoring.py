@@ -49,8 +49,9 @@ class TabularClassifier(PythonModel):
         self.network = torch.export.load(context.artifacts["network"]).module()
         self.columns = list(self.config["numeric"]) + list(self.config["categorical"])
 
-    def predict(self, context: PythonModelContext, model_input: pd.DataFrame,
-                params: dict | None = None) -> pd.DataFrame:
+    def predict(
+        self, context: PythonModelContext, model_input: pd.DataFrame, params: dict | None = None
+    ) -> pd.DataFrame:
         frame = pd.DataFrame(model_input)
         missing = [c for c in self.columns if c not in frame.columns]
         if missing:
@@ -63,8 +64,9 @@ class TabularClassifier(PythonModel):
             logits = self.network(torch.from_numpy(matrix))
         probability = torch.sigmoid(logits).numpy().astype(np.float64)
         threshold = float(self.config["decision_threshold"])
-        return pd.DataFrame({PROBABILITY: probability,
-                             PREDICTION: (probability >= threshold).astype(np.int64)})
+        return pd.DataFrame(
+            {PROBABILITY: probability, PREDICTION: (probability >= threshold).astype(np.int64)}
+        )
 
 
 mlflow.models.set_model(TabularClassifier())
