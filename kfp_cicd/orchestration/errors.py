@@ -4,18 +4,18 @@ They derive from :class:`kfp_cicd.errors.KfpCicdError` so the CLI prints them wi
 the CLI maps them to distinct exit codes CI can rely on (see ``kfp_cicd.orchestration.outcome``).
 """
 
-from kfp_cicd.errors import KfpCicdError
+from kfp_cicd.errors import DataError, KfpCicdError
 
 
 class OrchestrationError(KfpCicdError):
     """Base class: a remote pipeline service refused or failed an operation."""
 
 
-class SpecError(OrchestrationError, ValueError):
+class SpecError(OrchestrationError, DataError):
     """A compiled pipeline spec is missing, unreadable or not for the chosen backend."""
 
 
-class ParameterError(OrchestrationError, ValueError):
+class ParameterError(OrchestrationError, DataError):
     """A ``--param`` is unknown, missing, or does not parse as the type the spec declares."""
 
 

@@ -15,7 +15,7 @@ modules beside it and imports only what the validation environment has.
 Request (one JSON object)::
 
     {"data": "local .csv/.csv.gz/.parquet", "data_name": "how messages name it",
-     "label_column": "is_fraud", "output_dir": "...",
+     "label_column": "default", "output_dir": "...",
      "baseline_statistics": train_stats.pb or a statistics directory (or null),
      "baseline_name": "how messages name it",
      "baseline_data": a table to compute the baseline from when there are no stored statistics,

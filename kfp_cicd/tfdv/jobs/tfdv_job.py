@@ -15,7 +15,7 @@ so TensorFlow's 10-20 s import is paid once. A job::
     {"mode": "validate" (default) | "infer_schema" | "describe_schema",
      "output_dir": "where to write the results",
      # validate:
-     "train_data", "eval_data": local .csv/.csv.gz/.parquet, "label_column": "is_fraud",
+     "train_data", "eval_data": local .csv/.csv.gz/.parquet, "label_column": "default",
      "train_name", "eval_name": how messages name the files (e.g. the URL of a staged copy),
      "schema_path": null or a text-format schema to validate against (else inferred),
      "baseline_statistics": null or train_stats.pb / a statistics directory to check drift against,
