@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import time
 import warnings
 from dataclasses import dataclass, field, replace
@@ -206,7 +207,11 @@ def run_locally(
         request = replace(request, pipeline_arguments={**DEMO_PARAMETERS, **request.pipeline_arguments})
     label = required_label(request)
     run_dir = new_run_dir(request.home)
-    train_data, eval_data = prepare_data(request, run_dir / "data")
+    try:
+        train_data, eval_data = prepare_data(request, run_dir / "data")
+    except KfpCicdError:
+        shutil.rmtree(run_dir, ignore_errors=True)  # refused input leaves nothing behind
+        raise
     tracking_uri = tracking_uri_for(request)
     pipeline_root = run_dir / "pipeline_root"
     pipeline = pipeline or build_training_pipeline(target=Target.LOCAL)

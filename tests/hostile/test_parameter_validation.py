@@ -339,3 +339,14 @@ def test_registry_serve_and_schema_refuse_bad_values_before_contacting_anything(
     )
     assert code == 2 and "must end with one of" in err
     assert not (tmp_path / "s.pbtxt").exists()
+
+
+def test_run_refuses_a_label_that_is_not_binary_before_anything_runs(tmp_path: Path, capsys) -> None:
+    data = tmp_path / "three_classes.csv"
+    data.write_text("y,x\nlow,1\nmid,2\nhigh,3\nlow,4\n")
+    home = tmp_path / "home"
+    code, err = _cli(capsys, "run", "--home", str(home), "--data", str(data), "--param", "label_column=y")
+    assert code == 2 and "label column 'y' must hold exactly two classes" in err, err
+    assert not list(home.glob("runs/*")), "a refused run leaves no run directory behind"
+    code, err = _cli(capsys, "run", "--home", str(home), "--data", str(data))
+    assert code == 2 and "--param label_column=NAME" in err
