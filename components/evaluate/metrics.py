@@ -38,6 +38,8 @@ COMPARABLE_METRICS = (
     "accuracy",
     "expected_cost",
 )
+# What the report and the model card show for each model, in this order.
+SHOWN_METRICS = (*COMPARABLE_METRICS, "decision_threshold")
 
 
 @dataclass(frozen=True)

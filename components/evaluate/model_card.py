@@ -5,6 +5,8 @@ from __future__ import annotations
 import html
 import json
 
+from kfp_cicd.components.evaluate.metrics import SHOWN_METRICS
+
 
 def _text(value: object) -> str:
     """Text that came from the data or the user (column names, segment values, model names).
@@ -101,22 +103,6 @@ def _lineage_section(record: dict) -> list[str]:
     return lines
 
 
-PERFORMANCE_METRICS = (
-    "roc_auc",
-    "pr_auc",
-    "recall_at_precision",
-    "precision",
-    "recall",
-    "f1",
-    "false_positive_rate",
-    "log_loss",
-    "ece",
-    "expected_cost",
-    "decision_threshold",
-    "positive_rate",
-)
-
-
 def _operating_point_lines(record: dict) -> list[str]:
     """Which rule chose the operating threshold, and the expected cost when costs were given."""
     point = record["operating_point"]
@@ -142,7 +128,7 @@ def _performance_section(record: dict) -> list[str]:
     if baseline.get("metrics"):
         columns.append((baseline.get("label") or "baseline", baseline["metrics"]))
     columns.append((champion.get("label") or "champion", champion.get("metrics") or {}))
-    rows = [[n, *(values.get(n) for _, values in columns)] for n in PERFORMANCE_METRICS if n in metrics]
+    rows = [[n, *(values.get(n) for _, values in columns)] for n in SHOWN_METRICS if n in metrics]
     lines = ["## Performance on the holdout", ""]
     if baseline.get("note"):
         lines += [_text(baseline["note"]), ""]

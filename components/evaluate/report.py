@@ -16,7 +16,7 @@ import numpy as np
 from matplotlib.figure import Figure  # the object API: no pyplot state, no display backend needed
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from kfp_cicd.components.evaluate.metrics import calibration_bins
+from kfp_cicd.components.evaluate.metrics import SHOWN_METRICS, calibration_bins
 from kfp_cicd.components.evaluate.outcome import EvaluationOutcome
 
 _STYLE = """
@@ -109,22 +109,6 @@ def checks_table(outcome: EvaluationOutcome) -> str:
     )
 
 
-METRIC_NAMES = (
-    "roc_auc",
-    "pr_auc",
-    "recall_at_precision",
-    "precision",
-    "recall",
-    "f1",
-    "false_positive_rate",
-    "log_loss",
-    "ece",
-    "accuracy",
-    "expected_cost",
-    "decision_threshold",
-)
-
-
 def metrics_table(outcome: EvaluationOutcome) -> str:
     """Candidate, baseline (when fitted) and champion (blank when there is none) side by side."""
     columns = [("candidate", outcome.report.metrics)]
@@ -136,7 +120,7 @@ def metrics_table(outcome: EvaluationOutcome) -> str:
             outcome.champion.report.metrics if outcome.champion else {},
         )
     )
-    names = [n for n in METRIC_NAMES if n in outcome.report.metrics]
+    names = [n for n in SHOWN_METRICS if n in outcome.report.metrics]
     rows = [[name, *(_number(metrics.get(name)) for _, metrics in columns)] for name in names]
     return _table(["metric", *(name for name, _ in columns)], rows)
 
