@@ -12,6 +12,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kfp_cicd.cli.store import add_home_argument, home_of
 from kfp_cicd.errors import DataError, KfpCicdError
 
 if TYPE_CHECKING:
@@ -30,11 +31,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     monitor.add_argument("--eval-data", help="labelled holdout data for the retrained model's gate")
     monitor.add_argument("--seed", type=int, default=0, help="seed of the split of --data")
-    monitor.add_argument(
-        "--home",
-        type=Path,
-        help="where runs and the MLflow store live (default $KFP_CICD_HOME or ~/.kfp-cicd)",
-    )
+    add_home_argument(monitor)
     monitor.add_argument("--tracking-uri", help="MLflow tracking URI (default: SQLite store in --home)")
     monitor.add_argument(
         "--param",
@@ -67,7 +64,7 @@ def _check_window_has_label(data: str, label: str) -> None:
 
 def _monitor(args: argparse.Namespace) -> int:
     from kfp_cicd.cli.params import check_data_options
-    from kfp_cicd.local_run import LocalRunRequest, default_home, required_label, run_locally
+    from kfp_cicd.local_run import LocalRunRequest, required_label, run_locally
     from kfp_cicd.pipelines.monitoring_pipeline import build_monitoring_pipeline
     from kfp_cicd.pipelines.training_pipeline import Target
 
@@ -76,7 +73,7 @@ def _monitor(args: argparse.Namespace) -> int:
         raise KfpCicdError("give both --train-data and --eval-data, or neither (to split --data)")
     params = parse_params(args.param)
     request = LocalRunRequest(
-        home=(args.home or default_home()).resolve(),
+        home=home_of(args),
         data=None if args.train_data else args.data,
         train_data=args.train_data,
         eval_data=args.eval_data,

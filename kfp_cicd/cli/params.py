@@ -4,13 +4,12 @@ data options the local-run commands share, checked before anything runs."""
 from __future__ import annotations
 
 import argparse
-import difflib
 from collections.abc import Collection
 
 from kfp.dsl.graph_component import GraphComponent
 
 from kfp_cicd.errors import KfpCicdError
-from kfp_cicd.orchestration.parameters import convert, parse_assignments
+from kfp_cicd.orchestration.parameters import convert, parse_assignments, unknown_parameter_message
 from kfp_cicd.orchestration.spec import ParameterDefinition
 from kfp_cicd.parameter_validation import check_table_location, check_tracking_uri, parameter_problems
 from kfp_cicd.pipelines.parameters import RULES
@@ -22,17 +21,6 @@ _SPEC_TYPES = {
     "Float": "NUMBER_DOUBLE",
     "Boolean": "BOOLEAN",
 }
-
-
-def unknown_parameter_message(key: str, known: Collection[str]) -> str:
-    """``unknown parameter 'epoch'; did you mean 'epochs'?`` (the closest names, not all of them)."""
-    close = difflib.get_close_matches(key, sorted(known), n=3, cutoff=0.6)
-    hint = (
-        f"did you mean {' or '.join(repr(name) for name in close)}?"
-        if close
-        else "see the pipeline's parameters with --help or in the README"
-    )
-    return f"unknown parameter {key!r}; {hint}"
 
 
 def parse_pipeline_params(pairs: list[str], pipeline: GraphComponent, reserved: Collection[str] = ()) -> dict:

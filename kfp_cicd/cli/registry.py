@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import os
+
+from kfp_cicd.cli.store import add_home_argument, tracking_uri_of
 
 SHOWN_TAGS = (
     "gate_decision",
@@ -16,20 +17,15 @@ SHOWN_TAGS = (
 )
 
 
-def default_tracking_uri() -> str:
-    """``$MLFLOW_TRACKING_URI``, else the store ``kfp-cicd run`` uses (``<home>/mlflow.db``)."""
-    from kfp_cicd.local_run import default_home
-
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{default_home() / 'mlflow.db'}"
-
-
 def _add_registry_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="registered model name")
     parser.add_argument(
         "--tracking-uri",
         default=None,
-        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the local run store)",
+        help="MLflow tracking URI (default: the store in --home when given, else $MLFLOW_TRACKING_URI, "
+        "else the store in the default home)",
     )
+    add_home_argument(parser)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -50,7 +46,7 @@ def _checked_target(args: argparse.Namespace) -> str:
     from kfp_cicd.parameter_validation import check_model_name, check_tracking_uri
 
     check_model_name(args.model, "--model")
-    return check_tracking_uri(args.tracking_uri or default_tracking_uri(), "--tracking-uri")
+    return check_tracking_uri(tracking_uri_of(args), "--tracking-uri")
 
 
 def _rollback(args: argparse.Namespace) -> int:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from kfp_cicd.cli.store import add_home_argument, home_of
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -14,11 +15,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     data.add_argument("--eval-data", help="holdout data file (with --train-data)")
     data.add_argument("--rows", type=int, default=20_000, help="rows to generate (default 20000)")
     run.add_argument("--seed", type=int, default=0)
-    run.add_argument(
-        "--home",
-        type=Path,
-        help="where runs and the MLflow store live (default $KFP_CICD_HOME or ~/.kfp-cicd)",
-    )
+    add_home_argument(run)
     run.add_argument("--tracking-uri", help="MLflow tracking URI (default: SQLite store in --home)")
     run.add_argument(
         "--param",
@@ -40,14 +37,14 @@ def _parse_params(pairs: list[str]) -> dict:
 def _run(args: argparse.Namespace) -> int:
     from kfp_cicd.cli.params import check_data_options
     from kfp_cicd.errors import KfpCicdError
-    from kfp_cicd.local_run import LocalRunRequest, default_home, run_locally
+    from kfp_cicd.local_run import LocalRunRequest, run_locally
     from kfp_cicd.run_summary import format_summary
 
     check_data_options(args)
     if args.rows < 1:
         raise KfpCicdError(f"--rows must be at least 1, got {args.rows}")
     request = LocalRunRequest(
-        home=(args.home or default_home()).resolve(),
+        home=home_of(args),
         data=args.data,
         train_data=args.train_data,
         eval_data=args.eval_data,

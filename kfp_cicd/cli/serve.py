@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from kfp_cicd.cli.store import add_home_argument, tracking_uri_of
 from kfp_cicd.serving.limits import add_limit_arguments, request_limits
 
 
@@ -15,7 +16,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         required=True,
         help="models:/<name>@<alias>, models:/<name>/<version>, or a model directory",
     )
-    serve.add_argument("--tracking-uri", help="MLflow tracking URI for models:/ URIs")
+    serve.add_argument(
+        "--tracking-uri",
+        help="MLflow tracking URI for models:/ URIs (default: the store in --home when given, else "
+        "$MLFLOW_TRACKING_URI, else the store in the default home)",
+    )
+    add_home_argument(serve)
     serve.add_argument("--model-name", help="name served under /v1/models/<name> (default: from --model)")
     serve.add_argument("--http-port", type=int, default=8080)
     serve.add_argument("--grpc-port", type=int, default=8081)
@@ -33,8 +39,7 @@ def _serve(args: argparse.Namespace) -> int:
     from kfp_cicd.parameter_validation import check_port, check_tracking_uri, require_text
 
     require_text(args.model, "--model")
-    if args.tracking_uri is not None:
-        check_tracking_uri(args.tracking_uri, "--tracking-uri")
+    tracking_uri = check_tracking_uri(tracking_uri_of(args), "--tracking-uri")
     if args.model_name is not None:
         require_text(args.model_name, "--model-name", max_length=253)
     check_port(args.http_port, "--http-port")
@@ -43,7 +48,7 @@ def _serve(args: argparse.Namespace) -> int:
     from kfp_cicd.serving.model_source import resolve_model_source  # heavy: after the checks
     from kfp_cicd.serving.server import serve
 
-    source = resolve_model_source(args.model, tracking_uri=args.tracking_uri)
+    source = resolve_model_source(args.model, tracking_uri=tracking_uri)
     serve(
         str(source.model_dir),
         model_name=args.model_name or source.name,

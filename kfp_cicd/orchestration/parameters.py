@@ -8,9 +8,10 @@ it reaches the API, and mistakes are reported all at once.
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from kfp_cicd.orchestration.errors import ParameterError
@@ -36,6 +37,17 @@ def parse_assignments(assignments: Iterable[str]) -> dict[str, str]:
     return values
 
 
+def unknown_parameter_message(key: str, known: Collection[str]) -> str:
+    """``unknown parameter 'epoch'; did you mean 'epochs'?`` (the closest names, not all of them)."""
+    close = difflib.get_close_matches(key, sorted(known), n=3, cutoff=0.6)
+    hint = (
+        f"did you mean {' or '.join(repr(name) for name in close)}?"
+        if close
+        else "see the pipeline's parameters with --help or in the README"
+    )
+    return f"unknown parameter {key!r}; {hint}"
+
+
 def typed_parameters(
     pipeline: CompiledPipeline, assignments: Iterable[str], require_all: bool = True
 ) -> dict[str, Any]:
@@ -57,8 +69,7 @@ def typed_parameters(
     for key, text in raw.items():
         definition = pipeline.parameters.get(key)
         if definition is None:
-            known = ", ".join(sorted(pipeline.parameters)) or "(none)"
-            problems.append(f"unknown parameter {key!r}; {pipeline.name} takes: {known}")
+            problems.append(f"{pipeline.name}: {unknown_parameter_message(key, pipeline.parameters)}")
             continue
         try:
             typed[key] = convert(definition, text)

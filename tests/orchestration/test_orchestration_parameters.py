@@ -110,3 +110,12 @@ def test_version_and_job_names() -> None:
         version_name(sha, "f" * 64, "latest")
     identifier = job_id("kfp-cicd-training", sha, "f" * 64)
     assert identifier.startswith(f"kfp-cicd-training-{sha[:12]}-") and len(identifier) <= 128
+
+
+def test_an_unknown_parameter_suggests_the_closest_names_not_all_of_them() -> None:
+    pipeline = load_compiled_pipeline(REPO / "compiled" / "kubeflow" / "training_pipeline.yaml")
+    with pytest.raises(ParameterError) as refused:
+        typed_parameters(pipeline, [*REQUIRED, "epoch=3"])
+    message = str(refused.value)
+    assert "unknown parameter 'epoch'; did you mean 'epochs'" in message
+    assert "canary_traffic_percent" not in message
