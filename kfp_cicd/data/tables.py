@@ -422,7 +422,9 @@ def _parse_parquet(where: _Location, handle: IO[bytes], columns: list[str] | Non
     try:
         handle.seek(0)
         return pd.read_parquet(handle, engine="pyarrow", columns=columns)
-    except (pyarrow.ArrowException, OSError, ValueError) as exc:
+    # TypeError: a corrupted pandas-metadata block in the footer names a dtype that does not exist
+    # (found by tests/hostile's footer fuzzing: "data type 'objecx' not understood").
+    except (pyarrow.ArrowException, OSError, ValueError, TypeError) as exc:
         raise DataError(
             f"{where.text} is not a valid Parquet file: {_first_line(exc)}; "
             "re-export it with pandas/pyarrow, or use the .csv suffix if it is CSV"
