@@ -68,16 +68,10 @@ class LocalRunResult:
     eval_data: str
     tasks: dict[str, TaskRecord]
     error: str | None = None
-    arguments: dict = field(default_factory=dict)
 
     @property
     def succeeded(self) -> bool:
         return self.error is None
-
-    @property
-    def model_name(self) -> str:
-        """The registered model name the run used (given, or derived by :func:`default_model_name`)."""
-        return str(self.arguments.get("model_name", ""))
 
 
 def required_label(request: LocalRunRequest) -> str:
@@ -238,5 +232,4 @@ def run_locally(
         eval_data,
         read_task_records(pipeline_root),
         error,
-        all_arguments,
     )
