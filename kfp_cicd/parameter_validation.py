@@ -343,6 +343,33 @@ def check_non_negative(value: Any, name: str) -> int | float:
     return value
 
 
+def check_fraction(value: Any, name: str) -> float:
+    """A number in ``[0, 1]`` (or its text, as ``--param`` gives it)."""
+    number = value
+    if isinstance(value, str):
+        with suppress(ValueError):
+            number = float(value)
+    if isinstance(number, bool) or not isinstance(number, int | float) or not 0 <= number <= 1:
+        raise _fail(name, value, "give a fraction from 0 to 1, e.g. 0.01 for 1 %")
+    return float(number)
+
+
+#: What ``accept_data_changes`` may name: drift against the reference, numeric values beyond the
+#: reference's ranges, or schema changes (ranges, new categories, new columns).
+ACCEPTABLE_CHANGES = ("drift", "ranges", "schema")
+
+
+def check_accepted_changes(value: Any, name: str = "accept_data_changes") -> tuple[str, ...]:
+    """A comma-separated subset of :data:`ACCEPTABLE_CHANGES` (``""``: none), as a sorted tuple."""
+    if not isinstance(value, str):
+        raise _fail(name, value, 'give "" or a comma-separated list of drift, ranges, schema')
+    names = {part.strip().lower() for part in value.split(",") if part.strip()}
+    unknown = sorted(names - set(ACCEPTABLE_CHANGES))
+    if unknown:
+        raise _fail(name, value, f"{', '.join(unknown)} cannot be accepted; use drift, ranges and/or schema")
+    return tuple(sorted(names))
+
+
 def check_timestamp(value: Any, name: str) -> str:
     """An RFC 3339 time such as ``2026-01-31T03:00:00Z`` (schedule start and end)."""
     text = require_text(value, name, max_length=64)
@@ -397,6 +424,123 @@ def check_vertex_job_id(value: Any, name: str = "--job-id") -> str:
         _VERTEX_JOB_ID,
         max_length=128,
         rule="a job id is at most 128 lower-case letters, digits and '-', starting with a letter",
+    )
+
+
+# --- Google Cloud resource names (deploy_target gke / vertex-endpoint, Secret Manager) -----------
+
+_GCP_PROJECT_REF = r"(?:[a-z][-a-z0-9]{4,28}[a-z0-9]|[0-9]{1,20})"  # project id or number
+_GKE_CLUSTER = re.compile(
+    rf"^projects/{_GCP_PROJECT_REF}/locations/[a-z]+(?:-[a-z]+)+[0-9]+(?:-[a-z])?"
+    r"/clusters/[a-z](?:[-a-z0-9]{0,38}[a-z0-9])?$"
+)
+_VERTEX_ENDPOINT = re.compile(
+    rf"^projects/{_GCP_PROJECT_REF}/locations/[a-z]+(?:-[a-z]+)+[0-9]+"
+    r"/endpoints/(?:[1-9][0-9]{0,18}|[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)$"
+)
+_SECRET_VERSION = re.compile(
+    rf"^projects/{_GCP_PROJECT_REF}/secrets/[A-Za-z0-9_-]{{1,255}}/versions/(?:latest|[1-9][0-9]*)$"
+)
+_MACHINE_TYPE = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)+$")
+_ACCELERATOR = re.compile(r"^[A-Z][A-Z0-9_]+$")
+#: The environment variables MLflow (and its S3 artifact store) read credentials from; the same keys
+#: as the Kubeflow Secret ``mlflow-credentials``.
+MLFLOW_CREDENTIAL_ENV = (
+    "MLFLOW_TRACKING_USERNAME",
+    "MLFLOW_TRACKING_PASSWORD",
+    "MLFLOW_TRACKING_TOKEN",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+)
+
+
+def check_gke_cluster(value: Any, name: str = "gke_cluster") -> str:
+    """A GKE cluster's resource name: ``projects/P/locations/L/clusters/C`` (L a region or zone)."""
+    return _matching(
+        value,
+        name,
+        _GKE_CLUSTER,
+        max_length=200,
+        rule="write the cluster as projects/PROJECT/locations/LOCATION/clusters/NAME (LOCATION a "
+        "region such as europe-west4 or a zone such as europe-west4-a; see `gcloud container "
+        "clusters list --format='value(selfLink)'`)",
+    )
+
+
+def check_vertex_endpoint(value: Any, name: str = "vertex_endpoint") -> str:
+    """A Vertex AI Endpoint's resource name: ``projects/P/locations/REGION/endpoints/ID``."""
+    return _matching(
+        value,
+        name,
+        _VERTEX_ENDPOINT,
+        max_length=200,
+        rule="write the endpoint as projects/PROJECT/locations/REGION/endpoints/ID (ID: the numeric "
+        "id `gcloud ai endpoints list` shows, or a new id of lower-case letters, digits and '-' "
+        "starting with a letter, created on first deploy)",
+    )
+
+
+def check_secret_version(value: Any, name: str) -> str:
+    """A Secret Manager secret version: ``projects/P/secrets/S/versions/latest`` (or a number)."""
+    return _matching(
+        value,
+        name,
+        _SECRET_VERSION,
+        max_length=400,
+        rule="write a secret version as projects/PROJECT/secrets/SECRET/versions/latest (or a "
+        "version number); give the secret's NAME here, never its value",
+    )
+
+
+def check_mlflow_secrets(value: Any, name: str = "mlflow_secrets") -> dict[str, str]:
+    """``""`` or ``ENV=projects/P/secrets/S/versions/V[,ENV=...]``: which secret fills which variable.
+
+    ENV must be one of :data:`MLFLOW_CREDENTIAL_ENV`; returns ``{ENV: secret version}``. Errors never
+    repeat the value: a user who pastes a credential here instead of a secret's name must not find
+    it in the logs.
+    """
+    if value == "":
+        return {}
+    form = (
+        "give ENV=projects/PROJECT/secrets/SECRET/versions/latest pairs, comma-separated, ENV one of "
+        f"{', '.join(MLFLOW_CREDENTIAL_ENV)}: secret NAMES, never values (value not shown)"
+    )
+    if not isinstance(value, str) or _CONTROL.search(value) or len(value) > 2000:
+        raise DataError(f"{name} is not valid: {form}")
+    mapping: dict[str, str] = {}
+    for index, part in enumerate(p.strip() for p in value.split(",")):
+        env, equals, secret = part.partition("=")
+        env, secret = env.strip(), secret.strip()
+        if not equals or env not in MLFLOW_CREDENTIAL_ENV:
+            named = f" ({env})" if equals and re.fullmatch(r"[A-Z][A-Z0-9_]*", env) else ""
+            raise DataError(f"{name} entry {index + 1}{named} is not valid: {form}")
+        if env in mapping:
+            raise DataError(f"{name} gives {env} twice")
+        if not _SECRET_VERSION.match(secret) or len(secret) > 400:
+            raise DataError(f"{name} entry {index + 1} ({env}) is not a secret version name: {form}")
+        mapping[env] = secret
+    return mapping
+
+
+def check_machine_type(value: Any, name: str) -> str:
+    """A Compute Engine machine type such as ``n1-standard-4`` or ``g2-standard-8``."""
+    return _matching(
+        value,
+        name,
+        _MACHINE_TYPE,
+        max_length=64,
+        rule="a machine type looks like n1-standard-4 or g2-standard-8",
+    )
+
+
+def check_accelerator_type(value: Any, name: str) -> str:
+    """A Vertex accelerator type name such as ``NVIDIA_L4`` or ``NVIDIA_TESLA_T4``."""
+    return _matching(
+        value,
+        name,
+        _ACCELERATOR,
+        max_length=64,
+        rule="an accelerator type is a Vertex AcceleratorType name such as NVIDIA_L4 or NVIDIA_TESLA_T4",
     )
 
 
@@ -506,7 +650,25 @@ def parameter_problems(
     with suppress(TypeError, ValueError):
         if float(maximum) < float(minimum):
             problems.append(f"max_replicas {maximum} is below min_replicas {minimum}")
+    problems += _deploy_target_problems(values)
     return problems
+
+
+def _deploy_target_problems(values: Mapping[str, Any]) -> list[str]:
+    """What deploy_target gke / vertex-endpoint need from the other parameters."""
+    target = values.get("deploy_target")
+    if target == "gke" and not values.get("gke_cluster"):
+        return ["deploy_target gke needs gke_cluster (projects/PROJECT/locations/LOCATION/clusters/NAME)"]
+    if target == "vertex-endpoint":
+        if not values.get("vertex_endpoint"):
+            return [
+                "deploy_target vertex-endpoint needs vertex_endpoint "
+                "(projects/PROJECT/locations/REGION/endpoints/ID)"
+            ]
+        with suppress(TypeError, ValueError):
+            if "min_replicas" in values and int(values["min_replicas"]) < 1:
+                return ["a Vertex AI endpoint keeps at least one replica: set min_replicas >= 1"]
+    return []
 
 
 def check_pipeline_arguments(

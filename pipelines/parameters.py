@@ -19,16 +19,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from kfp_cicd.parameter_validation import (
+    check_accelerator_type,
+    check_accepted_changes,
     check_canary_percent,
     check_choice,
     check_dns_label,
     check_dns_subdomain,
+    check_fraction,
+    check_gke_cluster,
     check_location,
+    check_machine_type,
+    check_mlflow_secrets,
     check_model_name,
     check_non_negative,
     check_quantity,
     check_table_location,
     check_tracking_uri,
+    check_vertex_endpoint,
     require_text,
 )
 
@@ -38,8 +45,9 @@ Rule = Callable[[Any, str], Any]
 # Component keys (the ``feeds`` of a parameter name them; the pipelines map keys to their ops).
 VALIDATE, TRAIN, EVALUATE, REGISTER, DEPLOY = "validate", "train", "evaluate", "register", "deploy"
 CHECK_DRIFT, RECORD = "check_drift", "record"
+REFERENCE = "reference"  # data_contract_reference: the champion's contract validate_data checks against
 TRAINERS = (TRAIN, "pytorchjob")  # the single-node and the multi-node training component
-DEPLOY_TARGETS = ("kubernetes", "local")
+DEPLOY_TARGETS = ("kubernetes", "gke", "vertex-endpoint", "local")
 DEPLOYMENT_MODES = ("Serverless", "Knative", "RawDeployment", "Standard")
 
 
@@ -101,6 +109,8 @@ TRAINING: tuple[PipelineParameter, ...] = (
         REQUIRED,
         "MLflow tracking server (http://…) or store (sqlite:///…).",
         (
+            f"{VALIDATE}:tracking_uri",
+            f"{REFERENCE}:tracking_uri",
             f"{EVALUATE}:tracking_uri",
             f"{REGISTER}:tracking_uri",
             f"{DEPLOY}:tracking_uri",
@@ -131,14 +141,15 @@ TRAINING: tuple[PipelineParameter, ...] = (
         REQUIRED,
         "Registered model name in MLflow (also the InferenceService name): the model this run may "
         "replace as champion.",
-        (EVALUATE, REGISTER, DEPLOY, CHECK_DRIFT, RECORD),
+        (VALIDATE, REFERENCE, EVALUATE, REGISTER, DEPLOY, CHECK_DRIFT, RECORD),
         check_model_name,
     ),
     P(
         "schema_path",
         str,
         "",
-        'TFDV schema (.pbtxt) to validate against; "": infer it from train_data.',
+        'TFDV schema (.pbtxt) to validate against, e.g. one written by "kfp-cicd schema accept"; "": the '
+        "champion's stored schema (the first release infers one from train_data and stores it).",
         (VALIDATE, CHECK_DRIFT),
         _optional(lambda v, n: check_location(v, n, suffixes=(".pbtxt", ".txt"))),
     ),
@@ -153,10 +164,39 @@ TRAINING: tuple[PipelineParameter, ...] = (
         "baseline_statistics",
         str,
         "",
-        "TFDV statistics (.pb) to check the training data's drift against, e.g. the champion's training "
-        'statistics; "": no drift check of the training data.',
+        "TFDV statistics (.pb) to check the training data's drift against; \"\": the champion's stored "
+        "training statistics (no drift check for the first release).",
         (VALIDATE,),
         _optional(check_location),
+    ),
+    P(
+        "range_tolerance",
+        float,
+        1.0,
+        "How far beyond a numeric feature's observed range (stored with the reference schema) values may "
+        "go, as a fraction of that range; a feature never negative stays non-negative.",
+        (VALIDATE,),
+        check_non_negative,
+    ),
+    P(
+        "max_unknown_category_fraction",
+        float,
+        0.01,
+        "Largest share of a categorical feature's values that may be outside the reference schema's "
+        "categories.",
+        (VALIDATE,),
+        check_fraction,
+    ),
+    P(
+        "accept_data_changes",
+        str,
+        "",
+        'Accept changes against the reference in this run, comma-separated: "drift", "ranges" (numeric '
+        'values beyond the reference\'s ranges), "schema" (ranges, new categories, new columns); recorded '
+        'in the audit record and the model card. "": none (a retraining run started by monitoring '
+        "accepts drift and ranges).",
+        (VALIDATE,),
+        check_accepted_changes,
     ),
     P(
         "drift_thresholds",
@@ -448,6 +488,58 @@ TRAINING: tuple[PipelineParameter, ...] = (
     ),
     P("max_error_rate", float, 0.0, "Highest tolerated error rate of those requests.", (DEPLOY,)),
     P("max_p95_latency_ms", float, 1000.0, "Highest tolerated p95 latency of those requests.", (DEPLOY,)),
+    P(
+        "gke_cluster",
+        str,
+        "",
+        'deploy_target "gke": the GKE cluster as projects/PROJECT/locations/LOCATION/clusters/NAME '
+        "(endpoint and CA from the GKE API, the task's Google credentials for Kubernetes).",
+        (DEPLOY,),
+        _optional(check_gke_cluster),
+    ),
+    P(
+        "vertex_endpoint",
+        str,
+        "",
+        'deploy_target "vertex-endpoint": the Vertex AI Endpoint as '
+        "projects/PROJECT/locations/REGION/endpoints/ID (created with that ID if missing).",
+        (DEPLOY,),
+        _optional(check_vertex_endpoint),
+    ),
+    P(
+        "vertex_machine_type",
+        str,
+        "n1-standard-2",
+        'deploy_target "vertex-endpoint": machine type of the serving nodes.',
+        (DEPLOY,),
+        check_machine_type,
+    ),
+    P(
+        "vertex_accelerator_type",
+        str,
+        "",
+        'deploy_target "vertex-endpoint": accelerator per serving node (e.g. NVIDIA_L4); "": none.',
+        (DEPLOY,),
+        _optional(check_accelerator_type),
+    ),
+    P(
+        "vertex_accelerator_count",
+        int,
+        1,
+        'deploy_target "vertex-endpoint": accelerators per serving node when a type is given.',
+        (DEPLOY,),
+        check_non_negative,
+    ),
+    P(
+        "mlflow_secrets",
+        str,
+        "",
+        "MLflow credentials from Google Secret Manager (Vertex): ENV=projects/P/secrets/S/versions/latest, "
+        "comma-separated, ENV one of MLFLOW_TRACKING_USERNAME/_PASSWORD/_TOKEN, AWS_ACCESS_KEY_ID, "
+        "AWS_SECRET_ACCESS_KEY; secret names only, never values.",
+        (VALIDATE, REFERENCE, EVALUATE, REGISTER, DEPLOY, CHECK_DRIFT, RECORD),
+        check_mlflow_secrets,
+    ),
 )
 
 #: Set by the monitoring pipeline when it retrains (the version tag retraining_reason); a training
@@ -456,8 +548,9 @@ TRIGGER_REASON = P(
     "trigger_reason",
     str,
     "",
-    "Why this run was started (set by the monitoring pipeline; version tag retraining_reason).",
-    (REGISTER,),
+    "Why this run was started (set by the monitoring pipeline; version tag retraining_reason; a "
+    "retraining run accepts drift and wider numeric ranges against the champion's reference).",
+    (VALIDATE, REGISTER),
 )
 
 MONITORING_ONLY: tuple[PipelineParameter, ...] = (

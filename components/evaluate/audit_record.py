@@ -22,6 +22,7 @@ import pandas as pd
 from kfp_cicd.components.evaluate.outcome import EvaluationOutcome
 from kfp_cicd.errors import DataError
 from kfp_cicd.provenance import code_revision
+from kfp_cicd.registry.contract import read_contract
 from kfp_cicd.registry.history import read_training_history
 from kfp_cicd.version import __version__
 
@@ -76,6 +77,8 @@ def schema_summary(schema_dir: str) -> dict | None:
     pbtxt = root / "schema.pbtxt"
     if pbtxt.is_file():
         summary["schema_sha256"] = "sha256:" + hashlib.sha256(pbtxt.read_bytes()).hexdigest()
+    # The data contract: the reference the data was validated against and what the run accepted.
+    summary["contract"] = read_contract(root)
     return summary
 
 

@@ -67,6 +67,7 @@ def audit_tags(record: dict) -> dict[str, str]:
     approval, data, code = record["approval"], record["data"], record["code"]
     point, inference, champion = record["operating_point"], record["inference"], record["champion"]
     schema = data.get("schema") or {}
+    accepted = (schema.get("contract") or {}).get("accepted") or {}
     tags = {
         "approved_by": approval["decided_by"],
         "approved_at": approval["decided_at"],
@@ -85,6 +86,12 @@ def audit_tags(record: dict) -> dict[str, str]:
         "model_size_mb": f"{inference['model_size_mb']:.3f}",
         "slice_gaps": _gaps(record),
         "trained_model_digest": record["model"].get("candidate_digest", ""),
+        # Changes against the champion's data contract this run accepted (drift, schema) and why.
+        "data_changes_accepted": (
+            f"{','.join(accepted['changes'])}: {accepted.get('reason', '')}"
+            if accepted.get("changes")
+            else ""
+        ),
     }
     return {k: str(v) for k, v in tags.items() if v not in ("", None)}
 

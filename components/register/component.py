@@ -21,7 +21,9 @@ def register_model(
     model_card: Input[Markdown] = None,
     report: Input[HTML] = None,
     statistics: Input[Artifact] = None,
+    schema: Input[Artifact] = None,
     trigger_reason: str = "",
+    mlflow_secrets: str = "",
 ) -> NamedTuple("RegisterOutputs", [("version", str), ("model_uri", str), ("storage_uri", str)]):
     """Register the approved model as a new MLflow model version with its lineage; alias it candidate.
 
@@ -36,6 +38,12 @@ def register_model(
     moves ``champion`` after the new version has served. With validate_data's statistics, the
     training statistics are stored in the run (``statistics/``) and the version is tagged
     training_statistics_uri: the baseline the monitoring pipeline compares production data with.
+    With validate_data's schema, the version's data contract is stored in ``data_contract/``
+    (schema.pbtxt with its observed ranges and category domains, features.json, contract.json with
+    the drift/skew settings, the reference the data was checked against and any accepted change),
+    tagged schema_uri and data_contract_uri, and the sha256 of the schema and of the training
+    statistics become the tags schema_digest and training_statistics_digest: the next training
+    run validates its data against the champion's contract, checked against these digests.
 
     Args:
         model: The approved MLflow pyfunc model (evaluate_model's operating_model).
@@ -52,14 +60,20 @@ def register_model(
         report: evaluate_model's HTML report (optional; stored with the version).
         statistics: validate_data's statistics (optional; train_stats.pb becomes the version's
             training_statistics_uri).
+        schema: validate_data's schema (optional; stored as the version's data contract, see above).
         trigger_reason: Why this version was trained, when a monitoring run retrained (optional;
             the version tag retraining_reason).
+        mlflow_secrets: MLflow credentials from Google Secret Manager (Vertex), read first:
+            ENV=projects/P/secrets/S/versions/latest pairs, comma-separated; "": none.
 
     Returns:
         version: The new model version.
         model_uri: ``models:/<name>/<version>``.
         storage_uri: Where the version's files are stored (what KServe's storageUri needs).
     """
+    from kfp_cicd.gcp.secret_manager import load_mlflow_credentials
+
+    load_mlflow_credentials(mlflow_secrets)  # Secret Manager names (Vertex) -> MLflow's env vars
     from kfp_cicd.components.register.task import run_register_task
 
     return run_register_task(
@@ -76,6 +90,7 @@ def register_model(
         model_card_path=model_card.path if model_card is not None else "",
         report_path=report.path if report is not None else "",
         statistics_dir=statistics.path if statistics is not None else "",
+        schema_dir=schema.path if schema is not None else "",
         trigger_reason=trigger_reason,
     )
 

@@ -20,9 +20,10 @@ from kfp_cicd.components.register.audit import (
 from kfp_cicd.errors import RegistryError
 from kfp_cicd.provenance import code_revision
 from kfp_cicd.registry.client import storage_location
+from kfp_cicd.registry.contract import contract_artifacts
 from kfp_cicd.registry.history import history_metrics, read_training_history
 from kfp_cicd.registry.registration import register_model_version
-from kfp_cicd.registry.tags import STATISTICS_FOLDER, TRAINING_STATISTICS_TAG, TRIGGER_REASON_TAG
+from kfp_cicd.registry.tags import TRIGGER_REASON_TAG
 from kfp_cicd.version import __version__
 
 
@@ -41,6 +42,7 @@ def run_register_task(
     model_card_path: str = "",
     report_path: str = "",
     statistics_dir: str = "",
+    schema_dir: str = "",
     trigger_reason: str = "",
 ) -> tuple[str, str, str]:
     """The KFP task body: register with lineage and audit tags; returns (version, model_uri, storage_uri).
@@ -51,7 +53,10 @@ def run_register_task(
     ``training_history.json`` in the model directory is logged as per-epoch metrics.
     ``statistics_dir`` (validate_data's statistics output) is stored in the run's ``statistics/``
     folder and the version tagged ``training_statistics_uri`` with its ``train_stats.pb``: the
-    baseline the monitoring pipeline compares production data with. ``trigger_reason`` (set by a
+    baseline the monitoring pipeline compares production data with. ``schema_dir`` (validate_data's
+    schema output) is stored as the version's data contract (``data_contract/``), and the digests of
+    the schema and the statistics become tags (:mod:`kfp_cicd.registry.contract`). ``trigger_reason``
+    (set by a
     monitoring run that retrains) becomes the tag ``retraining_reason``.
     """
     decision = json.loads(Path(decision_path).read_text())
@@ -73,15 +78,8 @@ def run_register_task(
         tags.update(audit_tags(record))
     if trigger_reason:
         tags[TRIGGER_REASON_TAG] = trigger_reason
-    artifact_dirs: dict[str, str | Path] = {}
-    artifact_tags: dict[str, str] = {}
-    if statistics_dir:
-        if not (Path(statistics_dir) / "train_stats.pb").is_file():
-            raise RegistryError(
-                f"{statistics_dir} holds no train_stats.pb; pass validate_data's statistics output"
-            )
-        artifact_dirs[STATISTICS_FOLDER] = statistics_dir
-        artifact_tags[TRAINING_STATISTICS_TAG] = f"{STATISTICS_FOLDER}/train_stats.pb"
+    artifact_dirs, artifact_tags, digest_tags = contract_artifacts(schema_dir, statistics_dir)
+    tags.update(digest_tags)
     description = Path(model_card_path).read_text() if model_card_path else None
     numeric = {k: float(v) for k, v in metrics.items() if isinstance(v, int | float)}
     with tempfile.TemporaryDirectory(prefix="kfp-cicd-audit-") as staging:

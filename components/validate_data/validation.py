@@ -96,12 +96,16 @@ class ValidationResult:
         anomalies: every anomaly of both datasets against the schema.
         train_statistics: binary ``DatasetFeatureStatisticsList`` (``tfdv.load_stats_binary``).
         eval_statistics: the same for the evaluation data.
-        schema: the text-format schema used (inferred from train, or the given one).
+        schema: the text-format schema in its stored form: the given one, or one inferred from
+            train with observed numeric ranges and category domains (the tolerances are applied
+            to a working copy only).
         features: ``features.json``: label, feature names with kind and dtype, row counts.
         anomalies_file: ``anomalies.json``: the anomalies as a list of objects.
-        report_html: TFDV's statistics view comparing train and eval.
+        report_html: the self-contained statistics view (train vs eval vs reference).
         data_fingerprint: ``"sha256:<hex>"`` of the training file's bytes.
         schema_inferred: whether the schema was inferred from the training data.
+        reference_name: what the schema and baseline came from (``options.reference_name``);
+            ``""``: none (first release).
         drift: one measurement per feature compared with the baseline (empty without one).
         summary_markdown: the Markdown summary (counts, anomalies, drift verdict).
         drift_markdown: the drift report in Markdown.
@@ -127,6 +131,7 @@ class ValidationResult:
     drift_html: Path | None = None
     processing: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    reference_name: str = ""
 
     @property
     def anomaly_count(self) -> int:
@@ -146,17 +151,22 @@ class DataValidationFailed(KfpCicdError):
         if report:
             lines.append(f"The statistics are in {report}.")
         lines.append(
-            "Fix the data, or, if the change is intended, pass an updated schema "
-            "(schema_path) or tolerate these kinds of anomaly."
+            "Fix the data. If the change is intended: accept it for this run with "
+            "accept_data_changes=drift and/or schema (recorded in the audit record), or review the "
+            "schema change with `kfp-cicd schema diff`, write it with `kfp-cicd schema accept` and "
+            "pass that file as schema_path."
         )
         super().__init__("\n".join(lines))
 
 
-def raise_for_anomalies(result: ValidationResult, tolerate_kinds: Sequence[str] = ()) -> None:
-    """Raise :class:`DataValidationFailed` unless every anomaly's kind is in ``tolerate_kinds``."""
+def raise_for_anomalies(
+    result: ValidationResult, tolerate_kinds: Sequence[str] = (), report: str | Path | None = None
+) -> None:
+    """Raise :class:`DataValidationFailed` unless every anomaly's kind is in ``tolerate_kinds``;
+    its message points at ``report`` (default: the result's own statistics page)."""
     blocking = [anomaly for anomaly in result.anomalies if anomaly.kind not in tolerate_kinds]
     if blocking:
-        raise DataValidationFailed(blocking, report=result.report_html)
+        raise DataValidationFailed(blocking, report=report or result.report_html)
 
 
 @dataclass(frozen=True)
@@ -192,10 +202,12 @@ def validate_datasets(
 ) -> ValidationResult:
     """Compute statistics of both tables with TFDV, and check both against a schema.
 
-    The schema is ``schema_path`` (text format) if given, else inferred from the training data.
-    With ``options.baseline_statistics`` the training statistics are also compared with that
-    baseline (drift). Anomalies do not raise here: they are returned (see
-    :func:`raise_for_anomalies`).
+    The schema is ``schema_path`` (text format) if given, else inferred from the training data
+    (observed ranges and category domains). Observed ranges are widened by
+    ``options.range_tolerance`` and up to ``options.max_unknown_category_fraction`` of a
+    categorical column may be unknown categories. With ``options.baseline_statistics`` the
+    training statistics are also compared with that baseline (drift). Anomalies do not raise
+    here: they are returned (see :func:`raise_for_anomalies`).
 
     Raises:
         DataError: an input file is missing, empty or unreadable, or lacks the label column.
@@ -332,6 +344,7 @@ def _outcome(job: ValidationJob, request: dict[str, Any], run: JobRun) -> Valida
         drift_html=out / "drift.html",
         processing=dict(summary.get("paths", {})),
         seconds=float(summary.get("seconds", 0.0)),
+        reference_name=str(summary.get("reference_name", "")),
     )
 
 
@@ -449,7 +462,7 @@ def run_validation_task(
     for name, values in metadata.items():
         if artifact_metadata is not None and name in artifact_metadata:
             artifact_metadata[name].update(values)
-    raise_for_anomalies(result, tolerate_kinds)
+    raise_for_anomalies(result, tolerate_kinds, report=report_file)  # the copy outlives this task
     return (
         result.row_counts["train"],
         result.row_counts["eval"],
@@ -517,6 +530,7 @@ def artifact_metadata_for(
             "label": features["label"],
             "feature_count": len(features["features"]),
             "inferred": result.schema_inferred,
+            "reference": result.reference_name,
         },
         "anomalies": {
             "anomaly_count": result.anomaly_count,

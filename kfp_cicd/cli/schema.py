@@ -1,9 +1,20 @@
-"""``kfp-cicd schema infer|show``: the TFDV schema lifecycle."""
+"""``kfp-cicd schema infer|show|diff|accept``: the TFDV schema lifecycle.
+
+Schema evolution is an explicit, reviewed step: ``diff`` shows what a new data set would change in
+the champion's schema (new categories, widened ranges, new or missing columns, type changes), and
+``accept`` writes the evolved schema as a file, stamped with who accepted it and when, to review
+and commit; ``--param schema_path=<file>`` then validates against it, and the audit record keeps the
+acceptance.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kfp_cicd.components.validate_data.schema_lifecycle import SchemaDiff
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -25,6 +36,123 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="schema .pbtxt (default: the curated schema of the synthetic data)",
     )
     show.set_defaults(handler=_show)
+    diff = schema.add_parser(
+        "diff", help="what a new data set would change in the champion's (or a given) schema"
+    )
+    _reference_arguments(diff)
+    diff.set_defaults(handler=_diff)
+    accept = schema.add_parser(
+        "accept", help="write the schema evolved to accept a new data set, for review and commit"
+    )
+    _reference_arguments(accept)
+    accept.add_argument("--out", type=Path, required=True, help="schema file to write (.pbtxt)")
+    accept.add_argument(
+        "--accepted-by", default="", help="who accepts the change (default: user@host of this shell)"
+    )
+    accept.set_defaults(handler=_accept)
+
+
+def _reference_arguments(parser: argparse.ArgumentParser) -> None:
+    """The new data and the reference schema: a file, or the champion of a registered model."""
+    from kfp_cicd.cli.store import add_home_argument
+
+    parser.add_argument("--data", required=True, help="the new table (CSV/Parquet; local, gs://, s3://)")
+    parser.add_argument("--label-column", required=True, help="the label column")
+    reference = parser.add_mutually_exclusive_group(required=True)
+    reference.add_argument("--schema", help="the reference schema file (.pbtxt)")
+    reference.add_argument(
+        "--model-name", help="the registered model whose champion's schema is the reference"
+    )
+    add_home_argument(parser)
+    parser.add_argument(
+        "--tracking-uri", default=None, help="MLflow tracking URI (default: the store in --home)"
+    )
+
+
+def _reference_schema(args: argparse.Namespace, work: Path) -> tuple[str, str]:
+    """``(local schema path, how to name it)`` of the reference the arguments choose."""
+    from kfp_cicd.errors import DataError
+    from kfp_cicd.parameter_validation import check_model_name
+
+    if args.schema:
+        if not Path(args.schema).is_file():
+            raise DataError(f"--schema {args.schema} does not exist; pass a text-format TFDV schema")
+        return args.schema, f"schema file {args.schema}"
+    from kfp_cicd.cli.store import tracking_uri_of
+    from kfp_cicd.registry.contract import download_reference, find_reference
+
+    check_model_name(args.model_name, "--model-name")
+    tracking_uri = tracking_uri_of(args)
+    reference = find_reference(tracking_uri, args.model_name)
+    if reference is None:
+        raise DataError(
+            f"{args.model_name} has no champion in {tracking_uri}, so there is no schema to compare with; "
+            "a first run infers and stores one, or pass --schema FILE"
+        )
+    local = download_reference(reference, tracking_uri, work)
+    if local.schema_path is None:
+        raise DataError(
+            f"{reference.describe()} stores no schema (registered before schemas were stored); "
+            "pass --schema FILE, e.g. from `kfp-cicd schema infer`"
+        )
+    return str(local.schema_path), f"{reference.describe()}'s schema"
+
+
+def _schema_diff(args: argparse.Namespace, work: Path) -> tuple[SchemaDiff, str]:
+    from kfp_cicd.components.validate_data.schema_lifecycle import diff_schema
+    from kfp_cicd.parameter_validation import check_table_location, require_text
+
+    check_table_location(args.data, "--data")
+    require_text(args.label_column, "--label-column")
+    schema_path, shown = _reference_schema(args, work)
+    return diff_schema(schema_path, args.data, label_column=args.label_column), shown
+
+
+def _print_changes(diff: SchemaDiff, shown: str, data: str) -> None:
+    if not diff.changes:
+        print(f"{data} needs no change to {shown}")
+        return
+    print(f"{data} would change {shown} in {len(diff.changes)} place{'s' if len(diff.changes) > 1 else ''}:")
+    rows = [("feature", "change", "detail")] + [(c.feature, c.kind, c.detail) for c in diff.changes]
+    widths = [max(len(str(row[i])) for row in rows) for i in range(2)]
+    for feature, kind, detail in rows:
+        print(f"  {str(feature).ljust(widths[0])}  {str(kind).ljust(widths[1])}  {detail}".rstrip())
+
+
+def _diff(args: argparse.Namespace) -> int:
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="kfp-cicd-schema-") as work:
+        diff, shown = _schema_diff(args, Path(work))
+    _print_changes(diff, shown, args.data)
+    if diff.changes:
+        print("To accept them: kfp-cicd schema accept (same arguments) --out schema.pbtxt, review, commit.")
+    return 0
+
+
+def _accept(args: argparse.Namespace) -> int:
+    import getpass
+    import socket
+    import tempfile
+    from datetime import UTC, datetime
+
+    from kfp_cicd.components.validate_data.schema_lifecycle import write_accepted_schema
+
+    with tempfile.TemporaryDirectory(prefix="kfp-cicd-schema-") as work:
+        diff, shown = _schema_diff(args, Path(work))
+    _print_changes(diff, shown, args.data)
+    accepted_by = args.accepted_by or f"{getpass.getuser()}@{socket.gethostname()}"
+    path = write_accepted_schema(
+        diff.evolved_schema_text,
+        args.out,
+        accepted_by=accepted_by,
+        accepted_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        based_on=shown,
+        data=args.data,
+    )
+    print(f"schema: {path} (accepted by {accepted_by})")
+    print(f"Review and commit it, then run with --param schema_path={path}")
+    return 0
 
 
 def _infer(args: argparse.Namespace) -> int:

@@ -19,6 +19,8 @@ from kfp_cicd.errors import DataError
 PROCESSING_MODES = ("auto", "in_memory", "beam")
 DEFAULT_DRIFT_THRESHOLD = 0.1
 DEFAULT_BEAM_THRESHOLD_MB = 1024.0
+DEFAULT_RANGE_TOLERANCE = 1.0
+DEFAULT_MAX_UNKNOWN_CATEGORY_FRACTION = 0.01
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,16 @@ class ValidationOptions:
         beam_threshold_mb: in ``auto`` mode, files above this size use Beam when ``beam_options``
             name a runner (local data never goes to the DirectRunner by default).
         sample_rate: fraction of rows the statistics are computed on, in (0, 1].
+        range_tolerance: how far past an observed range (a numeric range the schema got from
+            training data, tagged ``kfp-cicd:observed-range``) values may go, as a fraction of
+            the range's width on each side; a range starting at >= 0 never goes below 0.
+            Hand-curated ranges are used as written.
+        max_unknown_category_fraction: the fraction of a categorical column's values that may be
+            outside the schema's domain before it is an anomaly (features whose schema sets its
+            own ``distribution_constraints`` keep them).
+        reference_name: how the reports name the reference the schema and baseline statistics
+            come from (e.g. ``"champion fraud-ab12cd version 3"``); ``""``: none (first release,
+            the schema is inferred from the training data).
     """
 
     baseline_statistics: str = ""
@@ -45,6 +57,9 @@ class ValidationOptions:
     beam_options: tuple[str, ...] = ()
     beam_threshold_mb: float = DEFAULT_BEAM_THRESHOLD_MB
     sample_rate: float = 1.0
+    range_tolerance: float = DEFAULT_RANGE_TOLERANCE
+    max_unknown_category_fraction: float = DEFAULT_MAX_UNKNOWN_CATEGORY_FRACTION
+    reference_name: str = ""
 
     def __post_init__(self) -> None:
         if self.processing not in PROCESSING_MODES:
@@ -55,10 +70,26 @@ class ValidationOptions:
             raise DataError(f"sample_rate must be in (0, 1], not {self.sample_rate}")
         if not (self.beam_threshold_mb >= 0 and math.isfinite(self.beam_threshold_mb)):
             raise DataError(f"beam_threshold_mb must be a non-negative number, not {self.beam_threshold_mb}")
+        if not (self.range_tolerance >= 0 and math.isfinite(self.range_tolerance)):
+            raise DataError(
+                f"range_tolerance must be a non-negative number (1.0: values may go the "
+                f"observed range's width past it), not {self.range_tolerance}"
+            )
+        if not (0.0 <= self.max_unknown_category_fraction <= 1.0):
+            raise DataError(
+                f"max_unknown_category_fraction must be in [0, 1] (0.01: up to 1% of a "
+                f"column's values may be unknown categories), not {self.max_unknown_category_fraction}"
+            )
 
     def job_fields(self) -> dict[str, Any]:
-        """The ``drift`` and ``scale`` objects of a tfdv_job.py request."""
+        """The ``drift``, ``scale`` and ``contract`` objects and ``reference_name`` of a tfdv_job.py
+        request."""
         return {
+            "contract": {
+                "range_tolerance": self.range_tolerance,
+                "max_unknown_category_fraction": self.max_unknown_category_fraction,
+            },
+            "reference_name": self.reference_name,
             "drift": {"default": self.drift_default_threshold, "features": dict(self.drift_thresholds)},
             "scale": {
                 "processing": self.processing,

@@ -18,6 +18,7 @@ from kfp_cicd.components.register.component import build_component as build_regi
 from kfp_cicd.components.train.component import build_component as build_train
 from kfp_cicd.components.train_pytorchjob.component import build_component as build_pytorchjob
 from kfp_cicd.components.validate_data.component import build_component as build_validate
+from kfp_cicd.components.validate_data.component import build_reference_component
 from kfp_cicd.errors import KfpCicdError
 from kfp_cicd.pipelines import parameters as declared
 from kfp_cicd.pipelines.monitoring_pipeline import build_monitoring_pipeline
@@ -26,6 +27,7 @@ from kfp_cicd.pipelines.training_pipeline import build_training_pipeline
 README = Path(__file__).resolve().parents[2] / "README.md"
 BUILDERS: dict[str, Callable[[str], PythonComponent]] = {
     declared.VALIDATE: build_validate,
+    declared.REFERENCE: build_reference_component,
     declared.TRAIN: build_train,
     "pytorchjob": build_pytorchjob,
     declared.EVALUATE: build_evaluate,

@@ -37,6 +37,7 @@ def test_schema_infer_then_show_round_trip(
     text = out.read_text()
     assert 'name: "amount"' in text and "default_environment" in text
     assert "TRAINING" in text and "SERVING" in text, "the label's environments must be set"
+    assert "kfp-cicd:observed-range" in text and "float_domain" in text, "observed ranges are stored"
     capsys.readouterr()
     assert main(["schema", "show", str(out)]) == 0
     shown = capsys.readouterr().out

@@ -162,10 +162,11 @@ def test_artifact_layout_and_metadata(clean_run: Any) -> None:
     assert sorted(p.name for p in statistics.iterdir()) == ["eval_stats.pb", "train_stats.pb"]
     assert b"amount" in (statistics / "train_stats.pb").read_bytes()
     schema_dir = Path(outputs["schema"].path)
-    assert sorted(p.name for p in schema_dir.iterdir()) == ["features.json", "schema.pbtxt"]
+    assert sorted(p.name for p in schema_dir.iterdir()) == ["contract.json", "features.json", "schema.pbtxt"]
     assert 'name: "channel"' in (schema_dir / "schema.pbtxt").read_text()
     report = Path(outputs["report"].path).read_text()
-    assert "facets-overview" in report and "No anomalies" in report
+    assert "No anomalies" in report and "First release" in report
+    assert "facets" not in report and "<script" not in report, "self-contained: no Facets view"
     assert outputs["statistics"].metadata["train_rows"] == 300
     assert outputs["schema"].metadata["inferred"] is True
     assert outputs["anomalies"].metadata["anomaly_count"] == 0

@@ -1,8 +1,9 @@
 """The TFDV side: scripts run by file path with the TFDV interpreter; this package only locates them.
 
-``tfdv_job.py`` (validate, infer_schema, describe_schema) and ``tfdv_drift_job.py`` (a production
-window against baseline statistics) are the entry points; ``tfdv_inputs``, ``tfdv_statistics``,
-``tfdv_checks`` and ``tfdv_reports`` are their helpers, imported by bare name (each entry point
+``tfdv_job.py`` (validate, infer_schema, describe_schema, evolve_schema) and ``tfdv_drift_job.py``
+(a production window against baseline statistics) are the entry points; ``tfdv_inputs``, ``tfdv_statistics``,
+``tfdv_checks``, ``tfdv_contract`` (observed ranges, tolerances, schema evolution) and
+``tfdv_reports`` (self-contained HTML views) are their helpers, imported by bare name (each entry point
 puts this folder first on ``sys.path``). They import only the standard library and what the TFDV
 environment has. They live in the package so every install and image ships them;
 :data:`JOB_SCRIPT` and :data:`DRIFT_JOB_SCRIPT` are where they are.

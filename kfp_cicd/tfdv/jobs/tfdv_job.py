@@ -21,19 +21,27 @@ so TensorFlow's 10-20 s import is paid once. A job::
      "baseline_statistics": null or train_stats.pb / a statistics directory to check drift against,
      "baseline_name": how messages name it,
      "drift": {"default": 0.1, "features": {"amount": 0.05}},  # thresholds; <0 or null: unchecked
+     "contract": {"range_tolerance": 1.0, "max_unknown_category_fraction": 0.01},
+     "reference_name": "champion fraud-ab12cd version 3",  # "" (default): none, first release
      "scale": {"processing": "auto"|"in_memory"|"beam", "beam_threshold_bytes": int,
                "beam_options": "--runner=DataflowRunner ...", "sample_rate": 1.0, "seed": 0}
-     # infer_schema: "data", "label_column", "scale"; describe_schema: "schema_path"}
+     # infer_schema: "data", "label_column", "scale"; describe_schema: "schema_path";
+     # evolve_schema: "schema_path" (the reference), "data", "label_column", "scale"}
 
 Files a validate job writes into ``output_dir``: ``train_stats.pb``, ``eval_stats.pb`` (binary
 ``DatasetFeatureStatisticsList``, read with ``tfdv.load_stats_binary``); ``schema.pbtxt`` (the
-schema used, with TRAINING/SERVING environments); ``anomalies.json`` (``[{dataset, feature, kind,
+schema in its stored form: the given one, or one inferred with observed ranges and category
+domains, see ``tfdv_contract``; the tolerances are applied to a working copy only, with
+TRAINING/SERVING environments); ``anomalies.json`` (``[{dataset, feature, kind,
 short_description, description, explanation}]``); ``drift.json`` (``[{feature, metric, value,
 threshold, drifted}]``); ``features.json`` (label, non-label features with kind and dtype, row
-counts); ``stats.html`` (tables + TFDV's Facets view); ``summary.md``; ``drift.md``,
-``drift.html``; ``result.json``: ``{row_counts, anomaly_count, schema_inferred, processing,
-drift_checked, seconds}`` or ``{"error": ...}``. ``infer_schema`` writes ``schema.pbtxt`` and
-``result.json``; ``describe_schema`` writes ``schema.json`` and ``result.json``.
+counts); ``stats.html`` (a self-contained statistics view: no network, no external scripts);
+``summary.md``; ``drift.md``, ``drift.html``; ``result.json``: ``{row_counts, anomaly_count,
+schema_inferred, reference_name, processing, drift_checked, seconds}`` or ``{"error": ...}``.
+``infer_schema`` writes ``schema.pbtxt`` (with observed ranges) and ``result.json``;
+``describe_schema`` writes ``schema.json`` and ``result.json``; ``evolve_schema`` writes
+``schema.pbtxt`` (the reference changed to accept the data), ``changes.json`` (``[{feature, kind,
+detail, old, new}]``) and ``result.json``.
 
 Exit codes: 0 every job done (each job's result.json says whether its inputs were usable);
 2 the request itself is unusable (reason on stderr); anything else is a crash (traceback on
@@ -56,11 +64,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the tfdv_*.py module
 from tfdv_inputs import InputError, TableInput, check_label, inspect_table
 
 EXIT_INPUT_ERROR = 2
-MODES = ("validate", "infer_schema", "describe_schema")
+MODES = ("validate", "infer_schema", "describe_schema", "evolve_schema")
 _REQUIRED = {
     "validate": ("train_data", "eval_data", "label_column", "output_dir"),
     "infer_schema": ("data", "label_column", "output_dir"),
     "describe_schema": ("schema_path", "output_dir"),
+    "evolve_schema": ("schema_path", "data", "label_column", "output_dir"),
 }
 # Schema feature types (schema_pb2.FeatureType names) -> features.json kind and dtype.
 _KIND_BY_TYPE = {"INT": ("numeric", "int"), "FLOAT": ("numeric", "float"), "BYTES": ("categorical", "string")}
@@ -117,6 +126,7 @@ def precheck(job: dict[str, Any]) -> tuple[TableInput, TableInput]:
         load_schema(job["schema_path"])
     ScaleOptions.from_request(job)
     drift_thresholds(job)
+    contract_settings(job)
     return train, evaluation
 
 
@@ -131,6 +141,23 @@ def drift_thresholds(job: dict[str, Any]) -> tuple[dict[str, float], float | Non
         raise InputError(f"drift thresholds must be numbers: {error}") from error
 
 
+def contract_settings(job: dict[str, Any]) -> tuple[float, float]:
+    """``(range_tolerance, max_unknown_category_fraction)`` of the job's ``contract`` object."""
+    from tfdv_contract import DEFAULT_MAX_UNKNOWN_CATEGORY_FRACTION, DEFAULT_RANGE_TOLERANCE
+
+    contract = job.get("contract") or {}
+    try:
+        tolerance = float(contract.get("range_tolerance", DEFAULT_RANGE_TOLERANCE))
+        unknown = float(contract.get("max_unknown_category_fraction", DEFAULT_MAX_UNKNOWN_CATEGORY_FRACTION))
+    except (TypeError, ValueError, AttributeError) as error:
+        raise InputError(f"contract settings must be numbers: {error}") from error
+    if not (tolerance >= 0 and tolerance != float("inf")):
+        raise InputError(f"range_tolerance must be a non-negative number, not {tolerance}")
+    if not 0.0 <= unknown <= 1.0:
+        raise InputError(f"max_unknown_category_fraction must be in [0, 1], not {unknown}")
+    return tolerance, unknown
+
+
 def validate(job: dict[str, Any], tables: tuple[TableInput, TableInput], out: Path) -> dict[str, Any]:
     """Statistics, schema, anomalies and drift of one job; write every output file."""
     import tensorflow_data_validation as tfdv
@@ -143,7 +170,14 @@ def validate(job: dict[str, Any], tables: tuple[TableInput, TableInput], out: Pa
         load_or_infer_schema,
     )
     from tfdv_checks import validate as check
-    from tfdv_reports import drift_html, drift_markdown, statistics_html, summary_markdown
+    from tfdv_contract import working_schema
+    from tfdv_reports import (
+        drift_html,
+        drift_markdown,
+        reference_note,
+        statistics_view_html,
+        summary_markdown,
+    )
     from tfdv_statistics import ScaleOptions, compute_statistics
 
     started = time.monotonic()
@@ -164,9 +198,10 @@ def validate(job: dict[str, Any], tables: tuple[TableInput, TableInput], out: Pa
     configured = {}
     if baseline is not None:
         configured = configure_drift(schema, *drift_thresholds(job))
-    train_anomalies = check(stats["train"], schema, TRAINING, baseline)
+    working = working_schema(schema, *contract_settings(job))  # tolerances applied; not written
+    train_anomalies = check(stats["train"], working, TRAINING, baseline)
     records = anomaly_records(train_anomalies, "train")
-    records += anomaly_records(check(stats["eval"], schema, TRAINING), "eval")
+    records += anomaly_records(check(stats["eval"], working, TRAINING), "eval")
     drift = drift_measurements(train_anomalies, configured)
     log(
         f"found {len(records)} anomalies"
@@ -179,6 +214,7 @@ def validate(job: dict[str, Any], tables: tuple[TableInput, TableInput], out: Pa
         "row_counts": row_counts,
         "anomaly_count": len(records),
         "schema_inferred": not job.get("schema_path"),
+        "reference_name": str(job.get("reference_name") or ""),
         "processing": path_text,
         "paths": processing,
         "drift_checked": baseline is not None,
@@ -191,10 +227,23 @@ def validate(job: dict[str, Any], tables: tuple[TableInput, TableInput], out: Pa
     write_json(out / "drift.json", drift)
     write_json(out / "features.json", feature_summary(schema, label, row_counts))
     baseline_name = (job.get("baseline_name") or job["baseline_statistics"]) if baseline else None
-    (out / "stats.html").write_text(statistics_html(stats, summary, records, drift), "utf-8")
+    note = reference_note(summary["reference_name"], summary["schema_inferred"])
+    datasets = [*stats.items(), *([("reference", baseline)] if baseline is not None else [])]
+    counts = "; ".join(f"{name} rows: {count}" for name, count in row_counts.items())
+    (out / "stats.html").write_text(
+        statistics_view_html(
+            f"Data validation ({counts}; statistics computed {path_text})",
+            datasets,
+            working,
+            records,
+            drift,
+            note,
+        ),
+        "utf-8",
+    )
     (out / "summary.md").write_text(summary_markdown(summary, records, drift), "utf-8")
     (out / "drift.md").write_text(drift_markdown(drift, baseline_name), "utf-8")
-    (out / "drift.html").write_text(drift_html(drift, baseline_name), "utf-8")
+    (out / "drift.html").write_text(drift_html(drift, baseline_name, note), "utf-8")
     return summary
 
 
@@ -216,7 +265,8 @@ def feature_summary(schema: Any, label: str, row_counts: dict[str, int]) -> dict
 
 
 def infer_schema(job: dict[str, Any], table: TableInput, out: Path) -> dict[str, Any]:
-    """Infer a schema (with TRAINING/SERVING environments) from one table; write schema.pbtxt."""
+    """Infer a schema (observed ranges, category domains, TRAINING/SERVING environments) from
+    one table; write schema.pbtxt."""
     import tensorflow_data_validation as tfdv
     from tfdv_checks import load_or_infer_schema
     from tfdv_statistics import ScaleOptions, compute_statistics
@@ -225,6 +275,14 @@ def infer_schema(job: dict[str, Any], table: TableInput, out: Path) -> dict[str,
     schema = load_or_infer_schema(None, stats, job["label_column"])
     tfdv.write_schema_text(schema, str(out / "schema.pbtxt"))
     return {"features": len(schema.feature), "rows": int(stats.datasets[0].num_examples)}
+
+
+def precheck_evolve(job: dict[str, Any]) -> TableInput:
+    """The quick checks of an evolve_schema job's inputs, before TFDV is imported."""
+    from tfdv_checks import load_schema
+
+    load_schema(job["schema_path"])
+    return inspect_table(job["data"], "new", job.get("data_name"))
 
 
 def describe_schema(job: dict[str, Any], out: Path) -> dict[str, Any]:
@@ -236,6 +294,26 @@ def describe_schema(job: dict[str, Any], out: Path) -> dict[str, Any]:
     document = json_format.MessageToDict(schema, preserving_proto_field_name=True)
     write_json(out / "schema.json", document)
     return {"features": len(schema.feature)}
+
+
+def evolve_schema(job: dict[str, Any], table: TableInput, out: Path) -> dict[str, Any]:
+    """The reference schema changed to accept one table's data: write schema.pbtxt, changes.json."""
+    import tensorflow_data_validation as tfdv
+    from tfdv_checks import add_environments, load_schema
+    from tfdv_contract import evolve_schema as evolve
+    from tfdv_statistics import ScaleOptions, compute_statistics
+
+    schema = load_schema(job["schema_path"])
+    stats, _ = compute_statistics(table, ScaleOptions.from_request(job), log)
+    evolved, changes = evolve(schema, stats)
+    add_environments(evolved, job["label_column"])
+    tfdv.write_schema_text(evolved, str(out / "schema.pbtxt"))
+    write_json(out / "changes.json", changes)
+    log(
+        f"{len(changes)} schema change(s)"
+        + "".join(f"\n    {c['feature']}: {c['kind']}: {c['detail']}" for c in changes)
+    )
+    return {"changes": len(changes), "features": len(evolved.feature)}
 
 
 # --- the batch ---------------------------------------------------------------------------------
@@ -252,20 +330,27 @@ def run_jobs(jobs: list[dict[str, Any]]) -> None:
                 checked.append((job, out, precheck(job)))
             elif job["mode"] == "infer_schema":
                 checked.append((job, out, inspect_table(job["data"], "schema", job.get("data_name"))))
+            elif job["mode"] == "evolve_schema":
+                checked.append((job, out, precheck_evolve(job)))
             else:
                 checked.append((job, out, None))
         except InputError as error:
             log(f"error: {error}")
             write_json(out / "result.json", {"error": str(error)})
     if any(job["mode"] != "describe_schema" for job, _, _ in checked):
-        log("importing TensorFlow Data Validation")
-        import tensorflow_data_validation  # noqa: F401
+        from tfdv_statistics import reading_meanwhile
+
+        with reading_meanwhile((job, inputs) for job, _, inputs in checked):  # the tables, meanwhile
+            log("importing TensorFlow Data Validation")
+            import tensorflow_data_validation  # noqa: F401
     for job, out, inputs in checked:
         try:
             if job["mode"] == "validate":
                 summary = validate(job, inputs, out)
             elif job["mode"] == "infer_schema":
                 summary = infer_schema(job, inputs, out)
+            elif job["mode"] == "evolve_schema":
+                summary = evolve_schema(job, inputs, out)
             else:
                 summary = describe_schema(job, out)
         except InputError as error:
@@ -289,6 +374,12 @@ def main(argv: list[str]) -> int:
         log(f"error: {error}")
         return EXIT_INPUT_ERROR
     run_jobs(jobs)
+    if "tensorflow" in sys.modules:
+        # Every result file is written and closed; TensorFlow's teardown would add a second or
+        # more before the caller sees the exit.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     return 0
 
 
