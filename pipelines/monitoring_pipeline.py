@@ -2,7 +2,8 @@
 
 One scheduled pipeline closes the continuous-training loop::
 
-    check_drift (champion's training statistics vs a window of production data)
+    check_drift (a window of production data: TFDV skew vs the champion's training statistics,
+                 drift vs the previous window stored in MLflow "<model_name>/monitoring")
         ├─ monitoring_verdict: what was decided, and why
         └─ if retrain → training pipeline (nested: validate → train → evaluate → register → deploy)
                       → record_retraining_trigger (tags the new version with the reason)
@@ -36,8 +37,9 @@ from kfp_cicd.pipelines.training_pipeline import (
 
 PIPELINE_NAME = "kfp-cicd-monitoring"
 DESCRIPTION = (
-    "Compare recent production data with the champion's training statistics (TFDV drift); "
-    "when it drifted, retrain, evaluate, register and deploy."
+    "Compare recent production data with the champion's training statistics (TFDV skew) and with "
+    "the previous window (TFDV drift); when either is past its threshold, retrain, evaluate, "
+    "register and deploy."
 )
 SUMMARY = "Monitor production data for drift and retrain the model when it drifted."
 

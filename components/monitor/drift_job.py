@@ -1,4 +1,4 @@
-"""Run the drift check (``kfp_cicd/tfdv/jobs/tfdv_drift_job.py``) in the TFDV environment.
+"""Run the skew and drift check (``kfp_cicd/tfdv/jobs/tfdv_drift_job.py``) in the TFDV environment.
 
 TFDV cannot be imported beside kfp 2.17 (see :mod:`kfp_cicd.tfdv`), so, like validate_data, this
 writes a JSON request, runs the job with the TFDV interpreter through the library's job runner
@@ -27,13 +27,17 @@ DEFAULT_TIMEOUT_S = 3600.0
 
 @dataclass(frozen=True)
 class DriftRequest:
-    """One drift check of a production window against a baseline.
+    """One check of a production window: skew vs a baseline, drift vs the previous window.
 
     Attributes:
         data: the production window (local path, ``file://``, ``gs://``, ``s3://``).
         label_column: left out of the comparison when the window carries (delayed) labels.
         baseline_statistics: a local ``train_stats.pb``; or ``""`` with ``baseline_data``.
         baseline_data: the table to compute the baseline from (the champion's training data).
+        previous_statistics: the previous window's local ``window_stats.pb``; ``""``: there is
+            none (the first window), window drift is not measured.
+        previous_name: how messages name the previous window.
+        baseline_name: how messages and the statistics view name the baseline (default: its location).
         schema_path: a text-format schema; ``""``: inferred from the baseline.
         options: drift thresholds and statistics settings (:class:`~kfp_cicd.tfdv.options.ValidationOptions`).
         numeric_histogram: buckets of numeric features' divergence: ``"auto"`` (quantiles for
@@ -44,6 +48,9 @@ class DriftRequest:
     label_column: str
     baseline_statistics: str = ""
     baseline_data: str = ""
+    previous_statistics: str = ""
+    previous_name: str = ""
+    baseline_name: str = ""
     schema_path: str = ""
     options: ValidationOptions = field(default_factory=ValidationOptions)
     numeric_histogram: str = "auto"
@@ -68,22 +75,35 @@ class DriftResult:
     """What the job found, and where its files are.
 
     Attributes:
-        rows, baseline_rows: rows in the window and behind the baseline.
-        drift: ``[{feature, metric, value, threshold, drifted}]`` per compared feature.
-        anomalies: schema anomalies of the window (SERVING environment), drift excluded.
+        rows, baseline_rows, previous_rows: rows in the window, behind the baseline and in the
+            previous window (0 without one).
+        skew: ``[{feature, metric, value, threshold, drifted}]`` per compared feature: TFDV's
+            skew comparator, the window against the baseline (training statistics).
+        drift: the same per feature for TFDV's drift comparator, the window against the
+            previous window; ``[]`` without a previous window.
+        anomalies: schema anomalies of the window (SERVING environment), skew/drift excluded.
         label_dropped: whether the window carried the label (left out of the comparison).
-        output_dir: holds ``production_stats.pb``, ``baseline_stats.pb``, ``stats.html``.
+        output_dir: holds ``production_stats.pb``, ``baseline_stats.pb``, ``previous_stats.pb``
+            (with a previous window) and ``stats.html``.
     """
 
     rows: int
     baseline_rows: int
+    skew: list[dict[str, Any]]
     drift: list[dict[str, Any]]
     anomalies: list[dict[str, str]]
     label_dropped: bool
     output_dir: Path
+    previous_rows: int = 0
+
+    @property
+    def skewed(self) -> list[dict[str, Any]]:
+        """Features whose skew against the training statistics is past their threshold."""
+        return [d for d in self.skew if d["drifted"]]
 
     @property
     def drifted(self) -> list[dict[str, Any]]:
+        """Features whose drift against the previous window is past their threshold."""
         return [d for d in self.drift if d["drifted"]]
 
 
@@ -101,11 +121,19 @@ def job_request(request: DriftRequest, work: Path) -> dict[str, Any]:
     }
     if request.baseline_statistics:
         document.update(
-            baseline_statistics=request.baseline_statistics, baseline_name=request.baseline_statistics
+            baseline_statistics=request.baseline_statistics,
+            baseline_name=request.baseline_name or request.baseline_statistics,
         )
     else:
         document.update(
-            baseline_data=stage(request.baseline_data, staging), baseline_data_name=request.baseline_data
+            baseline_data=stage(request.baseline_data, staging),
+            baseline_data_name=request.baseline_data,
+            baseline_name=request.baseline_name or request.baseline_data,
+        )
+    if request.previous_statistics:
+        document.update(
+            previous_statistics=request.previous_statistics,
+            previous_name=request.previous_name or request.previous_statistics,
         )
     return document
 
@@ -113,7 +141,7 @@ def job_request(request: DriftRequest, work: Path) -> dict[str, Any]:
 def run_drift_job(
     request: DriftRequest, work: Path, *, tfdv_python: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S
 ) -> DriftResult:
-    """Run the drift check in the TFDV environment and read its results.
+    """Run the skew and drift check in the TFDV environment and read its results.
 
     Raises:
         DataError: an input is unusable (missing, empty, not a table, bad baseline...).
@@ -130,6 +158,8 @@ def run_drift_job(
     return DriftResult(
         rows=summary["rows"],
         baseline_rows=summary["baseline_rows"],
+        previous_rows=summary["previous_rows"],
+        skew=json.loads((out / "skew.json").read_text(encoding="utf-8")),
         drift=json.loads((out / "drift.json").read_text(encoding="utf-8")),
         anomalies=json.loads((out / "anomalies.json").read_text(encoding="utf-8")),
         label_dropped=summary["label_dropped"],

@@ -65,7 +65,7 @@ def drift_decision(tmp_path: Path) -> Path:
         json.dumps(
             {
                 "retrain": True,
-                "trigger": "drift",
+                "trigger": "skew",
                 "reason": "amount drifted: Jensen-Shannon 0.41 > 0.15",
                 "model_name": MODEL_NAME,
                 "champion_version": "1",

@@ -61,4 +61,4 @@ def test_record_retraining_trigger_tags_the_version(
 
     assert champion in outputs.parameters["Output"]
     tags = MlflowClient(tracking_uri=tracking_uri).get_model_version(MODEL_NAME, champion).tags
-    assert tags["retraining_trigger"] == "drift"
+    assert tags["retraining_trigger"] == "skew"

@@ -66,13 +66,18 @@ def test_a_drifted_window_is_caught_against_the_champion(
     )
 
     decision = json.loads(Path(artifacts["decision"].path).read_text())
-    assert retrain is True and decision["trigger"] == "drift", decision["reason"]
+    assert retrain is True and decision["trigger"] == "skew", decision["reason"]
     assert decision["champion_version"] == champion
-    assert "amount" in decision["drifted_features"]
+    assert "amount" in decision["skewed_features"] and "amount" in decision["drifted_features"]
+    assert decision["previous_window"] == "" and "window drift not measured" in decision["reason"]
+    assert decision["window_statistics"].endswith("/window_statistics/window_stats.pb")
     assert sorted(p.name for p in Path(artifacts["statistics"].path).iterdir()) == [
         "baseline_stats.pb",
         "production_stats.pb",
     ]
+    for name in ("drift_view", "statistics_view"):
+        page = Path(artifacts[name].path).read_text()
+        assert "http://" not in page and "https://" not in page and "<script" not in page, name
 
 
 def test_the_verdict_is_one_sentence(drift_decision: Path) -> None:
@@ -103,5 +108,5 @@ def test_the_trigger_is_recorded_on_the_retrained_version(
 
     assert champion in summary
     tags = MlflowClient(tracking_uri=tracking_uri).get_model_version(MODEL_NAME, champion).tags
-    assert tags["retraining_trigger"] == "drift"
+    assert tags["retraining_trigger"] == "skew"
     assert tags["retraining_reason"] == "amount drifted: Jensen-Shannon 0.41 > 0.15"

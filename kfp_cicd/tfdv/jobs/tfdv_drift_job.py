@@ -1,4 +1,4 @@
-"""Drift of one window of production data against baseline statistics; the TFDV side.
+"""One window of production data against the champion's training statistics and the previous window.
 
 Run by file path with the TFDV interpreter, like ``tfdv_job.py``::
 
@@ -6,11 +6,25 @@ Run by file path with the TFDV interpreter, like ``tfdv_job.py``::
 
 Production (serving) data usually has no label, so ``tfdv_job.py``'s validate mode (which checks
 training data and requires the label) does not fit. This job computes the window's statistics,
-drops the label's statistics if the window carries delayed labels, and validates them in the
-schema's SERVING environment against the baseline (``previous_statistics``): L-infinity distance
-for categorical features, Jensen-Shannon divergence for numeric ones, with the same threshold
-settings as the validation step (``tfdv_checks.configure_drift``). It reuses the ``tfdv_*.py``
-modules beside it and imports only what the validation environment has.
+drops the label's statistics if the window carries delayed labels, and makes TFDV's two
+comparisons, as TFX's ExampleValidator does:
+
+* **training-serving skew** -- TFDV's ``skew_comparator``:
+  ``tfdv.validate_statistics(statistics=<training statistics>, schema, environment="TRAINING",
+  serving_statistics=<window statistics>)``. In TFDV's API ``statistics`` is the data the schema
+  validates (here the training data, so its environment is TRAINING, where the label belongs) and
+  ``serving_statistics`` the serving data compared with it (skew is measured in
+  ``DriftSkewInfo.skew_measurements``).
+* **window drift** -- TFDV's ``drift_comparator``, only when the previous window's statistics are
+  given: ``tfdv.validate_statistics(statistics=<window statistics>, schema,
+  environment="SERVING", previous_statistics=<previous window statistics>)`` (measured in
+  ``drift_measurements``). The same call checks the window against the schema in its SERVING
+  environment (the label absent): those are the window's schema anomalies.
+
+Both comparators use L-infinity distance for categorical features and Jensen-Shannon divergence
+for numeric ones, with the same per-feature thresholds as the validation step
+(``tfdv_checks.configure_drift``). It reuses the ``tfdv_*.py`` modules beside it and imports only
+what the validation environment has.
 
 Request (one JSON object)::
 
@@ -20,6 +34,8 @@ Request (one JSON object)::
      "baseline_name": "how messages name it",
      "baseline_data": a table to compute the baseline from when there are no stored statistics,
      "baseline_data_name": "...",
+     "previous_statistics": the previous window's window_stats.pb (or null: the first window),
+     "previous_name": "how messages name it",
      "schema_path": null or a text-format schema (else inferred from the baseline),
      "drift": {"default": 0.1, "features": {"amount": 0.05}},
      "numeric_histogram": "auto" (default) | "quantiles" | "standard",
@@ -34,14 +50,17 @@ but on integer columns with few distinct values (``day_of_week``) quantile bound
 values themselves and a same-distribution window scored up to 0.16. ``auto`` therefore uses
 quantiles for FLOAT features and standard buckets for INT ones.
 
-Files written into ``output_dir``: ``production_stats.pb`` and ``baseline_stats.pb`` (binary
-``DatasetFeatureStatisticsList``), ``drift.json`` (``[{feature, metric, value, threshold,
-drifted}]``), ``anomalies.json`` (schema anomalies of the window in the SERVING environment, the
-drift comparators' own anomalies left out: they are in drift.json), ``stats.html`` (TFDV's Facets
-view, baseline vs production) and ``result.json``: ``{rows, baseline_rows, anomaly_count,
-features_compared, drifted_features, label_dropped, schema_inferred, seconds}`` or ``{"error"}``.
-Exit codes as ``tfdv_job.py``: 0 done (result.json says whether the inputs were usable), 2 the
-request is unusable.
+Files written into ``output_dir``: ``production_stats.pb``, ``baseline_stats.pb`` and, with a
+previous window, ``previous_stats.pb`` (binary ``DatasetFeatureStatisticsList``); ``skew.json``
+and ``drift.json`` (``[{feature, metric, value, threshold, drifted}]``: skew against the training
+statistics; drift against the previous window, ``[]`` without one); ``anomalies.json`` (schema
+anomalies of the window in the SERVING environment, the comparators' own anomalies left out: they
+are in skew.json/drift.json); ``stats.html`` (a self-contained statistics view: training vs
+previous window vs this window; no external resources) and ``result.json``: ``{rows,
+baseline_rows, previous_rows, anomaly_count, features_compared, skewed_features,
+window_drifted_features, has_previous, label_dropped, schema_inferred, seconds}`` or
+``{"error"}``. Exit codes as ``tfdv_job.py``: 0 done (result.json says whether the inputs were
+usable), 2 the request is unusable.
 """
 
 from __future__ import annotations
@@ -110,6 +129,11 @@ def precheck(request: dict[str, Any]) -> tuple[TableInput, TableInput | None]:
         )
     if request.get("schema_path"):
         load_schema(request["schema_path"])
+    if request.get("previous_statistics") and not Path(request["previous_statistics"]).exists():
+        raise InputError(
+            f"previous window statistics {request.get('previous_name') or request['previous_statistics']} "
+            "do not exist"
+        )
     ScaleOptions.from_request(request)
     drift_thresholds(request)
     if (request.get("numeric_histogram") or AUTO) not in (AUTO, QUANTILES, STANDARD):
@@ -137,18 +161,83 @@ def drop_feature(stats: Any, name: str) -> bool:
 
 
 def use_histogram(schema: Any, histogram: str) -> None:
-    """Compute every numeric feature's Jensen-Shannon divergence on ``histogram`` buckets."""
+    """Compute every numeric feature's Jensen-Shannon divergence (skew and drift) on ``histogram`` buckets."""
     from tensorflow_metadata.proto.v0 import schema_pb2
 
     quantiles, standard = schema_pb2.HistogramSelection.QUANTILES, schema_pb2.HistogramSelection.STANDARD
     for feature in schema.feature:
-        if not feature.drift_comparator.HasField("jensen_shannon_divergence"):
-            continue
         if histogram == AUTO:
             kind = quantiles if feature.type == schema_pb2.FLOAT else standard
         else:
             kind = quantiles if histogram == QUANTILES else standard
-        feature.drift_comparator.jensen_shannon_divergence.source.type = kind
+        for comparator in (feature.drift_comparator, feature.skew_comparator):
+            if comparator.HasField("jensen_shannon_divergence"):
+                comparator.jensen_shannon_divergence.source.type = kind
+
+
+def configure_comparators(
+    schema: Any, thresholds: dict[str, float], default: float | None
+) -> dict[str, tuple[str, float]]:
+    """Give every compared feature the same skew and drift comparator; ``{feature: (metric, threshold)}``.
+
+    ``tfdv_checks.configure_drift`` sets the drift comparators (L-infinity for categorical
+    features, Jensen-Shannon divergence for numeric ones); the skew comparators are copies.
+    """
+    from tfdv_checks import configure_drift
+
+    configured = configure_drift(schema, thresholds, default)
+    for feature in schema.feature:
+        feature.ClearField("skew_comparator")
+        if feature.name in configured:
+            feature.skew_comparator.CopyFrom(feature.drift_comparator)
+    return configured
+
+
+def measurements(
+    anomalies: Any, configured: dict[str, tuple[str, float]], field: str
+) -> list[dict[str, Any]]:
+    """One ``{feature, metric, value, threshold, drifted}`` per configured feature.
+
+    ``field`` is ``"skew_measurements"`` or ``"drift_measurements"`` of TFDV's ``DriftSkewInfo``;
+    a feature TFDV could not compare has value None.
+    """
+    from tensorflow_metadata.proto.v0 import anomalies_pb2
+    from tfdv_checks import JENSEN_SHANNON, L_INFINITY
+
+    by_type = {
+        anomalies_pb2.DriftSkewInfo.Measurement.L_INFTY: L_INFINITY,
+        anomalies_pb2.DriftSkewInfo.Measurement.JENSEN_SHANNON_DIVERGENCE: JENSEN_SHANNON,
+    }
+    values: dict[str, float] = {}
+    for info in anomalies.drift_skew_info:
+        name = ".".join(info.path.step)
+        for measurement in getattr(info, field):
+            if by_type.get(measurement.type) == configured.get(name, ("", 0.0))[0]:
+                values[name] = float(measurement.value)
+    records = []
+    for name, (metric, threshold) in sorted(configured.items()):
+        value = values.get(name)
+        records.append(
+            {
+                "feature": name,
+                "metric": metric,
+                "threshold": threshold,
+                "value": value,
+                "drifted": value is not None and value > threshold,
+            }
+        )
+    return records
+
+
+def previous_statistics(request: dict[str, Any]) -> Any:
+    """The previous window's statistics, or None for the first window."""
+    from tfdv_checks import load_baseline
+
+    if not request.get("previous_statistics"):
+        return None
+    return load_baseline(
+        request["previous_statistics"], request.get("previous_name") or request["previous_statistics"]
+    )
 
 
 def baseline_statistics(request: dict[str, Any], table: TableInput | None, scale: Any) -> Any:
@@ -165,22 +254,17 @@ def baseline_statistics(request: dict[str, Any], table: TableInput | None, scale
     return stats
 
 
+def _features(records: list[dict[str, Any]]) -> list[str]:
+    return sorted(d["feature"] for d in records if d["drifted"])
+
+
 def check_drift(
     request: dict[str, Any], tables: tuple[TableInput, TableInput | None], out: Path
 ) -> dict[str, Any]:
-    """Statistics of the window, drift against the baseline, SERVING anomalies; write the files."""
+    """Window statistics; skew vs the training statistics, drift vs the previous window; write the files."""
     import tensorflow_data_validation as tfdv
-    from tfdv_checks import (
-        SERVING,
-        add_environments,
-        anomaly_records,
-        configure_drift,
-        drift_measurements,
-        load_schema,
-        validate,
-    )
+    from tfdv_checks import SERVING, TRAINING, add_environments, anomaly_records, load_schema
     from tfdv_job import drift_thresholds
-    from tfdv_reports import statistics_html
     from tfdv_statistics import ScaleOptions, compute_statistics
 
     started = time.monotonic()
@@ -188,52 +272,114 @@ def check_drift(
     scale = ScaleOptions.from_request(request)
     production, baseline_table = tables
     baseline = baseline_statistics(request, baseline_table, scale)
+    previous = previous_statistics(request)
     stats, way = compute_statistics(production, scale, log)
     label_dropped = drop_feature(stats, label)
     log(
         f"computed {production.label} statistics ({way}): {stats.datasets[0].num_examples} rows"
         + ("; its label column is left out of the comparison" if label_dropped else "")
     )
-    if request.get("schema_path"):
-        schema = load_schema(request["schema_path"])
-    else:
-        schema = tfdv.infer_schema(baseline)
+    if previous is not None:
+        drop_feature(previous, label)
+    schema = (
+        load_schema(request["schema_path"]) if request.get("schema_path") else tfdv.infer_schema(baseline)
+    )
     add_environments(schema, label)
     thresholds, default = drift_thresholds(request)
     if label in {feature.name for feature in schema.feature}:
         thresholds = {**thresholds, label: -1.0}  # labels arrive late, if at all: never compared
-    configured = configure_drift(schema, thresholds, default)
+    configured = configure_comparators(schema, thresholds, default)
     use_histogram(schema, request.get("numeric_histogram") or AUTO)
-    anomalies = validate(stats, schema, SERVING, baseline)
-    drift = drift_measurements(anomalies, configured)
-    records = [r for r in anomaly_records(anomalies, "production") if r["kind"] not in DRIFT_KINDS]
-    drifted = sorted(d["feature"] for d in drift if d["drifted"])
+
+    # Skew: the schema validates the training statistics (environment TRAINING); the window is
+    # the serving data compared with them.
+    training_environment = TRAINING if TRAINING in schema.default_environment else None
+    skew = measurements(
+        tfdv.validate_statistics(
+            statistics=baseline, schema=schema, environment=training_environment, serving_statistics=stats
+        ),
+        configured,
+        "skew_measurements",
+    )
+    # The window against the schema (SERVING) and, if there is one, the previous window (drift).
+    window_anomalies = tfdv.validate_statistics(
+        statistics=stats, schema=schema, environment=SERVING, previous_statistics=previous
+    )
+    drift = measurements(window_anomalies, configured, "drift_measurements") if previous is not None else []
+    records = [r for r in anomaly_records(window_anomalies, "production") if r["kind"] not in DRIFT_KINDS]
+    skewed, drifted = _features(skew), _features(drift)
     log(
-        f"compared {len(drift)} features with the baseline: {len(drifted)} drifted"
-        + (f" ({', '.join(drifted)})" if drifted else "")
+        f"skew against the training statistics: {len(skewed)} of {len(skew)} features past their threshold"
+        + (f" ({', '.join(skewed)})" if skewed else "")
+        + (
+            f"; drift against the previous window: {len(drifted)} of {len(drift)}"
+            + (f" ({', '.join(drifted)})" if drifted else "")
+            if previous is not None
+            else "; no previous window: window drift not measured"
+        )
         + f"; {len(records)} schema anomalies"
     )
 
     rows = int(stats.datasets[0].num_examples)
     baseline_rows = int(baseline.datasets[0].num_examples)
+    previous_rows = int(previous.datasets[0].num_examples) if previous is not None else 0
     (out / "production_stats.pb").write_bytes(stats.SerializeToString())
     (out / "baseline_stats.pb").write_bytes(baseline.SerializeToString())
+    if previous is not None:
+        (out / "previous_stats.pb").write_bytes(previous.SerializeToString())
+    write_json(out / "skew.json", skew)
     write_json(out / "drift.json", drift)
     write_json(out / "anomalies.json", records)
-    view = {"row_counts": {"baseline": baseline_rows, "production": rows}, "processing": way}
     (out / "stats.html").write_text(
-        statistics_html({"baseline": baseline, "production": stats}, view, records, drift), "utf-8"
+        statistics_view(request, schema, baseline, previous, stats, records, skew, drift), "utf-8"
     )
     return {
         "rows": rows,
         "baseline_rows": baseline_rows,
+        "previous_rows": previous_rows,
         "anomaly_count": len(records),
-        "features_compared": len(drift),
-        "drifted_features": drifted,
+        "features_compared": len(skew),
+        "skewed_features": skewed,
+        "window_drifted_features": drifted,
+        "has_previous": previous is not None,
         "label_dropped": label_dropped,
         "schema_inferred": not request.get("schema_path"),
         "seconds": round(time.monotonic() - started, 3),
     }
+
+
+def statistics_view(
+    request: dict[str, Any],
+    schema: Any,
+    baseline: Any,
+    previous: Any,
+    stats: Any,
+    records: list[dict[str, str]],
+    skew: list[dict[str, Any]],
+    drift: list[dict[str, Any]],
+) -> str:
+    """The self-contained statistics page: training vs previous window vs this window.
+
+    The per-feature scores it shows are the skew against the training statistics (the retraining
+    trigger); the drift against the previous window is in check_drift's drift report and view.
+    """
+    from tfdv_reports import statistics_view_html
+
+    datasets = [("training (champion)", baseline)]
+    if previous is not None:
+        datasets.append(("previous window", previous))
+    datasets.append(("this window", stats))
+    note = (
+        f"Scores: training-serving skew of this window ({request.get('data_name') or request['data']}) "
+        f"against the champion's training statistics ({request.get('baseline_name') or 'baseline'})."
+        + (
+            f" Previous window: {request.get('previous_name') or request['previous_statistics']}; "
+            "its drift scores are in the drift report."
+            if previous is not None
+            else " No previous window was stored: this is the first checked window."
+        )
+    )
+    return statistics_view_html("Monitoring: production window", datasets, schema, records, skew, note)
 
 
 def main(argv: list[str]) -> int:
