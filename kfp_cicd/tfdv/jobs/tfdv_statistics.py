@@ -1,8 +1,9 @@
 """TFDV statistics of one table, two ways with one result: in memory, or on Apache Beam.
 
-* **In memory** (data that fits): pyarrow reads the file (multi-threaded), and TFDV's combiner
-  generators run over slices of the Arrow table in ``n_jobs`` forked worker processes, whose
-  partial results are merged. No Beam pipeline, no DataFrame round trip.
+* **In memory** (data that fits): pyarrow reads the file (multi-threaded; :func:`start_reading`
+  starts the reads while TensorFlow is still being imported), and TFDV's in-memory statistics run
+  over groups of columns in ``n_jobs`` threads, each on all rows, so the result is the one TFDV
+  computes on the whole table at once. No Beam pipeline, no DataFrame round trip.
 * **Beam**: TFDV's ``GenerateStatistics`` PTransform in a Beam pipeline built with the caller's
   pipeline options, so the same step runs on Dataflow (``--runner=DataflowRunner ...``) or any
   other runner. Local data is never sent through Beam's DirectRunner unless asked for.
@@ -12,11 +13,12 @@ Runs in the validation environment only (imports TFDV).
 
 from __future__ import annotations
 
-import itertools
-import multiprocessing
+import contextlib
 import os
 import shlex
 import tempfile
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -27,11 +29,14 @@ if TYPE_CHECKING:
     from tensorflow_metadata.proto.v0 import statistics_pb2
 
 IN_MEMORY, BEAM, AUTO = "in_memory", "beam", "auto"
-_MIN_ROWS_PER_WORKER = 50_000
+_MIN_ROWS_PER_THREAD = 50_000
 _LOCAL_RUNNERS = ("", "directrunner", "direct", "prismrunner", "prism")
+#: Estimated Arrow bytes :func:`start_reading` may hold before the statistics take them.
+_PREFETCH_BYTES = 512 << 20
 
-# Set before forking the workers, read by them (fork copies them; nothing is pickled).
-_SHARED: dict[str, Any] = {}
+# Reads started by start_reading, by (table, sample_rate, seed); the one reading thread.
+_READS: dict[tuple[TableInput, float, int], Future[pa.Table]] = {}
+_READER: dict[str, ThreadPoolExecutor] = {}
 
 
 @dataclass(frozen=True)
@@ -45,7 +50,8 @@ class ScaleOptions:
         beam_options: Beam pipeline flags, e.g. ``["--runner=DataflowRunner", "--project=p"]``.
         sample_rate: fraction of rows (0 < r <= 1) the statistics are computed on.
         seed: seed of the in-memory row sampling.
-        n_jobs: worker processes of the in-memory path (default: the CPU count).
+        n_jobs: threads of the in-memory path, each computing the statistics of a group of
+            columns (default: the usable CPUs; 1 for tables under 50,000 rows).
     """
 
     processing: str = AUTO
@@ -118,61 +124,167 @@ def compute_statistics(
 # --- in memory ----------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def reading_meanwhile(jobs: Iterable[tuple[dict[str, Any], Any]]) -> Iterator[None]:
+    """Read the jobs' in-memory tables (:func:`start_reading`) while the block runs.
+
+    The block is TensorFlow's import, which keeps one core busy: pyarrow gets one CPU fewer
+    until it ends, so the reads and the import do not take turns on the same core.
+    """
+    import pyarrow as pa
+
+    cpus = pa.cpu_count()
+    if start_reading(jobs):
+        pa.set_cpu_count(max(1, cpus - 1))
+    try:
+        yield
+    finally:
+        pa.set_cpu_count(cpus)
+
+
+def start_reading(jobs: Iterable[tuple[dict[str, Any], Any]]) -> bool:
+    """Start reading the checked jobs' in-memory tables in a background thread; True if any.
+
+    ``jobs`` are ``(job request, inputs)`` pairs, the inputs a :class:`TableInput`, a tuple of
+    them (train, eval) or ``None``.
+
+    pyarrow's reader releases the GIL, so the reads run on the cores the import leaves idle.
+    Tables are read in order while their estimated memory (:func:`_memory_estimate`) stays within
+    :data:`_PREFETCH_BYTES` in total; the rest are read when their statistics are computed. A
+    table taken by :func:`in_memory_statistics` leaves the cache; a read error is raised there, as
+    if the table had been read then.
+    """
+    budget, started = _PREFETCH_BYTES, False
+    for table, scale in _tables_of(jobs):
+        key = (table, scale.sample_rate, scale.seed)
+        if choose_path(table, scale) != IN_MEMORY or key in _READS:
+            continue
+        budget -= _memory_estimate(table)
+        if budget < 0:
+            break
+        started = True
+        if _READER.get("pool") is None:
+            # The readers' modules are imported here, not in the thread, beside TensorFlow's import.
+            import numpy  # noqa: F401
+            import pyarrow.csv
+            import pyarrow.parquet  # noqa: F401
+
+            _READER["pool"] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tfdv-read")
+        _READS[key] = _READER["pool"].submit(_read_combined, table, scale)
+    return started
+
+
+def _tables_of(jobs: Iterable[tuple[dict[str, Any], Any]]) -> Iterator[tuple[TableInput, ScaleOptions]]:
+    """Each job's tables with its scale options; a job with unusable options fails in its own run."""
+    for job, inputs in jobs:
+        tables = inputs if isinstance(inputs, tuple) else (inputs,)
+        try:
+            scale = ScaleOptions.from_request(job)
+        except (InputError, TypeError, ValueError):
+            continue
+        yield from ((table, scale) for table in tables if isinstance(table, TableInput))
+
+
+def _memory_estimate(table: TableInput) -> int:
+    """Rough bytes of ``table`` read into Arrow: its size, times 5 when compressed."""
+    compressed = table.fmt == "parquet" or table.path.lower().endswith(".gz")
+    return table.size_bytes * (5 if compressed else 1)
+
+
+def _read(table: TableInput, scale: ScaleOptions) -> pa.Table:
+    """The table as :func:`start_reading` read it, or read now."""
+    future = _READS.pop((table, scale.sample_rate, scale.seed), None)
+    if future is not None:
+        return future.result()
+    return _read_combined(table, scale)
+
+
+def _read_combined(table: TableInput, scale: ScaleOptions) -> pa.Table:
+    """The (sampled) table with each column in one contiguous chunk, as TFDV takes it."""
+    return read_table(table, scale.sample_rate, scale.seed).combine_chunks()
+
+
 def in_memory_statistics(
     table: TableInput, scale: ScaleOptions
 ) -> statistics_pb2.DatasetFeatureStatisticsList:
-    """Arrow read, then TFDV's combiners over table slices in parallel worker processes."""
-    import tensorflow_data_validation as tfdv
-    from tensorflow_data_validation.statistics import stats_impl
+    """Arrow read, then TFDV's in-memory statistics over groups of columns in parallel threads.
 
-    data = read_table(table, scale.sample_rate, scale.seed)
+    Each thread runs TFDV's ``generate_statistics_in_memory`` on all rows of its columns (most
+    of the work, in tfx_bsl's sketches, Arrow and numpy, runs outside the GIL), and the
+    features are put back in the table's column order. Every feature's statistics are computed
+    from all its rows in one pass, so the result is the one TFDV computes on the whole table in
+    one batch, whatever the number of threads (a split by rows would make the quantile
+    histograms depend on it).
+    """
+    import tensorflow_data_validation as tfdv
+
+    data = _read(table, scale)
     if data.num_rows == 0:
         raise InputError(
             f"{table.label} has no rows left to validate (sample_rate "
             f"{scale.sample_rate} kept none). Raise sample_rate."
         )
     options = tfdv.StatsOptions()
-    generators = stats_impl.get_generators(options, in_memory=True)
-    jobs = max(1, min(scale.n_jobs or os.cpu_count() or 1, data.num_rows // _MIN_ROWS_PER_WORKER))
-    bounds = _slices(data.num_rows, jobs)
-    _SHARED.update(data=data, options=options, generators=generators)
-    try:
-        if jobs == 1:
-            partials = [_partial_statistics(bounds[0])]
-        else:
-            with multiprocessing.get_context("fork").Pool(jobs) as pool:
-                partials = pool.map(_partial_statistics, bounds)
-    finally:
-        _SHARED.clear()
-    merged = [
-        generator.merge_accumulators(list(parts))
-        for generator, parts in zip(generators, zip(*partials, strict=True), strict=True)
-    ]
-    return stats_impl.extract_statistics_output(merged, generators)
+    groups = column_groups(data.column_names, _thread_count(data, scale))
+    if len(groups) == 1:
+        parts = [_group_statistics(data, options)]
+    else:
+        with ThreadPoolExecutor(max_workers=len(groups), thread_name_prefix="tfdv-stats") as pool:
+            parts = list(pool.map(lambda names: _group_statistics(data.select(names), options), groups))
+    return _joined(parts, data.column_names)
 
 
-def _slices(rows: int, parts: int) -> list[tuple[int, int]]:
-    """``parts`` contiguous (start, stop) row ranges covering ``rows``."""
-    edges = [rows * index // parts for index in range(parts + 1)]
-    return list(itertools.pairwise(edges))
+def _thread_count(data: pa.Table, scale: ScaleOptions) -> int:
+    """``scale.n_jobs`` if set, else the usable CPUs (1 for a small table)."""
+    if scale.n_jobs > 0:
+        return scale.n_jobs
+    if data.num_rows < _MIN_ROWS_PER_THREAD:
+        return 1
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _partial_statistics(bounds: tuple[int, int]) -> list[Any]:
-    """TFDV accumulators of one slice of the shared table (runs in a worker process)."""
+def column_groups(names: list[str], parts: int) -> list[list[str]]:
+    """``names`` dealt round-robin into at most ``parts`` non-empty groups."""
+    parts = max(1, min(parts, len(names)))
+    return [names[index::parts] for index in range(parts)]
+
+
+def _group_statistics(data: pa.Table, options: Any) -> statistics_pb2.DatasetFeatureStatisticsList:
+    """TFDV's statistics of ``data`` as one canonical RecordBatch (runs in a worker thread)."""
     from tensorflow_data_validation.statistics import stats_impl
     from tfx_bsl.arrow import table_util
 
-    start, stop = bounds
-    data: pa.Table = _SHARED["data"]
-    batch = data.slice(start, stop - start).combine_chunks().to_batches()
-    record_batch = table_util.CanonicalizeRecordBatch(_single_batch(batch, data))
-    return stats_impl.generate_partial_statistics_in_memory(
-        record_batch, _SHARED["options"], _SHARED["generators"]
+    batch = table_util.CanonicalizeRecordBatch(_single_batch(data.combine_chunks().to_batches(), data))
+    return stats_impl.generate_statistics_in_memory(batch, options)
+
+
+def _joined(
+    parts: list[statistics_pb2.DatasetFeatureStatisticsList], columns: list[str]
+) -> statistics_pb2.DatasetFeatureStatisticsList:
+    """One data set of every part's features, in the table's column order."""
+    from tensorflow_metadata.proto.v0 import statistics_pb2
+
+    datasets = [part.datasets[0] for part in parts]
+    counts = {dataset.num_examples for dataset in datasets}
+    if len(counts) != 1:  # every group saw every row; anything else is a bug here
+        raise RuntimeError(f"column groups counted different numbers of rows: {sorted(counts)}")
+    position = {name: index for index, name in enumerate(columns)}
+    features = sorted(
+        (feature for dataset in datasets for feature in dataset.features),
+        key=lambda feature: position.get(".".join(feature.path.step) or feature.name, len(columns)),
     )
+    result = statistics_pb2.DatasetFeatureStatisticsList()
+    joined = result.datasets.add()
+    joined.CopyFrom(datasets[0])
+    del joined.features[:]
+    joined.features.extend(features)
+    for dataset in datasets[1:]:
+        joined.cross_features.extend(dataset.cross_features)
+    return result
 
 
 def _single_batch(batches: list[pa.RecordBatch], data: pa.Table) -> pa.RecordBatch:
-    """The one RecordBatch of a combined slice (an empty one if the slice has no rows)."""
+    """The one RecordBatch of a combined table (an empty one if the table has no rows)."""
     import pyarrow as pa
 
     if batches:
