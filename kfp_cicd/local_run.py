@@ -7,28 +7,36 @@ predictor on loopback. Nothing needs a cluster, a cloud account or the internet.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import re
 import shutil
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from kfp_cicd.data.synthetic import DEMO_PARAMETERS, generate_dataset, split_train_holdout
 from kfp_cicd.data.tables import read_table, write_table
 from kfp_cicd.errors import DataError, KfpCicdError
+from kfp_cicd.headlines import final_headline, progress_headline
 from kfp_cicd.model.labels import BinaryLabels
+from kfp_cicd.task_capture import capture_tasks, component_error
 
 if TYPE_CHECKING:
     from kfp.dsl.graph_component import GraphComponent
 
 log = logging.getLogger(__name__)
 HOME_VARIABLE = "KFP_CICD_HOME"
+RUN_RECORD = "run.json"
+PENDING, RUNNING, SUCCEEDED, FAILED, SKIPPED = "pending", "running", "succeeded", "failed", "skipped"
+CACHED = "cached"  # kfp.local reused the task's outputs from its cache
 
 
 def default_home() -> Path:
@@ -60,7 +68,37 @@ class TaskRecord:
 
 
 @dataclass
+class Step:
+    """One task of the run as a person follows it: state, time taken, one-line headline."""
+
+    name: str
+    state: str = PENDING
+    seconds: float | None = None
+    headline: str = ""
+    error: str | None = None
+    started_at: float | None = None
+
+
+class StepDisplay(Protocol):
+    """What shows the run while it works (the console); every method is called from the run."""
+
+    def start(self, steps: list[Step]) -> None: ...
+
+    def step_changed(self, step: Step) -> None: ...
+
+    def task_line(self, step: Step, line: str) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+@dataclass
 class LocalRunResult:
+    """A finished local run: where everything lies, each task's outputs and each step's state.
+
+    ``error`` is the reason the run failed: the error the failing component raised (its own
+    message, e.g. the anomaly list), not kfp.local's "Inner task failed" wrapper.
+    """
+
     run_dir: Path
     pipeline_root: Path
     tracking_uri: str
@@ -68,10 +106,25 @@ class LocalRunResult:
     eval_data: str
     tasks: dict[str, TaskRecord]
     error: str | None = None
+    steps: list[Step] = field(default_factory=list)
+    failed_task: str | None = None
+    pipeline_name: str = ""
+    started: str = ""
+    seconds: float = 0.0
 
     @property
     def succeeded(self) -> bool:
         return self.error is None
+
+    @property
+    def log_dir(self) -> Path:
+        """``<run dir>/logs``: one ``<task>.log`` per task, ``pipeline.log`` for the rest."""
+        return self.run_dir / "logs"
+
+    @property
+    def page(self) -> Path:
+        """The run's own page, ``<run dir>/index.html``."""
+        return self.run_dir / "index.html"
 
 
 def required_label(request: LocalRunRequest) -> str:
@@ -124,22 +177,146 @@ def prepare_data(request: LocalRunRequest, data_dir: Path) -> tuple[str, str]:
     return str(files.train), str(files.holdout)
 
 
+def _task_record(output_file: Path) -> TaskRecord:
+    payload = json.loads(output_file.read_text())
+    artifacts = {
+        name: {
+            "uri": entry["artifacts"][0].get("uri", ""),
+            "metadata": entry["artifacts"][0].get("metadata", {}),
+        }
+        for name, entry in payload.get("artifacts", {}).items()
+        if entry.get("artifacts")
+    }
+    name = output_file.parent.name
+    return TaskRecord(name, payload.get("parameterValues", {}), artifacts)
+
+
 def read_task_records(pipeline_root: Path) -> dict[str, TaskRecord]:
     """Every task's ``executor_output.json`` under the run's pipeline root."""
-    records = {}
-    for output_file in sorted(pipeline_root.glob("*/*/executor_output.json")):
-        payload = json.loads(output_file.read_text())
-        artifacts = {
-            name: {
-                "uri": entry["artifacts"][0].get("uri", ""),
-                "metadata": entry["artifacts"][0].get("metadata", {}),
-            }
-            for name, entry in payload.get("artifacts", {}).items()
-            if entry.get("artifacts")
-        }
-        name = output_file.parent.name
-        records[name] = TaskRecord(name, payload.get("parameterValues", {}), artifacts)
-    return records
+    return {
+        output_file.parent.name: _task_record(output_file)
+        for output_file in sorted(pipeline_root.glob("*/*/executor_output.json"))
+    }
+
+
+def read_task_record(pipeline_root: Path, task: str) -> TaskRecord | None:
+    """One task's outputs, None when it wrote none (it failed, or has not run)."""
+    found = sorted(pipeline_root.glob(f"*/{task}/executor_output.json"))
+    return _task_record(found[-1]) if found else None
+
+
+def planned_steps(pipeline: GraphComponent) -> list[Step]:
+    """Every task the pipeline may run, nested pipelines' tasks included, in an order they can run.
+
+    The names are kfp.local's task directory names (the component name without ``comp-``).
+    """
+    spec = pipeline.pipeline_spec
+    names: list[str] = []
+
+    def walk(dag_tasks) -> None:
+        from kfp.local import graph_utils
+
+        # kfp.local's stack: it runs the tasks popped off the right, so read it from the right
+        for task_name in reversed(graph_utils.topological_sort_tasks(dict(dag_tasks))):
+            component = spec.components[dag_tasks[task_name].component_ref.name]
+            if component.WhichOneof("implementation") == "dag":
+                walk(component.dag.tasks)
+            else:
+                name = dag_tasks[task_name].component_ref.name.removeprefix("comp-")
+                if name not in names:
+                    names.append(name)
+
+    walk(spec.root.dag.tasks)
+    return [Step(name) for name in names]
+
+
+#: ``kfp_cicd.errors.DataError`` in ``kfp_cicd.errors.DataError: message`` (group 1: the module path).
+QUALIFIED_ERROR = re.compile(r"^((?:[A-Za-z_]\w*\.)+)([A-Za-z_]\w*)(?=:|$)")
+
+
+def short_error(error: str) -> str:
+    """``error`` with its exception's module path left out: ``DataError: …``."""
+    return QUALIFIED_ERROR.sub(r"\2", error, count=1)
+
+
+class EchoTaskLines:
+    """The display of a run with none asked for (library use): each task's lines on this process's
+    stdout as kfp.local prints them, as before the logs existed."""
+
+    def __init__(self) -> None:
+        self.out = sys.stdout  # taken before the run routes sys.stdout to the logs
+
+    def start(self, steps: list[Step]) -> None:
+        """Nothing to show before the tasks print."""
+
+    def step_changed(self, step: Step) -> None:
+        """kfp.local's own lines say when tasks start and end."""
+
+    def task_line(self, step: Step, line: str) -> None:
+        self.out.write(f"    {line}\n")
+        self.out.flush()
+
+    def stop(self) -> None:
+        """Nothing to tear down."""
+
+
+class RunProgress:
+    """Hears the tasks start, print and end (see :mod:`kfp_cicd.task_capture`); keeps the steps."""
+
+    def __init__(self, steps: list[Step], pipeline_root: Path, log_dir: Path, display: StepDisplay | None):
+        self.steps = {step.name: step for step in steps}
+        self.pipeline_root = pipeline_root
+        self.log_dir = log_dir
+        self.display = display
+
+    def _step(self, task: str) -> Step:
+        return self.steps.setdefault(task, Step(task))
+
+    def _changed(self, step: Step) -> None:
+        if self.display is not None:
+            self.display.step_changed(step)
+
+    def task_started(self, task: str) -> None:
+        step = self._step(task)
+        step.state, step.started_at, step.headline, step.error = RUNNING, time.monotonic(), "", None
+        self._changed(step)
+
+    def task_line(self, task: str, line: str) -> None:
+        step = self._step(task)
+        if self.display is not None:
+            self.display.task_line(step, line)
+        headline = progress_headline(task, line)
+        if headline and headline != step.headline:
+            step.headline = headline
+            self._changed(step)
+
+    def task_finished(self, task: str, succeeded: bool, seconds: float) -> None:
+        step = self._step(task)
+        step.state, step.seconds = (SUCCEEDED if succeeded else FAILED), seconds
+        record = read_task_record(self.pipeline_root, task)
+        if succeeded and record is not None:
+            step.headline = final_headline(record) or step.headline
+        if not succeeded:
+            log_file = self.log_dir / f"{task}.log"
+            text = log_file.read_text(errors="replace") if log_file.is_file() else ""
+            step.error = component_error(text) or f"{task} exited with an error and raised nothing readable"
+            step.headline = short_error(step.error).splitlines()[0]
+        self._changed(step)
+
+    def task_cached(self, task: str) -> None:
+        step = self._step(task)
+        step.state, step.seconds = CACHED, 0.0
+        record = read_task_record(self.pipeline_root, task)
+        headline = final_headline(record) if record else ""
+        step.headline = f"reused from the cache: {headline}" if headline else "reused from the cache"
+        self._changed(step)
+
+    def finish(self) -> None:
+        """The pipeline ended: tasks that never started were skipped (a failure or a condition)."""
+        for step in self.steps.values():
+            if step.state == PENDING:
+                step.state = SKIPPED
+                self._changed(step)
 
 
 def new_run_dir(home: Path) -> Path:
@@ -158,11 +335,14 @@ def tracking_uri_for(request: LocalRunRequest) -> str:
     return request.tracking_uri or f"sqlite:///{request.home / 'mlflow.db'}"
 
 
-def execute_pipeline(pipeline: GraphComponent, arguments: dict, pipeline_root: Path) -> str | None:
-    """Run ``pipeline`` through ``kfp.local`` with ``arguments``; the error text, None on success.
+def execute_pipeline(
+    pipeline: GraphComponent, arguments: dict, pipeline_root: Path, progress: RunProgress | None = None
+) -> str | None:
+    """Run ``pipeline`` through ``kfp.local`` with ``arguments``; kfp.local's error text, None on success.
 
-    The TFDV interpreter is looked up first, so a missing validation environment fails before
-    anything runs.
+    With ``progress``, every task's output goes to ``progress.log_dir/<task>.log`` and ``progress``
+    hears each task start, print and end; nothing reaches this process's stdout or stderr. The TFDV
+    interpreter is looked up first, so a missing validation environment fails before anything runs.
     """
     from kfp import local
 
@@ -172,7 +352,8 @@ def execute_pipeline(pipeline: GraphComponent, arguments: dict, pipeline_root: P
     local.init(
         runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root), raise_on_error=True
     )
-    with warnings.catch_warnings():
+    captured = capture_tasks(progress.log_dir, progress) if progress else contextlib.nullcontext()
+    with captured, warnings.catch_warnings():
         # The images are ours and hold Python; kfp.local warns on any image name without "python".
         warnings.filterwarnings("ignore", message=".*non-Python base image.*")
         try:
@@ -182,15 +363,74 @@ def execute_pipeline(pipeline: GraphComponent, arguments: dict, pipeline_root: P
     return None
 
 
+def _failure(progress: RunProgress, kfp_error: str) -> tuple[str | None, str]:
+    """(failed task, the reason): the failing component's own error, kfp's text when there is none."""
+    failed = [step for step in progress.steps.values() if step.state == FAILED]
+    if not failed:
+        return None, kfp_error
+    return failed[-1].name, failed[-1].error or kfp_error
+
+
+def write_run_record(result: LocalRunResult) -> Path:
+    """``<run dir>/run.json``: what ``kfp-cicd runs list``/``runs show`` read back later."""
+    record = {
+        "pipeline": result.pipeline_name,
+        "started": result.started,
+        "seconds": round(result.seconds, 1),
+        "status": "succeeded" if result.succeeded else "failed",
+        "error": result.error,
+        "failed_task": result.failed_task,
+        "tracking_uri": result.tracking_uri,
+        "train_data": result.train_data,
+        "eval_data": result.eval_data,
+        "steps": [
+            {"name": s.name, "state": s.state, "seconds": s.seconds, "headline": s.headline, "error": s.error}
+            for s in result.steps
+        ],
+    }
+    path = result.run_dir / RUN_RECORD
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    return path
+
+
+def load_run(run_dir: Path) -> LocalRunResult:
+    """A past run read back from its ``run.json`` and its pipeline root."""
+    path = run_dir / RUN_RECORD
+    if not path.is_file():
+        raise KfpCicdError(f"{run_dir} holds no finished run ({RUN_RECORD} is missing)")
+    record = json.loads(path.read_text())
+    fields = ("name", "state", "seconds", "headline", "error")
+    return LocalRunResult(
+        run_dir=run_dir,
+        pipeline_root=run_dir / "pipeline_root",
+        tracking_uri=record.get("tracking_uri", ""),
+        train_data=record.get("train_data", ""),
+        eval_data=record.get("eval_data", ""),
+        tasks=read_task_records(run_dir / "pipeline_root"),
+        error=record.get("error"),
+        steps=[Step(**{k: s.get(k) for k in fields}) for s in record.get("steps", [])],
+        failed_task=record.get("failed_task"),
+        pipeline_name=record.get("pipeline", ""),
+        started=record.get("started", ""),
+        seconds=record.get("seconds") or 0.0,
+    )
+
+
 def run_locally(
-    request: LocalRunRequest, pipeline: GraphComponent | None = None, arguments: dict | None = None
+    request: LocalRunRequest,
+    pipeline: GraphComponent | None = None,
+    arguments: dict | None = None,
+    display: StepDisplay | None = None,
 ) -> LocalRunResult:
     """Run a pipeline through ``kfp.local`` and collect what each task produced.
 
     By default the training pipeline, on the request's data. ``pipeline`` runs another pipeline
     (e.g. the monitoring pipeline) with the same data preparation; ``arguments`` are its inputs
     beyond the prepared ``train_data``/``eval_data``/``mlflow_tracking_uri`` and the request's
-    ``pipeline_arguments``.
+    ``pipeline_arguments``. Each task's output goes to ``<run dir>/logs/<task>.log``; ``display``
+    (e.g. :mod:`kfp_cicd.console`'s) shows the steps while they run; without one, the tasks'
+    lines are echoed to stdout. The run's record
+    (``run.json``) is written to the run directory at the end.
     """
     from kfp_cicd.pipelines.training_pipeline import Target, build_training_pipeline
     from kfp_cicd.tfdv.environment import find_tfdv_python
@@ -223,8 +463,17 @@ def run_locally(
             "model_name not given: using %r (from the label and the feature columns)",
             all_arguments["model_name"],
         )
-    error = execute_pipeline(pipeline, all_arguments, pipeline_root)
-    return LocalRunResult(
+    display = display if display is not None else EchoTaskLines()
+    progress = RunProgress(planned_steps(pipeline), pipeline_root, run_dir / "logs", display)
+    started, clock = datetime.now(UTC), time.monotonic()
+    display.start(list(progress.steps.values()))
+    try:
+        kfp_error = execute_pipeline(pipeline, all_arguments, pipeline_root, progress)
+        progress.finish()
+    finally:
+        display.stop()
+    failed_task, error = _failure(progress, kfp_error) if kfp_error else (None, None)
+    result = LocalRunResult(
         run_dir,
         pipeline_root,
         tracking_uri,
@@ -232,4 +481,11 @@ def run_locally(
         eval_data,
         read_task_records(pipeline_root),
         error,
+        steps=list(progress.steps.values()),
+        failed_task=failed_task,
+        pipeline_name=pipeline.name,
+        started=started.isoformat(timespec="seconds"),
+        seconds=time.monotonic() - clock,
     )
+    write_run_record(result)
+    return result

@@ -55,8 +55,9 @@ def _gate_reasons(record: TaskRecord) -> list[str]:
     return json.loads(Path(decision["uri"]).read_text()).get("reasons", [])
 
 
-def format_summary(result: LocalRunResult) -> str:
-    """A readable multi-line report of the run."""
+def format_summary(result: LocalRunResult, artifacts: bool = True) -> str:
+    """A readable multi-line report of the run; ``artifacts=False`` leaves out the list of every
+    artifact's location (the console shows the run's page instead, which links them)."""
     lines = [
         f"kfp-cicd local run: {'SUCCEEDED' if result.succeeded else 'FAILED'}",
         f"  run directory:   {result.run_dir}",
@@ -93,7 +94,9 @@ def format_summary(result: LocalRunResult) -> str:
     if deploy:
         lines.append(f"deployment: {deploy.parameters.get('smoke_summary', '')}")
     if result.error:
-        lines.append(f"error:      {result.error}")
+        lines.append(f"failed:     {result.failed_task or 'the pipeline'} (the reason follows)")
+    if not artifacts:
+        return "\n".join(lines)
     lines.append("artifacts:")
     for task in result.tasks.values():
         for name, artifact in task.artifacts.items():

@@ -11,12 +11,12 @@ import logging
 import sys
 
 from kfp_cicd.cli import compile as compile_command
-from kfp_cicd.cli import data, monitor, registry, run, schema, serve, vertex
+from kfp_cicd.cli import data, monitor, registry, run, runs, schema, serve, vertex
 from kfp_cicd.cli import kfp as kfp_commands
 from kfp_cicd.errors import KfpCicdError
 from kfp_cicd.version import __version__
 
-COMMAND_MODULES = (run, compile_command, data, serve, kfp_commands, vertex, registry, schema, monitor)
+COMMAND_MODULES = (run, runs, compile_command, data, serve, kfp_commands, vertex, registry, schema, monitor)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,9 +9,11 @@ new version is tagged with the trigger.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kfp_cicd.cli.run import add_console_arguments
 from kfp_cicd.cli.store import add_home_argument, home_of
 from kfp_cicd.errors import DataError, KfpCicdError
 
@@ -40,6 +42,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="monitoring pipeline parameter, e.g. --param drift_default_threshold=0.2 --param epochs=4",
     )
+    add_console_arguments(monitor)
     monitor.set_defaults(handler=_monitor)
 
 
@@ -64,11 +67,14 @@ def _check_window_has_label(data: str, label: str) -> None:
 
 def _monitor(args: argparse.Namespace) -> int:
     from kfp_cicd.cli.params import check_data_options
+    from kfp_cicd.cli.run import open_page, quiet_console_logging, show_run
+    from kfp_cicd.console import display_for
     from kfp_cicd.local_run import LocalRunRequest, required_label, run_locally
     from kfp_cicd.pipelines.monitoring_pipeline import build_monitoring_pipeline
     from kfp_cicd.pipelines.training_pipeline import Target
 
     check_data_options(args)
+    quiet_console_logging(args)
     if bool(args.train_data) != bool(args.eval_data):
         raise KfpCicdError("give both --train-data and --eval-data, or neither (to split --data)")
     params = parse_params(args.param)
@@ -84,13 +90,17 @@ def _monitor(args: argparse.Namespace) -> int:
     label = required_label(request)
     if not args.train_data:
         _check_window_has_label(args.data, label)
+    display, console = display_for(sys.stdout, args.verbose, "kfp-cicd-monitoring (local, kfp.local)")
     result = run_locally(
         request,
         build_monitoring_pipeline(target=Target.LOCAL),
         {"production_data": str(Path(args.data).resolve())},
+        display=display,
     )
-    print(format_monitoring_summary(result))
-    return 0 if result.succeeded else 1
+    code = show_run(result, console, format_monitoring_summary(result))
+    if args.open:
+        open_page(result.page)
+    return code
 
 
 def format_monitoring_summary(result: LocalRunResult) -> str:
@@ -114,7 +124,5 @@ def format_monitoring_summary(result: LocalRunResult) -> str:
     if record is not None:
         lines.append(f"lineage:    {record.parameters.get('Output', '')}")
     if "validate-data" in result.tasks:
-        lines += ["", "retraining (nested training pipeline):", format_summary(result)]
-    elif result.error:
-        lines.append(f"error:      {result.error}")
+        lines += ["", "retraining (nested training pipeline):", format_summary(result, artifacts=False)]
     return "\n".join(lines)

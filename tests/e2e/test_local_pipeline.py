@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -126,7 +127,11 @@ def test_cli_run_from_another_directory_rejects_a_weak_model(tmp_path: Path, dat
     assert "gate:       REJECTED" in completed.stdout
     assert "roc_auc = " in completed.stdout and "(required >= 0.999): FAILED" in completed.stdout
     assert "registry:   nothing registered" in completed.stdout
-    assert "deploy-model" not in completed.stdout
+    assert re.search(r"^register-model\s+skipped$", completed.stdout, re.M), (
+        "the step lines say what never ran"
+    )
+    assert re.search(r"^deploy-model\s+skipped$", completed.stdout, re.M)
+    assert "executor_input" not in completed.stdout + completed.stderr, "task output stays in the logs"
     assert version_for_alias(f"sqlite:///{home / 'mlflow.db'}", MODEL, CANDIDATE) is None
 
 
@@ -146,7 +151,10 @@ def test_bad_data_stops_at_validation_naming_the_anomaly(
         )
     )
     assert not result.succeeded
-    assert "validate-data" in result.error
+    assert result.failed_task == "validate-data"
+    assert "feature 'channel'" in result.error, "the error is the component's own, not kfp's wrapper"
+    assert "Inner task failed" not in result.error
+    assert "feature 'channel'" in (result.log_dir / "validate-data.log").read_text()
     output = capfd.readouterr()
     assert "feature 'channel'" in output.out + output.err
     assert set(result.tasks) <= {"validate-data"}, "nothing downstream of validation may run"
