@@ -2,8 +2,9 @@
 
 Each folder of ``components/`` follows the layout of kubeflow/pipelines-components: ``component.py``
 (the KFP components and their ``build_*(image)`` functions), ``metadata.yaml``, ``README.md`` and
-``tests/``. The README's reference (summary, inputs, outputs, image, usage, metadata) is generated
-from the components' signatures and Google-style docstrings and from ``metadata.yaml``, between the
+``tests/``. The README's reference (summary, inputs, outputs, image, import line and compiled YAML,
+usage, metadata) is generated from the components' signatures and Google-style docstrings, from
+``metadata.yaml`` and from the suite's op table (``kfp_cicd.components.OP_SPECS``), between the
 markers :data:`START` and :data:`END`; everything outside the markers (the hand-written design
 notes) is kept as it is.
 
@@ -54,6 +55,7 @@ from typing import Any
 
 import yaml
 
+from kfp_cicd.components import OP_SPECS, OpSpec
 from kfp_cicd.images import DOCKERFILES
 
 START = "<!-- generated:start -->"
@@ -67,6 +69,8 @@ STABILITY_LEVELS = ("alpha", "beta", "stable")
 REQUIRED_KEYS = ("name", "description", "stability", "components", "images", "dependencies", "last_verified")
 PLACEHOLDER_IMAGE = "kfp-cicd-readme:placeholder"
 COMPONENTS_PACKAGE = "kfp_cicd.components"
+#: Where ``kfp-cicd compile`` writes each op's YAML (compiler.compile_components), from the repository root.
+COMPILED_COMPONENTS = "compiled/components"
 
 
 # --- where things are -------------------------------------------------------------------------
@@ -172,6 +176,7 @@ class ComponentDoc:
     outputs: list[Parameter]
     required_artifacts: list[tuple[str, str]]  # (input name, artifact class) without a default
     required_parameters: list[tuple[str, str]]  # (input name, type) without a default
+    op: OpSpec | None = None  # the suite's op (``from kfp_cicd.components import <op>``)
 
 
 def _artifact_annotation(annotation: Any) -> tuple[str, str] | None:
@@ -260,6 +265,11 @@ def _builders(name: str) -> dict[str, Callable[..., Any]]:
     }
 
 
+def suite_op(folder: str, builder: str) -> OpSpec | None:
+    """The suite's op (``kfp_cicd.components.OP_SPECS``) built by ``builder`` of ``folder``, if any."""
+    return next((op for op in OP_SPECS if (op.folder, op.builder) == (folder, builder)), None)
+
+
 def describe_folder(name: str, metadata: dict[str, Any]) -> list[ComponentDoc]:
     """Every component of a folder, in metadata.yaml's order."""
     builders = _builders(name)
@@ -267,11 +277,11 @@ def describe_folder(name: str, metadata: dict[str, Any]) -> list[ComponentDoc]:
     for entry in metadata.get("components", []):
         builder = builders[entry["builder"]]
         function = builder(PLACEHOLDER_IMAGE).python_func
-        documents.append(
-            describe_function(
-                function, f"{COMPONENTS_PACKAGE}.{name}.component", entry["builder"], entry["image"]
-            )
+        document = describe_function(
+            function, f"{COMPONENTS_PACKAGE}.{name}.component", entry["builder"], entry["image"]
         )
+        document.op = suite_op(name, entry["builder"])
+        documents.append(document)
     return documents
 
 
@@ -295,6 +305,13 @@ def _check_components(name: str, metadata: dict[str, Any]) -> list[str]:
         if not isinstance(entry, dict) or entry.get("builder") not in builders:
             continue
         function = builders[entry["builder"]](PLACEHOLDER_IMAGE).python_func
+        op = suite_op(name, entry["builder"])
+        if op is None:
+            problems.append(
+                f"{name}: no op of kfp_cicd.components.OP_SPECS is built by {entry['builder']}; add one"
+            )
+        elif op.image != entry.get("image"):
+            problems.append(f"{name}: {op.name} runs on {op.image!r}, metadata says {entry.get('image')!r}")
         if entry.get("function") != function.__name__:
             problems.append(
                 f"{name}: {entry['builder']} builds {function.__name__}, metadata says "
@@ -410,30 +427,30 @@ def usage_snippet(
     doc: ComponentDoc, builder_import: str = "", builder_call: str = "", pipeline_name: str = ""
 ) -> str:
     """A short pipeline using the component: required parameters from the pipeline's inputs, required
-    input artifacts imported by URI (in the project's pipelines they are upstream tasks' outputs)."""
-    builder_import = builder_import or f"from {doc.module} import {doc.builder}"
-    builder_call = builder_call or f"{doc.builder}(ImageRefs().{doc.image})"
+    input artifacts imported by URI (in the project's pipelines they are upstream tasks' outputs).
+
+    Without ``builder_import``, a component of the suite is imported as its op
+    (``from kfp_cicd.components import validate_data_op``); a builder (a variant) is called on an image.
+    """
     pipeline_name = pipeline_name or f"{doc.function.replace('_', '-')}-example"
     parameters = doc.required_parameters + [(f"{name}_uri", "str") for name, _ in doc.required_artifacts]
-    lines = [
-        "from kfp import dsl",
-        "",
-        builder_import,
-        "from kfp_cicd.images import ImageRefs",
-        "",
-        f"{doc.function} = {builder_call}",
-        "",
-        "",
-        f'@dsl.pipeline(name="{pipeline_name}")',
-        _pipeline_signature(parameters),
-    ]
+    lines = ["from kfp import dsl", ""]
+    if doc.op is not None and not builder_import:
+        task = doc.op.name
+        lines += [f"from {COMPONENTS_PACKAGE} import {task}"]
+    else:
+        task = doc.function
+        builder_import = builder_import or f"from {doc.module} import {doc.builder}"
+        builder_call = builder_call or f"{doc.builder}(ImageRefs().{doc.image})"
+        lines += [builder_import, "from kfp_cicd.images import ImageRefs", "", f"{task} = {builder_call}"]
+    lines += ["", "", f'@dsl.pipeline(name="{pipeline_name}")', _pipeline_signature(parameters)]
     arguments = [f"{name}={name}" for name, _ in doc.required_parameters]
     for name, artifact_class in doc.required_artifacts:
         lines.append(
             f"    {name} = dsl.importer(artifact_uri={name}_uri, artifact_class=dsl.{artifact_class})"
         )
         arguments.append(f"{name}={name}.output")
-    lines.append(f"    {doc.function}(")
+    lines.append(f"    {task}(")
     lines += [f"        {argument}," for argument in arguments]
     lines.append("    )")
     return "\n".join(lines)
@@ -447,6 +464,15 @@ def _render_component(doc: ComponentDoc, metadata: dict[str, Any], level: str) -
         f"**Image:** {_image_reference(doc.image)}. **Built by:** `{doc.module}.{doc.builder}(image)`.",
         "",
     ]
+    if doc.op is not None:
+        yaml_path = f"{COMPILED_COMPONENTS}/{doc.op.yaml_name}"
+        lines += [
+            f"**Import:** `from {COMPONENTS_PACKAGE} import {doc.op.name}` (images of this package "
+            f"version; on your registry and tag: `ops(registry=..., tag=...).{doc.op.name}`). "
+            f"**Compiled YAML:** [`{yaml_path}`](../../{yaml_path}), for "
+            f'`kfp.components.load_component_from_file("{yaml_path}")` without installing the package.',
+            "",
+        ]
     lines += [f"{level}# Inputs", ""]
     lines += _table(
         ("name", "type", "default", "description"),
