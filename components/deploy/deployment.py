@@ -24,9 +24,14 @@ from kfp_cicd.components.deploy.inference_service import (
 )
 from kfp_cicd.components.deploy.kube_api import ClusterConnection, InferenceServiceApi, build_api_client
 from kfp_cicd.components.deploy.local_target import deploy_locally
+from kfp_cicd.components.deploy.vertex_target import (
+    VertexClients,
+    VertexEndpointOptions,
+    VertexEndpointRollout,
+)
 from kfp_cicd.data.tables import read_table
 from kfp_cicd.errors import DeploymentError
-from kfp_cicd.parameter_validation import check_model_name
+from kfp_cicd.parameter_validation import check_gke_cluster, check_model_name
 from kfp_cicd.registry.client import storage_location
 from kfp_cicd.registry.digest import DIGEST_ENV, registered_digest
 from kfp_cicd.registry.retries import RegistryUnavailable, call_with_retries
@@ -34,7 +39,9 @@ from kfp_cicd.registry.retries import RegistryUnavailable, call_with_retries
 log = logging.getLogger(__name__)
 LOCAL = "local"
 KUBERNETES = "kubernetes"
-TARGETS = (LOCAL, KUBERNETES)
+GKE = "gke"
+VERTEX_ENDPOINT = "vertex-endpoint"
+TARGETS = (KUBERNETES, GKE, VERTEX_ENDPOINT, LOCAL)
 SMOKE_ROWS = 5
 
 
@@ -116,7 +123,11 @@ def _deploy_to_cluster(
     rows: list[dict],
     options: ClusterOptions,
 ) -> DeployOutcome:
-    api = InferenceServiceApi(build_api_client(options.connection), manifest["metadata"]["namespace"])
+    api = InferenceServiceApi(
+        build_api_client(options.connection),
+        manifest["metadata"]["namespace"],
+        rbac_hint=options.connection.rbac_hint,
+    )
     try:
         columns = model_input_columns(tracking_uri, model_name, version)
         features = [{column: row[column] for column in columns if column in row} for row in rows]
@@ -137,6 +148,46 @@ def _deploy_to_cluster(
     return DeployOutcome(report.url, smoke, report.to_json())
 
 
+def _deploy_to_vertex_endpoint(
+    vertex: VertexEndpointOptions,
+    *,
+    tracking_uri: str,
+    model_name: str,
+    version: str,
+    artifact_uri: str,
+    digest: str,
+    image: str,
+    rows: list[dict],
+    options: ClusterOptions,
+) -> DeployOutcome:
+    if not artifact_uri.startswith("gs://"):  # refused before any Vertex call
+        raise DeploymentError(
+            f"Vertex AI serves model files from Cloud Storage, but version {version} of {model_name} is "
+            f"stored at {artifact_uri}; use an MLflow artifact root on gs:// (mlflow server "
+            "--default-artifact-root gs://BUCKET/...) to deploy to a Vertex AI endpoint"
+        )
+    columns = model_input_columns(tracking_uri, model_name, version)
+    features = [{column: row[column] for column in columns if column in row} for row in rows]
+    rollout = VertexEndpointRollout(
+        VertexClients(vertex.region, vertex.credentials),
+        vertex,
+        served_name=service_name_for(model_name),
+        model_name=model_name,
+        version=version,
+        tracking_uri=tracking_uri,
+        artifact_uri=artifact_uri,
+        digest=digest,
+        image=image,
+        smoke_rows=features,
+        min_replicas=options.min_replicas,
+        max_replicas=options.max_replicas,
+        settings=options.rollout,
+    )
+    report = rollout.run()
+    smoke = "; ".join(f"{c['what']}: {c['smoke_summary'] or c['reason']}" for c in report.checks)
+    return DeployOutcome(report.url, smoke, report.to_json())
+
+
 def run_deploy_task(
     *,
     tracking_uri: str,
@@ -149,6 +200,7 @@ def run_deploy_task(
     inference_service_path: str,
     deployment_mode: str,
     cluster: ClusterOptions | None = None,
+    vertex: VertexEndpointOptions | None = None,
 ) -> DeployOutcome:
     """The KFP task body. Raises DeploymentError (RolloutFailed after a rollback) with the reason."""
     if target not in TARGETS:
@@ -159,6 +211,23 @@ def run_deploy_task(
         )
     check_model_name(model_name)
     cluster = cluster or ClusterOptions()
+    if target == GKE:
+        if not cluster.connection.gke_cluster:
+            raise DeploymentError(
+                "deploy_target=gke needs gke_cluster: the cluster as projects/PROJECT/locations/"
+                "LOCATION/clusters/NAME"
+            )
+        check_gke_cluster(cluster.connection.gke_cluster)
+    elif target == VERTEX_ENDPOINT:
+        vertex = vertex or VertexEndpointOptions()
+        vertex.check(cluster.min_replicas, cluster.max_replicas)
+        if not runtime_image:
+            raise DeploymentError("deploy_target=vertex-endpoint needs the predictor image (runtime_image)")
+    elif cluster.connection.gke_cluster:
+        raise DeploymentError(
+            f"gke_cluster is set but deploy_target is {target!r}: use deploy_target=gke to deploy "
+            "to that cluster, or leave gke_cluster empty"
+        )
     name = service_name_for(model_name)
     storage_uri = storage_location(tracking_uri, model_name, version)
     digest = registered_digest(tracking_uri, model_name, version)
@@ -179,7 +248,19 @@ def run_deploy_task(
     written = write_manifest(manifest, inference_service_path)
     log.info("wrote InferenceService %s/%s (storageUri %s) to %s", namespace, name, storage_uri, written)
     rows = smoke_rows_from_table(eval_data)
-    if target == KUBERNETES:
+    if target == VERTEX_ENDPOINT:
+        return _deploy_to_vertex_endpoint(
+            vertex or VertexEndpointOptions(),
+            tracking_uri=tracking_uri,
+            model_name=model_name,
+            version=str(version),
+            artifact_uri=storage_uri,
+            digest=digest,
+            image=runtime_image,
+            rows=rows,
+            options=cluster,
+        )
+    if target in (KUBERNETES, GKE):
         return _deploy_to_cluster(
             manifest,
             tracking_uri=tracking_uri,

@@ -35,6 +35,11 @@ RBAC_HINT = (
     "(kubectl apply -k manifests/overlays/example, after setting the namespace and the pipeline "
     "runner's service account)"
 )
+GKE_RBAC_HINT = (
+    "on GKE the caller is the Vertex task's Google service account: bind the Role in "
+    "manifests/base/rbac.yaml to it (RoleBinding subject kind User, name = the service account's "
+    "email), or grant roles/container.developer on the project; see docs/platforms/vertex-gke.md"
+)
 
 
 class ClusterUnreachable(DeploymentError):
@@ -61,12 +66,27 @@ class ClusterConnection:
     context: str = ""
     token: str = ""
     verify_ssl: bool = True
+    gke_cluster: str = ""
+    google_credentials: Any = None
+
+    @property
+    def rbac_hint(self) -> str:
+        """What to do about a 403, for this kind of connection."""
+        return GKE_RBAC_HINT if self.gke_cluster else RBAC_HINT
 
 
 def build_api_client(connection: ClusterConnection) -> Any:
-    """A ``kubernetes.client.ApiClient`` for ``connection``; DeploymentError if no config is found."""
+    """A ``kubernetes.client.ApiClient`` for ``connection``; DeploymentError if no config is found.
+
+    ``gke_cluster`` set: the endpoint and CA come from the GKE API and every request carries the
+    task's Google access token, refreshed when it expires (``gke_auth``).
+    """
     from kubernetes import client, config
 
+    if connection.gke_cluster:
+        from kfp_cicd.components.deploy.gke_auth import build_gke_api_client
+
+        return build_gke_api_client(connection.gke_cluster, connection.google_credentials)
     configuration = client.Configuration()
     if connection.host:
         configuration.host = connection.host.rstrip("/")
@@ -102,11 +122,12 @@ def _status_message(body: Any) -> str:
 class InferenceServiceApi:
     """get / create / patch one namespace's InferenceServices with actionable errors."""
 
-    def __init__(self, api_client: Any, namespace: str) -> None:
+    def __init__(self, api_client: Any, namespace: str, rbac_hint: str = RBAC_HINT) -> None:
         from kubernetes import client
 
         self.api_client = api_client
         self.namespace = namespace
+        self.rbac_hint = rbac_hint
         self.objects = client.CustomObjectsApi(api_client)
         self.host = api_client.configuration.host
 
@@ -128,13 +149,14 @@ class InferenceServiceApi:
         if exc.status == 401:
             return ForbiddenByRbac(
                 f"the Kubernetes API server at {self.host} rejected our credentials (401) "
-                f"for {verb} {target}: {message}; check the service account token"
+                f"for {verb} {target}: {message}; check the service account token (on GKE: that the "
+                "task's Google credentials are valid and the cluster accepts Google OAuth tokens)"
             )
         if exc.status == 403:
             return ForbiddenByRbac(
                 f"forbidden: the service account may not '{verb}' resource '{PLURAL}' in API group "
                 f"'{GROUP}' in namespace '{self.namespace}' (missing RBAC verb {verb!r} on {RESOURCE}); "
-                f"{RBAC_HINT}. API server said: {message}"
+                f"{self.rbac_hint}. API server said: {message}"
             )
         if exc.status == 409:
             return DeploymentError(

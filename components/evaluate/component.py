@@ -44,6 +44,7 @@ def evaluate_model(
     approved_by: str = "",
     pipeline_job_name: str = "",
     pipeline_job_id: str = "",
+    mlflow_secrets: str = "",
 ) -> bool:
     """Evaluate the candidate like a release manager and decide whether it may ship.
 
@@ -123,10 +124,15 @@ def evaluate_model(
         approved_by: Who signs off, if a person does (default: the automated gate).
         pipeline_job_name: The pipeline run's name (lineage).
         pipeline_job_id: The pipeline run's id (lineage).
+        mlflow_secrets: MLflow credentials from Google Secret Manager (Vertex), read first:
+            ENV=projects/P/secrets/S/versions/latest pairs, comma-separated; "": none.
 
     Returns:
         Whether every gate check passed (the reasons are in ``decision`` and the task log).
     """
+    from kfp_cicd.gcp.secret_manager import load_mlflow_credentials
+
+    load_mlflow_credentials(mlflow_secrets)  # Secret Manager names (Vertex) -> MLflow's env vars
     from kfp_cicd.components.evaluate.task import evaluation_settings, run_component
 
     settings = evaluation_settings(

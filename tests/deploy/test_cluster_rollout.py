@@ -7,10 +7,8 @@ serving the model, so every smoke request is a real inference. The MLflow regist
 
 from __future__ import annotations
 
-import contextlib
 import json
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +24,8 @@ from kfp_cicd.components.deploy.kube_api import (
     ForbiddenByRbac,
     InferenceServiceCrdMissing,
 )
-from kfp_cicd.components.deploy.local_target import free_port, start_server, stop_server, wait_until_ready
+from kfp_cicd.components.deploy.local_target import free_port
 from kfp_cicd.components.deploy.service_check import CheckPolicy
-from kfp_cicd.data.tables import write_table
 from kfp_cicd.errors import DeploymentError
 from kfp_cicd.registry.aliases import CHAMPION, PREVIOUS
 from kfp_cicd.registry.client import client_for, require_version, storage_location, version_for_alias
@@ -38,49 +35,10 @@ MODEL = "fraud-detector"
 NAMESPACE = "risk"
 
 
-@pytest.fixture(scope="module")
-def predictor_url(untrained_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real predictor serving the model as the InferenceService name (what KServe's pod does)."""
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("predictor") / "predictor.log"
-    process = start_server(untrained_model_dir, MODEL, port, log_path)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(url, MODEL, 180, still_running=lambda: process.poll() is None)
-        yield url
-    finally:
-        stop_server(process)
-
-
 @pytest.fixture
 def fake(fake_kubernetes: Any) -> Any:
     fake_kubernetes.reset()
     return fake_kubernetes
-
-
-@pytest.fixture(scope="module")
-def shared_registry(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """One SQLite registry per module (creating its tables costs seconds)."""
-    return f"sqlite:///{tmp_path_factory.mktemp('registry')}/mlflow.db"
-
-
-@pytest.fixture
-def tracking_uri(shared_registry: str) -> str:
-    """The registry with no versions and no aliases of MODEL (each test starts from nothing)."""
-    from mlflow.exceptions import MlflowException
-
-    with contextlib.suppress(MlflowException):
-        client_for(shared_registry).delete_registered_model(MODEL)
-    return shared_registry
-
-
-@pytest.fixture(scope="module")
-def eval_data(tmp_path_factory: pytest.TempPathFactory) -> str:
-    from kfp_cicd.data.synthetic import generate_transactions
-
-    path = tmp_path_factory.mktemp("holdout") / "holdout.csv"
-    write_table(generate_transactions(20, seed=5), path)
-    return str(path)
 
 
 def _register(tracking_uri: str, model_dir: Path) -> str:
