@@ -6,6 +6,16 @@ runs and recurring runs; ``FakeVertexApiServer`` the Vertex AI v1 REST endpoints
 SDK calls for PipelineJobs and Schedules (plus the two Cloud Storage bucket endpoints it needs).
 Both listen on 127.0.0.1 on a free port, record every request, and are stopped after each test.
 The real clients talk to them; tests assert on the recorded requests.
+
+Both are as strict as the servers they stand for: every JSON body a client creates a resource with
+is checked against the real API's published schema (``tests/support/api_schemas``: the KFP v2beta1
+models of the installed ``kfp_server_api`` package, generated from the API server's swagger; the
+Vertex AI v1 discovery document) and refused as the real server refuses it (KFP: 400 with a
+``google.rpc.Status``; Vertex: 400 ``INVALID_ARGUMENT``); ``rejections`` records each refusal.
+Without ``kfp_server_api`` or the stored discovery excerpt the fixtures skip. The KFP fake returns a
+version's ``pipeline_spec`` as the API server's ``YamlStringToPipelineSpecStruct`` does: the bare
+pipeline spec, or ``{"pipeline_spec": …, "platform_spec": …}`` when the upload carried a
+kfp-kubernetes platform spec.
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 import yaml
+from api_schemas import kfp_definitions, kfp_errors, vertex_definitions, vertex_errors
 
 
 @dataclass
@@ -47,6 +58,7 @@ class _RecordingServer:
 
     def __init__(self) -> None:
         self.requests: list[RecordedRequest] = []
+        self.rejections: list[str] = []  # request bodies refused by the published schema
         self._lock = threading.Lock()
         owner = self
 
@@ -124,6 +136,7 @@ class FakeKfpApiServer(_RecordingServer):
     PREFIX = "/apis/v2beta1"
 
     def __init__(self) -> None:
+        kfp_definitions()  # skips the test when kfp_server_api cannot be imported
         super().__init__()
         self.token: str | None = None
         self.forbidden = False
@@ -138,6 +151,15 @@ class FakeKfpApiServer(_RecordingServer):
 
     def _id(self, kind: str) -> str:
         return f"{kind}-{next(self._ids)}"
+
+    def _refused(self, definition: str, request: RecordedRequest) -> Reply | None:
+        """A 400 as the API server's gateway answers (protojson, unknown fields refused), or None."""
+        problems = kfp_errors(definition, request.json())
+        if not problems:
+            return None
+        message = f"invalid {definition}: " + "; ".join(problems)
+        self.rejections.append(message)
+        return Reply(400, {"error": message, "code": 3, "message": message, "details": []})
 
     def handle(self, request: RecordedRequest) -> Reply:
         if self.token and request.headers.get("authorization") != f"Bearer {self.token}":
@@ -197,6 +219,26 @@ class FakeKfpApiServer(_RecordingServer):
                 return part.get_payload(decode=True)
         raise AssertionError("multipart upload without an 'uploadfile' part")
 
+    @staticmethod
+    def _spec_struct(content: bytes) -> dict:
+        """The stored spec as ``YamlStringToPipelineSpecStruct`` returns it (KFP 2.17.0,
+        backend/src/apiserver/server/api_util.go): documents split on "\n---\n"; one whose
+        ``platforms`` has ``kubernetes`` is the platform spec; with one, both come wrapped.
+        """
+        pipeline_spec: dict | None = None
+        platform_spec: dict | None = None
+        for document in content.decode().split("\n---\n"):
+            data = yaml.safe_load(document)
+            if isinstance(data, dict) and "kubernetes" in (data.get("platforms") or {}):
+                platform_spec = data
+            else:
+                pipeline_spec = data or {}
+        if pipeline_spec is None:
+            raise AssertionError("No pipeline spec provided in yaml doc")
+        if platform_spec is None:
+            return pipeline_spec
+        return {"pipeline_spec": pipeline_spec, "platform_spec": platform_spec}
+
     def _new_version(self, pipeline_id: str, name: str, description: str, content: bytes) -> dict:
         version = {
             "pipeline_id": pipeline_id,
@@ -205,7 +247,7 @@ class FakeKfpApiServer(_RecordingServer):
             "name": name,
             "description": description,
             "created_at": _now(),
-            "pipeline_spec": next(yaml.safe_load_all(content)),
+            "pipeline_spec": self._spec_struct(content),
         }
         self.versions.setdefault(pipeline_id, []).append(version)
         return version
@@ -238,7 +280,7 @@ class FakeKfpApiServer(_RecordingServer):
             request.query.get("description", [""])[0],
             self._uploaded_file(request),
         )
-        return Reply(200, {k: v for k, v in version.items() if k != "pipeline_spec"})
+        return Reply(200, version)  # toApiPipelineVersion: the spec included
 
     def _pipeline_subresource(self, request: RecordedRequest, rest: str) -> Reply:
         pipeline_id, _, tail = rest.partition("/versions")
@@ -254,7 +296,7 @@ class FakeKfpApiServer(_RecordingServer):
         start = int(request.query.get("page_token", ["0"])[0] or 0)
         page = versions[start : start + size]
         body: dict[str, Any] = {
-            "pipeline_versions": [{k: v for k, v in ver.items() if k != "pipeline_spec"} for ver in page],
+            "pipeline_versions": page,  # the real server lists versions with their specs
             "total_size": len(versions),
         }
         if start + size < len(versions):
@@ -267,11 +309,17 @@ class FakeKfpApiServer(_RecordingServer):
         return Reply(200, {"experiments": found, "total_size": len(found)} if found else {})
 
     def _create_experiment(self, request: RecordedRequest, _: str) -> Reply:
+        refused = self._refused("V2beta1Experiment", request)
+        if refused:
+            return refused
         experiment = {**request.json(), "experiment_id": self._id("experiment"), "created_at": _now()}
         self.experiments[experiment["experiment_id"]] = experiment
         return Reply(200, experiment)
 
     def _create_run(self, request: RecordedRequest, _: str) -> Reply:
+        refused = self._refused("V2beta1Run", request)
+        if refused:
+            return refused
         run = {**request.json(), "run_id": self._id("run"), "state": "PENDING", "created_at": _now()}
         self.runs[run["run_id"]] = run
         return Reply(200, run)
@@ -289,7 +337,17 @@ class FakeKfpApiServer(_RecordingServer):
         return Reply(200, body)
 
     def _create_recurring_run(self, request: RecordedRequest, _: str) -> Reply:
+        refused = self._refused("V2beta1RecurringRun", request)
+        if refused:
+            return refused
         body = request.json()
+        if not 1 <= int(body["max_concurrency"]) <= 10:  # api_converter.go toModelJob
+            message = (
+                "Max concurrency of a recurring run must be at least 1 and at most 10. "
+                f"Received {body['max_concurrency']}"
+            )
+            self.rejections.append(message)
+            return Reply(400, {"error": message, "code": 3, "message": message, "details": []})
         recurring = {
             **body,
             "recurring_run_id": self._id("recurring"),
@@ -331,6 +389,7 @@ class FakeVertexApiServer(_RecordingServer):
     """
 
     def __init__(self, project: str = "my-proj", region: str = "europe-west4") -> None:
+        vertex_definitions()  # skips the test when the stored discovery excerpt is missing
         super().__init__()
         self.project, self.region = project, region
         self.buckets: set[str] = set()
@@ -345,6 +404,28 @@ class FakeVertexApiServer(_RecordingServer):
     def parent(self) -> str:
         return f"projects/{self.project}/locations/{self.region}"
 
+    def _refused(self, schema: str, field: str, request: RecordedRequest) -> Reply | None:
+        """Vertex's 400 for a body its discovery schema does not admit (unknown or missing fields)."""
+        problems = vertex_errors(schema, request.json())
+        if not problems:
+            return None
+        message = f"Invalid JSON payload received at '{field}': " + "; ".join(problems)
+        self.rejections.append(message)
+        violations = [{"field": field, "description": problem} for problem in problems]
+        return Reply(
+            400,
+            {
+                "error": {
+                    "code": 400,
+                    "message": message,
+                    "status": "INVALID_ARGUMENT",
+                    "details": [
+                        {"@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": violations}
+                    ],
+                }
+            },
+        )
+
     def handle(self, request: RecordedRequest) -> Reply:
         if request.path.startswith("/storage/v1/b"):
             return self._storage(request)
@@ -355,6 +436,9 @@ class FakeVertexApiServer(_RecordingServer):
             )
         path = request.path.removeprefix("/v1/")
         if path == f"{self.parent}/pipelineJobs" and request.method == "POST":
+            refused = self._refused("GoogleCloudAiplatformV1PipelineJob", "pipeline_job", request)
+            if refused:
+                return refused
             job_id = request.query["pipelineJobId"][0]
             job = {
                 **request.json(),
@@ -380,6 +464,9 @@ class FakeVertexApiServer(_RecordingServer):
     def _schedule_route(self, request: RecordedRequest, path: str) -> Reply:
         collection = f"{self.parent}/schedules"
         if path == collection and request.method == "POST":
+            refused = self._refused("GoogleCloudAiplatformV1Schedule", "schedule", request)
+            if refused:
+                return refused
             schedule = {
                 **request.json(),
                 "name": f"{collection}/{next(self._ids)}",
