@@ -2,7 +2,14 @@
 
 No cluster exists here. This FAKE does what the deploy step relies on from KServe:
 
-- specs validated against the real CRD schema when ``../shared/crds`` is present (422 otherwise);
+- request bodies checked against the real CRD's ``openAPIV3Schema`` (``../shared/crds``) and
+  answered as the API server does: a schema violation is 422 ``Invalid`` with one
+  ``details.causes`` entry per field (``FieldValueRequired``, ``FieldValueNotSupported``,
+  ``FieldValueTypeInvalid``, ``FieldValueInvalid``) and the server's wording; an unknown field is
+  pruned before storing (structural-schema pruning) and named in a ``Warning: 299`` header (the
+  server's default ``fieldValidation=Warn`` for clients that set none, as the kubernetes client).
+  Without the CRD the fake cannot check: :func:`require_inference_service_crd` skips the test, and a
+  request that reaches the fake anyway is answered 500, never silently accepted;
 - a "controller" that moves the status the way KServe does, ``reconcile_delay`` seconds after each
   change: ``observedGeneration``, the ``Ready`` condition, revisions and their traffic split
   (Knative: ``canaryTrafficPercent`` against the last revision rolled out at 100 %; Standard:
@@ -16,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import http.client
+import json
 import re
 import threading
 import time
@@ -38,13 +46,22 @@ _INGRESS = re.compile(r"^/ingress/(?P<ns>[^/]+)/(?P<name>[^/]+)(?:/_tag/(?P<tag>
 KNATIVE_MODES = ("Serverless", "Knative")
 
 _SCHEMA_VALIDATOR: Any = None
+CRD_ABSENT = (
+    f"{CRD_PATH} is absent (a fresh clone has no ../shared/crds): the FAKE Kubernetes API cannot check "
+    "InferenceService bodies against the CRD"
+)
 
 
-def crd_spec_errors(spec: dict[str, Any]) -> list[str]:
-    """Errors of ``spec`` against the real InferenceService CRD (none when the CRD is absent)."""
-    global _SCHEMA_VALIDATOR
+def require_inference_service_crd() -> None:
+    """Skip the calling test when the CRD is absent: a fake that cannot check must not accept."""
     if not CRD_PATH.is_file():
-        return []
+        import pytest
+
+        pytest.skip(CRD_ABSENT)
+
+
+def _spec_validator() -> Any:
+    global _SCHEMA_VALIDATOR
     if _SCHEMA_VALIDATOR is None:
         import yaml
         from jsonschema import Draft7Validator
@@ -52,7 +69,98 @@ def crd_spec_errors(spec: dict[str, Any]) -> list[str]:
         crd = yaml.load(CRD_PATH.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         schema = next(v for v in crd["spec"]["versions"] if v["name"] == VERSION)["schema"]["openAPIV3Schema"]
         _SCHEMA_VALIDATOR = Draft7Validator(schema["properties"]["spec"])
-    return [f"{'/'.join(map(str, e.path))}: {e.message}" for e in _SCHEMA_VALIDATOR.iter_errors(spec)]
+    return _SCHEMA_VALIDATOR
+
+
+def _field(path: Any, prefix: str = "spec") -> str:
+    """A JSON path as the API server writes it: ``spec.canary[0].predictor.minReplicas``."""
+    text = prefix
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return text
+
+
+def _json_type(value: Any) -> str:
+    """The JSON type name the API server quotes in a type error."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    return {str: "string", float: "number", dict: "object", list: "array"}.get(type(value), "null")
+
+
+def crd_spec_causes(spec: dict[str, Any]) -> list[dict[str, str]]:
+    """``details.causes`` of the API server's 422 for ``spec`` (empty: valid). Needs the CRD."""
+    causes = []
+    for error in sorted(_spec_validator().iter_errors(spec), key=lambda e: list(map(str, e.path))):
+        field_path = _field(error.path)
+        if error.validator == "required":
+            missing = error.message.split("'")[1] if "'" in error.message else ""
+            field_path = f"{field_path}.{missing}" if missing else field_path
+            causes.append({"reason": "FieldValueRequired", "message": "Required value", "field": field_path})
+        elif error.validator == "enum":
+            supported = ", ".join(f'"{v}"' for v in error.validator_value)
+            causes.append(
+                {
+                    "reason": "FieldValueNotSupported",
+                    "message": f'Unsupported value: "{error.instance}": supported values: {supported}',
+                    "field": field_path,
+                }
+            )
+        elif error.validator == "type":
+            causes.append(
+                {
+                    "reason": "FieldValueTypeInvalid",
+                    "message": f'Invalid value: "{_json_type(error.instance)}": {field_path} in body must '
+                    f'be of type {error.validator_value}: "{_json_type(error.instance)}"',
+                    "field": field_path,
+                }
+            )
+        else:
+            wording = {
+                "minimum": f"should be greater than or equal to {error.validator_value}",
+                "maximum": f"should be less than or equal to {error.validator_value}",
+                "pattern": f"should match '{error.validator_value}'",
+            }.get(error.validator, error.message)
+            causes.append(
+                {
+                    "reason": "FieldValueInvalid",
+                    "message": f"Invalid value: {json.dumps(error.instance)}: {field_path} in body {wording}",
+                    "field": field_path,
+                }
+            )
+    return causes
+
+
+def crd_spec_errors(spec: dict[str, Any]) -> list[str]:
+    """Errors of ``spec`` against the real InferenceService CRD, as ``field: message`` lines.
+
+    Raises ``FileNotFoundError`` when the CRD is absent: nothing is accepted unchecked.
+    """
+    if not CRD_PATH.is_file():
+        raise FileNotFoundError(CRD_ABSENT)
+    return [f"{c['field']}: {c['message']}" for c in crd_spec_causes(spec)]
+
+
+def prune_unknown_fields(value: Any, schema: dict[str, Any] | None = None, path: str = "spec") -> list[str]:
+    """Remove (in place) the fields the CRD's structural schema does not know; their paths."""
+    schema = _spec_validator().schema if schema is None else schema
+    unknown: list[str] = []
+    if isinstance(value, dict):
+        properties = schema.get("properties")
+        additional = schema.get("additionalProperties")
+        for key in list(value):
+            if properties is not None and key in properties:
+                unknown += prune_unknown_fields(value[key], properties[key], f"{path}.{key}")
+            elif isinstance(additional, dict):
+                unknown += prune_unknown_fields(value[key], additional, f"{path}.{key}")
+            elif properties is not None and not schema.get("x-kubernetes-preserve-unknown-fields"):
+                del value[key]
+                unknown.append(f"{path}.{key}")
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for index, item in enumerate(value):
+            unknown += prune_unknown_fields(item, schema["items"], f"{path}[{index}]")
+    return unknown
 
 
 @dataclass
@@ -90,11 +198,13 @@ class InferenceServices(Resource):
         self.lock, self.host, self.reconcile_delay = lock, host, reconcile_delay
         self.backends: dict[str, str] = {}
         self.proxied: list[dict[str, Any]] = []
+        self.warnings: list[str] = []  # unknown fields pruned, as the API server's Warning headers
 
     def reset(self) -> None:
         super().reset()
         self.backends.clear()
         self.proxied.clear()
+        self.warnings.clear()
 
     def snapshot(self, namespace: str, name: str) -> dict[str, Any] | None:
         """A copy of the stored InferenceService, or None."""
@@ -113,6 +223,44 @@ class InferenceServices(Resource):
 
     def spec_errors(self, spec: dict[str, Any]) -> list[str]:
         return crd_spec_errors(spec)
+
+    def answer(self, verb: str, namespace: str, name: str | None, body: Any, content_type: str) -> Reply:
+        """The API server's checks first: CRD present, unknown fields pruned (and warned about)."""
+        if verb not in ("create", "patch") or not isinstance(body, dict):
+            return super().answer(verb, namespace, name, body, content_type)
+        if not CRD_PATH.is_file():
+            return self.failure(
+                500, "InternalError", f"FAKE: {CRD_ABSENT}; the test should have been skipped"
+            )
+        unknown = prune_unknown_fields(body["spec"]) if isinstance(body.get("spec"), dict) else []
+        reply = super().answer(verb, namespace, name, body, content_type)
+        if unknown:
+            self.warnings.extend(unknown)
+            reply.headers["Warning"] = ", ".join(f'299 - "unknown field \\"{field}\\""' for field in unknown)
+        return reply
+
+    def _invalid(self, name: str, spec: dict[str, Any]) -> Reply | None:
+        """422 Invalid, worded and detailed as the API server's validation of a CRD's schema."""
+        causes = crd_spec_causes(spec)
+        if not causes:
+            return None
+        listed = ", ".join(f"{c['field']}: {c['message']}" for c in causes)
+        message = f'{self.kind}.{self.group} "{name}" is invalid: ' + (
+            f"[{listed}]" if len(causes) > 1 else listed
+        )
+        return Reply(
+            422,
+            {
+                "kind": "Status",
+                "apiVersion": "v1",
+                "metadata": {},
+                "status": "Failure",
+                "message": message,
+                "reason": "Invalid",
+                "details": {"name": name, "group": self.group, "kind": self.kind, "causes": causes},
+                "code": 422,
+            },
+        )
 
     def spec_changed(self, entry: Stored) -> None:
         entry.changed_at = time.monotonic()

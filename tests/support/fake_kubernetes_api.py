@@ -188,7 +188,7 @@ class FakeKubernetesApiServer:
             if verb == "patch" and reply.code == 200 and self.after_patch is not None:
                 self.after_patch(json.loads(body))
             # Encoded under the lock: the controller thread may move the object right after.
-            return Reply(reply.code, json.dumps(reply.body).encode())
+            return Reply(reply.code, json.dumps(reply.body).encode(), headers=reply.headers)
 
     def _record(self, method: str, path: str, body: bytes, headers: Any) -> None:
         with self.lock:
@@ -234,6 +234,8 @@ def _handler_class(fake: FakeKubernetesApiServer) -> type[BaseHTTPRequestHandler
             self.send_response(reply.code)
             self.send_header("Content-Type", reply.content_type)
             self.send_header("Content-Length", str(len(data)))
+            for header, value in reply.headers.items():
+                self.send_header(header, value)
             self.end_headers()
             self.wfile.write(data)
 

@@ -14,17 +14,18 @@ import copy
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
 @dataclass
 class Reply:
-    """One HTTP answer: a JSON-able object, or text/bytes with their content type."""
+    """One HTTP answer: a JSON-able object, or text/bytes with their content type (and headers)."""
 
     code: int
     body: Any
     content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 PAGE_NOT_FOUND = Reply(404, b"404 page not found\n", "text/plain")  # what the API server says off its routes
