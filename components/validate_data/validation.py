@@ -152,7 +152,7 @@ class DataValidationFailed(KfpCicdError):
             lines.append(f"The statistics are in {report}.")
         lines.append(
             "Fix the data. If the change is intended: accept it for this run with "
-            "accept_data_changes=drift and/or schema (recorded in the audit record), or review the "
+            "accept_data_changes=drift, ranges and/or schema (recorded in the audit record), or review the "
             "schema change with `kfp-cicd schema diff`, write it with `kfp-cicd schema accept` and "
             "pass that file as schema_path."
         )

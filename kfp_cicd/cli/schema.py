@@ -10,6 +10,10 @@ acceptance.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,6 +54,19 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--accepted-by", default="", help="who accepts the change (default: user@host of this shell)"
     )
     accept.set_defaults(handler=_accept)
+
+
+@contextlib.contextmanager
+def _tfdv_output_kept_back() -> Iterator[None]:
+    """Keep the TFDV job's output (TensorFlow's start-up noise, progress lines) off the console;
+    print it when the command fails, so the cause is never lost."""
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            yield
+    except BaseException:
+        sys.stderr.write(captured.getvalue())
+        raise
 
 
 def _reference_arguments(parser: argparse.ArgumentParser) -> None:
@@ -105,7 +122,8 @@ def _schema_diff(args: argparse.Namespace, work: Path) -> tuple[SchemaDiff, str]
     check_table_location(args.data, "--data")
     require_text(args.label_column, "--label-column")
     schema_path, shown = _reference_schema(args, work)
-    return diff_schema(schema_path, args.data, label_column=args.label_column), shown
+    with _tfdv_output_kept_back():
+        return diff_schema(schema_path, args.data, label_column=args.label_column), shown
 
 
 def _print_changes(diff: SchemaDiff, shown: str, data: str) -> None:
@@ -161,7 +179,8 @@ def _infer(args: argparse.Namespace) -> int:
 
     check_table_location(args.data, "--data")
     require_text(args.label_column, "--label-column")
-    path = infer_schema(args.data, args.out, label_column=args.label_column)
+    with _tfdv_output_kept_back():
+        path = infer_schema(args.data, args.out, label_column=args.label_column)
     print(f"schema: {path}")
     return 0
 
