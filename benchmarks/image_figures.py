@@ -37,6 +37,14 @@ def machine() -> str:
     return f"{os.cpu_count()} CPUs ({cpu}), {platform.platform()}"
 
 
+def storage_driver() -> str:
+    """The storage driver buildah really uses (1.28 ignores ``STORAGE_DRIVER``; storage.conf decides)."""
+    result = subprocess.run(["buildah", "info"], capture_output=True, text=True)
+    if result.returncode != 0:
+        return "unknown"
+    return json.loads(result.stdout).get("store", {}).get("GraphDriverName", "unknown")
+
+
 def run_image_test(figures: Path) -> None:
     """The in-image test with figures recorded to ``figures``."""
     env = {**os.environ, "KFP_CICD_IMAGE_TESTS": "1", "KFP_CICD_IMAGE_FIGURES": str(figures)}
@@ -97,7 +105,8 @@ def main() -> int:
             "",
             f"- date: {dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()}",
             f"- machine: {machine()}",
-            "- builder: buildah, vfs storage, chroot isolation, base `localhost/kfp-cicd-base:bookworm` "
+            f"- builder: buildah, {storage_driver()} storage, chroot isolation, base "
+            "`localhost/kfp-cicd-base:bookworm` "
             "(debootstrap bookworm, Python 3.11.2); the machine was shared with other jobs "
             "(builds under `nice`)",
             "- method: `benchmarks/image_figures.py` (tests/images/test_images_run.py with "

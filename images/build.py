@@ -6,8 +6,12 @@ Runs with any Python 3.10+ (standard library only). Images are tagged exactly as
 labels source/revision/version and a hash of its build inputs (``io.kfp-cicd.inputs-sha256``), so a
 rebuild is skipped (``--reuse``) when an image with the same reference was built from the same inputs.
 
-    python3 images/build.py [--registry R] [--tag T] [--only runtime,predictor] [--gpu] [--reuse]
-        [--build-arg K=V ...] [--volume HOST:CONTAINER[:ro] ...] [--push]
+    python3 images/build.py [--registry R] [--tag T] [--only runtime,runtime-cuda,...] [--gpu | --cpu-only]
+        [--reuse] [--build-arg K=V ...] [--volume HOST:CONTAINER[:ro] ...] [--push]
+
+By default it builds every image a default compile references: the three CPU images and the CUDA
+variant of the runtime image (``kfp-cicd-runtime:T-cuda``, for tasks that ask for a GPU). ``--cpu-only``
+skips the CUDA variant (pipelines compiled with ``--gpus 0``); ``--gpu`` builds only it.
 
 It prints one line per image: reference, seconds taken, size in MB (the last line is JSON with the same
 figures, for benchmarks).
@@ -28,7 +32,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from kfp_cicd.images import DEFAULT_REGISTRY, DOCKERFILES, ImageRefs  # noqa: E402
+from kfp_cicd.images import DEFAULT_REGISTRY, DOCKERFILES, VARIANTS, ImageBuild, ImageRefs  # noqa: E402
 from kfp_cicd.version import __version__  # noqa: E402
 
 INPUTS_LABEL = "io.kfp-cicd.inputs-sha256"
@@ -192,19 +196,21 @@ def build_image(
     build_args: dict[str, str],
     volumes: list[str],
     reuse: bool = False,
-    gpu: bool = False,
+    variant: str = "",
 ) -> BuiltImage:
-    """Build one image (or reuse an identical one); raises BuildError naming the image on failure."""
-    ref = refs.ref(name) + ("-cuda" if gpu else "")
-    args = dict(build_args)
-    if gpu:
-        args.setdefault("TORCH_VARIANT", "cuda")
-        args.setdefault("TORCH_INDEX_URL", "https://download.pytorch.org/whl/cu128")
+    """Build one image (or reuse an identical one); raises BuildError naming the image on failure.
+
+    ``variant`` (e.g. ``cuda``) builds the same Dockerfile with the variant's build arguments
+    (kfp_cicd/images.py) under the variant's reference; ``build_args`` given here win over them.
+    """
+    ref = refs.ref(name, variant)
+    key = f"{name}-{variant}" if variant else name
+    args = dict(VARIANTS[variant].build_args if variant else {}) | dict(build_args)
     args.setdefault("VERSION", refs.tag)
     source_hash = inputs_hash(name, {k: v for k, v in args.items() if k != "REVISION"})
     existing = builder.inspect(ref) if reuse else None
     if existing and existing["labels"].get(INPUTS_LABEL) == source_hash:
-        return BuiltImage(name, ref, 0.0, existing["size"], reused=True)
+        return BuiltImage(key, ref, 0.0, existing["size"], reused=True)
     args.setdefault("REVISION", code_revision())
     command = builder.build_command(DOCKERFILES[name], ref, args, {INPUTS_LABEL: source_hash}, volumes)
     started = time.monotonic()
@@ -216,7 +222,7 @@ def build_image(
             f"the build output above says which step"
         )
     built = builder.inspect(ref)
-    return BuiltImage(name, ref, seconds, built["size"] if built else 0, reused=False)
+    return BuiltImage(key, ref, seconds, built["size"] if built else 0, reused=False)
 
 
 def parse_pairs(values: list[str], what: str) -> dict[str, str]:
@@ -229,19 +235,41 @@ def parse_pairs(values: list[str], what: str) -> dict[str, str]:
     return pairs
 
 
+def select_builds(
+    refs: ImageRefs, only: str = "", gpu: bool = False, cpu_only: bool = False
+) -> list[ImageBuild]:
+    """The images to build: ``only`` (comma-separated keys, empty: all), less the CUDA variant
+    (``cpu_only``) or only it (``gpu``). Raises BuildError naming an unknown image."""
+    plan = {build.key: build for build in refs.builds()}
+    names = [n.strip() for n in only.split(",") if n.strip()] or list(plan)
+    unknown = [n for n in names if n not in plan]
+    if unknown:
+        raise BuildError(f"unknown image(s) {', '.join(unknown)}; the images are {', '.join(plan)}")
+    if gpu or cpu_only:
+        names = [n for n in names if bool(plan[n].variant) == gpu]
+    return [plan[n] for n in names]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--registry", default=os.environ.get("IMAGE_REGISTRY") or DEFAULT_REGISTRY)
     parser.add_argument("--tag", default=os.environ.get("IMAGE_TAG") or __version__)
+    every = [build.key for build in ImageRefs().builds()]
     parser.add_argument(
         "--only",
-        default=os.environ.get("IMAGES") or ",".join(DOCKERFILES),
+        default=os.environ.get("IMAGES") or ",".join(every),
         help="comma-separated image names (default: all: %(default)s)",
     )
-    parser.add_argument(
-        "--gpu", action="store_true", help="build the runtime image with CUDA torch instead, tagged TAG-cuda"
+    variant_choice = parser.add_mutually_exclusive_group()
+    variant_choice.add_argument(
+        "--gpu", action="store_true", help="build only the CUDA variant(s): kfp-cicd-runtime:TAG-cuda"
+    )
+    variant_choice.add_argument(
+        "--cpu-only",
+        action="store_true",
+        help="skip the CUDA variant (for pipelines compiled with --gpus 0)",
     )
     parser.add_argument(
         "--reuse",
@@ -259,20 +287,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--push", action="store_true", help="push each image after building it")
     args = parser.parse_args(argv)
     try:
-        names = [n.strip() for n in args.only.split(",") if n.strip()]
-        unknown = [n for n in names if n not in DOCKERFILES]
-        if unknown:
-            raise BuildError(
-                f"unknown image(s) {', '.join(unknown)}; the images are {', '.join(DOCKERFILES)}"
-            )
-        if args.gpu:
-            names = ["runtime"]
-        builder = find_builder()
         refs = ImageRefs(args.registry, args.tag)
+        plan = select_builds(refs, args.only, gpu=args.gpu, cpu_only=args.cpu_only)
+        builder = find_builder()
         build_args = parse_pairs(args.build_arg, "--build-arg")
         results = []
-        for name in names:
-            built = build_image(builder, name, refs, build_args, args.volume, args.reuse, args.gpu)
+        for image in plan:
+            built = build_image(builder, image.name, refs, build_args, args.volume, args.reuse, image.variant)
             print(
                 f"{built.ref}: {'reused' if built.reused else f'built in {built.seconds:.0f} s'}, "
                 f"{built.size_bytes / 1e6:.0f} MB",

@@ -71,3 +71,44 @@ def stale_specs(
             if not committed.is_file() or committed.read_bytes() != fresh.read_bytes():
                 stale.append(str(committed))
     return stale
+
+
+# --- the component suite: one YAML per op (kfp_cicd.components.OP_SPECS) ---------------------------
+
+COMPONENTS_SUBDIR = "components"
+
+
+def compile_components(output_dir: Path = DEFAULT_OUTPUT_DIR, images: ImageRefs | None = None) -> list[Path]:
+    """Compile every op of the suite to ``<output_dir>/components/<name>.yaml``; returns the files.
+
+    Each file is one component (``kfp.components.load_component_from_file`` loads it) on the images
+    ``images`` names, for teams that use the components without installing the package.
+    """
+    from kfp_cicd.components import OP_SPECS, ops
+
+    images = images or ImageRefs()
+    suite = ops(registry=images.registry, tag=images.tag)
+    folder = Path(output_dir) / COMPONENTS_SUBDIR
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for spec in OP_SPECS:
+        path = folder / spec.yaml_name
+        compiler.Compiler().compile(getattr(suite, spec.name), str(path))
+        written.append(path)
+    return written
+
+
+def stale_components(output_dir: Path = DEFAULT_OUTPUT_DIR, images: ImageRefs | None = None) -> list[str]:
+    """Committed component YAMLs that are missing, differ from a fresh compilation, or belong to no op."""
+    committed_dir = Path(output_dir) / COMPONENTS_SUBDIR
+    stale = []
+    with tempfile.TemporaryDirectory(prefix="kfp-cicd-components-") as scratch:
+        fresh_files = compile_components(Path(scratch), images)
+        for fresh in fresh_files:
+            committed = committed_dir / fresh.name
+            if not committed.is_file() or committed.read_bytes() != fresh.read_bytes():
+                stale.append(str(committed))
+        expected = {fresh.name for fresh in fresh_files}
+    if committed_dir.is_dir():
+        stale += sorted(str(p) for p in committed_dir.glob("*.yaml") if p.name not in expected)
+    return stale

@@ -21,10 +21,12 @@ from kfp_cicd.components.train.component import build_component as build_train
 from kfp_cicd.components.train.vertex import VertexTrainingCluster, build_vertex_component
 from kfp_cicd.components.train_pytorchjob.component import build_component as build_pytorchjob
 from kfp_cicd.components.validate_data.component import build_component as build_validate
+from kfp_cicd.components.validate_data.component import build_reference_component
 from kfp_cicd.images import ImageRefs
 from kfp_cicd.pipelines.parameters import (
     DEPLOY,
     EVALUATE,
+    REFERENCE,
     REGISTER,
     TRAIN,
     TRAINING_PIPELINE,
@@ -107,7 +109,12 @@ def _configure_training_task(task: dsl.PipelineTask, target: Target, resources: 
 
 
 def use_mlflow_credentials(task: dsl.PipelineTask, target: Target) -> None:
-    """On Kubeflow, MLflow/S3 credentials come from an optional Secret, never from parameters."""
+    """On Kubeflow, MLflow/S3 credentials come from an optional Secret, never from parameters.
+
+    On Vertex there is no Kubernetes Secret: the parameter ``mlflow_secrets`` names Secret Manager
+    secret versions (names only), which each MLflow-facing task reads at start
+    (``kfp_cicd.gcp.secret_manager.load_mlflow_credentials``) with the job's service account.
+    """
     if target is not Target.KUBEFLOW:
         return
     kubernetes.use_secret_as_env(
@@ -150,10 +157,13 @@ def build_training_pipeline(
     target = Target(target)
     resources = resources or TrainingResources()
     validate_op = build_validate(images.validation)
-    train_op = build_train(images.runtime)
+    reference_op = build_reference_component(images.validation)
+    # Every task or pod that asks for an accelerator runs the CUDA runtime image; all others the CPU ones.
+    training_image = images.training(resources.gpus if target is not Target.LOCAL else 0)
+    train_op = build_train(training_image)
     if target is Target.VERTEX and resources.vertex_custom_job:
         train_op = build_vertex_component(
-            images.runtime,
+            training_image,
             VertexTrainingCluster(
                 replica_count=resources.vertex_replica_count,
                 machine_type=resources.vertex_machine_type,
@@ -169,12 +179,23 @@ def build_training_pipeline(
 
     def train_and_ship(p: dict) -> None:
         """The graph: validate → train → evaluate → (if approved) register → deploy."""
-        validate = validate_op(**component_arguments(VALIDATE, p)).set_display_name("validate data")
+        # The champion's data contract, named (never cached): validate_data's cache key includes it, so
+        # a re-run reuses validation (and training) only while the champion's contract is the same.
+        reference = reference_op(**component_arguments(REFERENCE, p)).set_display_name(
+            "data contract reference"
+        )
+        use_mlflow_credentials(reference, target)
+        validate = validate_op(
+            **component_arguments(VALIDATE, p),
+            pipeline_job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+            reference=reference.output,
+        ).set_display_name("validate data")
+        use_mlflow_credentials(validate, target)  # it reads the champion's data contract
         if pytorchjob_op is not None:
             train = pytorchjob_op(
                 **component_arguments("pytorchjob", p),
                 schema=validate.outputs["schema"],
-                worker_image=images.runtime,
+                worker_image=training_image,
                 shared_pvc=resources.shared_pvc,
                 shared_mount_path=resources.shared_mount_path,
                 workers=resources.kubeflow_nodes - 1,
@@ -190,7 +211,7 @@ def build_training_pipeline(
             model=train.outputs["model"],
             schema=validate.outputs["schema"],
             data_fingerprint=validate.outputs["data_fingerprint"],
-            image_refs=f"runtime={images.runtime},validation={images.validation}",
+            image_refs=f"runtime={images.runtime},validation={images.validation},training={training_image}",
             pipeline_job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
             pipeline_job_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
         ).set_display_name("evaluate + gate")
@@ -207,6 +228,7 @@ def build_training_pipeline(
                 model_card=evaluate.outputs["model_card"],
                 report=evaluate.outputs["report"],
                 statistics=validate.outputs["statistics"],
+                schema=validate.outputs["schema"],
                 data_fingerprint=validate.outputs["data_fingerprint"],
                 pipeline_job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
                 pipeline_job_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
@@ -219,16 +241,18 @@ def build_training_pipeline(
             ).set_display_name("deploy (KServe)")
             use_mlflow_credentials(deploy, target)
         # Caching, task by task (KFP reuses a cached task's outputs when its inputs are the same):
-        # validate and train are pure functions of their inputs, so a re-run after a failure (a
-        # lost training pod, a failed deploy) reuses them instead of redoing them. This assumes a
-        # data location's contents do not change: give new data a new path, or submit with
-        # --no-cache. evaluate reads the registry's current champion; register and deploy move
-        # aliases and serving traffic: these must run every time, never be skipped.
+        # validate and train are pure functions of their inputs, so a re-run after a failure (a lost
+        # training pod, a failed deploy) reuses them instead of redoing them, as long as the data
+        # location's contents do not change (give new data a new path, or submit with --no-cache).
+        # validate's inputs include the champion's data contract, named by the reference task, so a
+        # new champion means a new validation. reference and evaluate read the registry's current
+        # champion, and register and deploy move aliases and serving traffic: these must run every
+        # time, never be skipped.
         for task in (validate, train):
             task.set_caching_options(True)
-        for task in (evaluate, register, deploy):
+        for task in (reference, evaluate, register, deploy):
             task.set_caching_options(False)
-        for task in (validate, train, evaluate, register, deploy):
+        for task in (reference, validate, train, evaluate, register, deploy):
             run_as_image_user(task, target)
 
     training_pipeline = dsl.pipeline(name=PIPELINE_NAME, description=DESCRIPTION)(

@@ -39,7 +39,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _compile(args: argparse.Namespace) -> int:
-    from kfp_cicd.compiler import compile_all, stale_specs
+    from kfp_cicd.compiler import compile_all, compile_components, stale_components, stale_specs
     from kfp_cicd.errors import KfpCicdError
     from kfp_cicd.images import DEFAULT_REGISTRY, ImageRefs
     from kfp_cicd.parameter_validation import check_dns_subdomain, check_image_registry, check_image_tag
@@ -69,9 +69,17 @@ def _compile(args: argparse.Namespace) -> int:
                 f"stale: {path} differs from what the pipeline code compiles to; run `kfp-cicd compile`",
                 file=sys.stderr,
             )
+        stale_yamls = stale_components(args.output_dir, images)
+        for path in stale_yamls:
+            print(
+                f"stale: {path} is missing, differs from what its component compiles to, or belongs to "
+                "no op of kfp_cicd.components; run `kfp-cicd compile`",
+                file=sys.stderr,
+            )
+        stale += stale_yamls
         if not stale:
             print(f"compiled specs under {args.output_dir} are up to date")
         return 1 if stale else 0
-    for path in compile_all(args.output_dir, images, resources):
+    for path in compile_all(args.output_dir, images, resources) + compile_components(args.output_dir, images):
         print(f"wrote {path}")
     return 0

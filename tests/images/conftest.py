@@ -2,7 +2,7 @@
 task handler that runs each compiled task inside its image instead of in this interpreter.
 
 Opt in with ``KFP_CICD_IMAGE_TESTS=1`` (and ``-m images``/``-m slow`` as you like); the tests skip when
-buildah or debootstrap is missing. Builds take many minutes with the vfs storage driver, so an image is
+buildah or debootstrap is missing. Builds take many minutes on 2 cores, so an image is
 rebuilt only when its build inputs changed (a hash label, see images/build.py);
 ``KFP_CICD_IMAGE_REUSE=1`` reuses whatever image carries the expected reference.
 """
@@ -50,13 +50,15 @@ def build_module():
 
 @pytest.fixture(scope="session")
 def buildah() -> str:
-    """The buildah binary, once the tests are opted in and the tools exist; vfs + chroot isolation."""
+    """The buildah binary, once the tests are opted in and the tools exist; chroot isolation.
+
+    The storage driver is storage.conf's (overlay here); buildah 1.28 ignores ``STORAGE_DRIVER``.
+    """
     if os.environ.get(OPT_IN_VARIABLE) != "1":
         pytest.skip(f"image tests are opt-in: set {OPT_IN_VARIABLE}=1 (they build images for minutes)")
     missing = [tool for tool in ("buildah", "debootstrap") if not shutil.which(tool)]
     if missing:
         pytest.skip(f"{' and '.join(missing)} not found: apt-get install -y buildah debootstrap")
-    os.environ.setdefault("STORAGE_DRIVER", "vfs")
     os.environ.setdefault("BUILDAH_ISOLATION", "chroot")
     return shutil.which("buildah")
 

@@ -9,7 +9,6 @@ import re
 from pathlib import Path
 
 import pytest
-import yaml
 
 from kfp_cicd.images import DOCKERFILES, ImageRefs
 
@@ -36,33 +35,45 @@ def pins(path: Path) -> dict[str, str]:
     }
 
 
-def test_make_images_builds_what_compile_references(tmp_path: Path, build_module) -> None:
-    """`kfp-cicd compile --image-registry R --image-tag T` names images `make images` builds as R/…:T."""
+def compiled_refs(tmp_path: Path, *options: str) -> set[str]:
+    """Every image reference in what ``kfp-cicd compile --image-registry registry.example/ml
+    --image-tag 9.9.9 OPTIONS`` writes (executor images, worker pools, constants such as the predictor)."""
     from kfp_cicd.cli import main
 
-    assert (
-        main(
-            [
-                "compile",
-                "--image-registry",
-                "registry.example/ml",
-                "--image-tag",
-                "9.9.9",
-                "--output-dir",
-                str(tmp_path),
-            ]
-        )
-        == 0
-    )
-    spec = next(yaml.safe_load_all((tmp_path / "kubeflow" / "training_pipeline.yaml").read_text()))
-    compiled = {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()}
+    command = ["compile", "--image-registry", "registry.example/ml", "--image-tag", "9.9.9"]
+    assert main([*command, "--output-dir", str(tmp_path), *options]) == 0
+    pattern = re.compile(r"registry\.example/ml/kfp-cicd-[a-z]+:[\w.-]+")
+    return {ref for path in tmp_path.rglob("*.yaml") for ref in pattern.findall(path.read_text())}
+
+
+@pytest.mark.parametrize(("options", "cpu_only"), [((), False), (("--gpus", "0"), True)])
+def test_make_images_builds_exactly_what_compile_references(
+    options: tuple, cpu_only: bool, tmp_path: Path, build_module
+) -> None:
+    """`kfp-cicd compile --image-registry R --image-tag T` names exactly the images `make images` builds
+    as R/…:T (the CUDA runtime included; without it for `--gpus 0` and `--cpu-only`)."""
     refs = ImageRefs("registry.example/ml", "9.9.9")
     builder = build_module.Builder("/usr/bin/buildah")
     built = set()
-    for name, dockerfile in DOCKERFILES.items():
-        command = builder.build_command(dockerfile, refs.ref(name), {}, {}, [])
+    for image in build_module.select_builds(refs, cpu_only=cpu_only):
+        command = builder.build_command(image.dockerfile, image.ref, image.build_args, {}, [])
         built.add(command[command.index("-t") + 1])
-    assert compiled == {refs.runtime, refs.validation} and compiled <= built
+    assert compiled_refs(tmp_path, *options) == built
+    assert (refs.runtime_cuda in built) is not cpu_only
+
+
+def test_the_cuda_variant_is_one_rule_for_compile_and_build(build_module) -> None:
+    refs = ImageRefs("registry.example/ml", "9.9.9")
+    assert refs.runtime_cuda == "registry.example/ml/kfp-cicd-runtime:9.9.9-cuda" == refs.training(1)
+    assert refs.training(0) == refs.runtime
+    assert [b.key for b in build_module.select_builds(refs, gpu=True)] == ["runtime-cuda"]
+    assert [b.ref for b in build_module.select_builds(refs, "runtime-cuda")] == [refs.runtime_cuda]
+    cuda = build_module.select_builds(refs, gpu=True)[0]
+    assert cuda.dockerfile == DOCKERFILES["runtime"] and cuda.build_args["TORCH_VARIANT"] == "cuda"
+    with pytest.raises(ValueError, match="no 'cuda' variant; the variants are runtime-cuda"):
+        refs.ref("predictor", "cuda")
+    with pytest.raises(build_module.BuildError, match=r"unknown image.*predictor-cuda"):
+        build_module.select_builds(refs, "predictor-cuda")
 
 
 def test_unknown_image_name_is_refused() -> None:
@@ -141,9 +152,9 @@ def test_the_predictor_image_carries_the_library_only(build_module) -> None:
         "kfp_cicd",
     ]
     dockerfile = (REPO_ROOT / DOCKERFILES["predictor"]).read_text()
-    removed = re.search(r"(?m)^RUN rm -r ((?:kfp_cicd/\S+ )+)", dockerfile)
+    removed = re.search(r"(?ms)^RUN rm -r (.*?)&&", dockerfile)
     assert removed, "the predictor's Dockerfile removes the application modules before installing"
-    removed_paths = [REPO_ROOT / path for path in removed.group(1).split()]
+    removed_paths = [REPO_ROOT / word for word in removed.group(1).split() if word.startswith("kfp_cicd/")]
     assert all(path.exists() for path in removed_paths), removed.group(1)
     kept = [
         path
@@ -185,3 +196,20 @@ def test_serving_lock_holds_no_pipeline_packages() -> None:
         {"kfp", "google-cloud-pipeline-components", "google-cloud-aiplatform", "mlflow"}
     )
     assert serving["torch"].endswith("+cpu"), "the predictor never installs the CUDA torch"
+
+
+def test_ci_runs_the_image_test_after_the_suite_and_never_the_cuda_build() -> None:
+    """.ci/run: `make test`, then the tools the image test needs, then the image test with its opt-in;
+    the CUDA image's own opt-in never (docs/reliability.md, "Images": timing and budget)."""
+    lines = [
+        line.strip()
+        for line in (REPO_ROOT / ".ci" / "run").read_text().splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
+    suite = lines.index("make test")
+    install = next(i for i, line in enumerate(lines) if "apt-get install -y buildah debootstrap" in line)
+    image_test = next(i for i, line in enumerate(lines) if "-m images tests/images/" in line)
+    assert suite < install < image_test
+    assert lines[image_test].startswith("KFP_CICD_IMAGE_TESTS=1 ")
+    assert "KFP_CICD_CUDA_IMAGE_TESTS" not in (REPO_ROOT / ".ci" / "run").read_text()
+    assert "set -euo pipefail" in lines, "a failing suite or image test fails CI"

@@ -37,6 +37,7 @@ TASK_TIMEOUT_SECONDS = float(os.environ.get("KFP_CICD_IMAGE_TASK_TIMEOUT", "900"
 MODEL = "fraud-detector"
 TFX_IMAGE_BYTES = 6.7e9  # what users measured for TFX's image; ours must stay well under it
 EXPECTED_IMAGE = {
+    "data_contract_reference": "validation",
     "validate_data": "validation",
     "train_model": "runtime",
     "evaluate_model": "runtime",
@@ -175,7 +176,11 @@ class InImageRun:
 
 
 def compile_pipeline(out_dir: Path, images) -> dict:
-    """``kfp-cicd compile --image-registry localhost --image-tag <version>``; the Kubeflow spec."""
+    """``kfp-cicd compile --image-registry localhost --image-tag <version> --gpus 0``; the Kubeflow spec.
+
+    ``--gpus 0``: no task asks for a GPU, so training runs the CPU runtime image built here (with a GPU
+    it would reference the CUDA variant, which this test does not build; see test_gpu_images.py).
+    """
     from kfp_cicd.cli import main
 
     assert (
@@ -186,6 +191,8 @@ def compile_pipeline(out_dir: Path, images) -> dict:
                 images.refs.registry,
                 "--image-tag",
                 images.refs.tag,
+                "--gpus",
+                "0",
                 "--output-dir",
                 str(out_dir),
             ]
@@ -218,12 +225,15 @@ def in_image_run(
     arguments = {
         "train_data": str(data.train),
         "eval_data": str(data.holdout),
+        "label_column": LABEL_COLUMN,
+        "model_name": MODEL,
         "mlflow_tracking_uri": tracking_uri,
         "deploy_target": "local",
-        "epochs": 2,
+        "epochs": 8,
         "num_processes": 2,
         "min_roc_auc": 0.6,
         "min_pr_auc": 0.05,
+        "baseline_metrics": "",  # this test checks the images, not that 4,000 rows beat a baseline
         "smoke_requests": 5,
     }
     error = None
@@ -435,3 +445,39 @@ def test_images_are_small_and_the_predictor_smallest(built_images) -> None:
     sizes = {name: built.size_bytes for name, built in built_images.built.items()}
     assert all(0 < size < TFX_IMAGE_BYTES * 0.75 for size in sizes.values()), sizes
     assert min(sizes, key=sizes.get) == "predictor", sizes
+
+
+CUDA_OPT_IN_VARIABLE = "KFP_CICD_CUDA_IMAGE_TESTS"
+CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")  # for pip behind a TLS-intercepting proxy
+
+
+def test_cuda_runtime_image_has_cuda_torch(buildah: str, base_image: str, build_module) -> None:
+    """The CUDA variant GPU tasks run (``kfp-cicd-runtime:<version>-cuda``) carries CUDA torch.
+
+    A separate opt-in (``KFP_CICD_CUDA_IMAGE_TESTS=1``), never in CI: it downloads PyPI's CUDA torch
+    and its nvidia-* wheels (several GB) and needs tens of GB of vfs storage. No GPU is needed: it checks
+    the build, not a device.
+    """
+    from kfp_cicd.images import CUDA, ImageRefs
+    from kfp_cicd.version import __version__
+
+    if os.environ.get(CUDA_OPT_IN_VARIABLE) != "1":
+        pytest.skip(f"the CUDA image build is opt-in: set {CUDA_OPT_IN_VARIABLE}=1 (GBs of downloads)")
+    refs = ImageRefs("localhost", __version__)
+    build_args, volumes = {"BASE_IMAGE": base_image}, []
+    if CA_BUNDLE.is_file():
+        build_args["PIP_CERT"] = str(CA_BUNDLE)
+        volumes.append(f"{CA_BUNDLE}:{CA_BUNDLE}:ro")
+    builder = build_module.Builder(buildah)
+    existing = builder.inspect(refs.runtime_cuda) if os.environ.get("KFP_CICD_IMAGE_REUSE") == "1" else None
+    if existing:  # as for the CPU images: any image under the reference, when iterating on the test
+        built = build_module.BuiltImage("runtime-cuda", refs.runtime_cuda, 0.0, existing["size"], True)
+    else:
+        built = build_module.build_image(builder, "runtime", refs, build_args, volumes, True, CUDA.name)
+    assert built.ref == refs.runtime_cuda
+    out = run_in(
+        buildah, built.ref, "python3", "-c", "import torch; print(torch.__version__, torch.version.cuda)"
+    )
+    version, cuda = out.split()
+    assert version.split("+")[0] == installed_version("torch").split("+")[0] and cuda != "None", out
+    assert built.size_bytes < TFX_IMAGE_BYTES * 1.5, built.size_bytes

@@ -64,7 +64,7 @@ def test_vertex_training_is_a_custom_job_with_gpu_worker_pools(compiled: dict) -
     for pool in pools:
         assert pool["machine_spec"]["accelerator_type"] == "NVIDIA_L4"
         assert pool["machine_spec"]["accelerator_count"] == 1
-        assert pool["container_spec"]["image_uri"] == IMAGES.runtime
+        assert pool["container_spec"]["image_uri"] == IMAGES.runtime_cuda  # GPU pools: the CUDA image
     launcher = spec["deploymentSpec"]["executors"]["exec-train-model"]["container"]["image"]
     assert launcher.startswith("gcr.io/ml-pipeline/google-cloud-pipeline-components:")
 
@@ -96,7 +96,10 @@ def test_every_task_runs_on_the_projects_images_without_pip_installs(compiled: d
         container = executor["container"]
         if target == "vertex" and name == "exec-train-model":
             continue  # the custom-job launcher; its worker pools run our image (tested above)
-        expected = IMAGES.validation if name == "exec-validate-data" else IMAGES.runtime
+        on_validation_image = name in ("exec-validate-data", "exec-data-contract-reference")
+        expected = IMAGES.validation if on_validation_image else IMAGES.runtime
+        if name == "exec-train-model":
+            expected = IMAGES.runtime_cuda  # it asks for a GPU (tests/images/test_gpu_images.py)
         assert container["image"] == expected, name
         assert "pip install" not in " ".join(container["command"]), f"{name} would pip-install kfp"
 
