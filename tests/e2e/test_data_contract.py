@@ -171,7 +171,7 @@ def test_a_clean_new_feed_passes_against_the_champion(first_release, workspace: 
     contract = json.loads((out / "schema" / "contract.json").read_text())
     assert contract["reference"]["kind"] == "champion", contract
     assert contract["reference"]["champion"] == {"model_name": MODEL, "version": "1"}
-    assert "Validated against champion" in (out / "summary.md").read_text()
+    assert f"validated against champion {MODEL} version 1" in (out / "summary.md").read_text()
     assert "balance" in (out / "drift.md").read_text()  # drift measured against the champion's statistics
 
 

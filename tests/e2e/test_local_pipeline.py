@@ -157,5 +157,7 @@ def test_bad_data_stops_at_validation_naming_the_anomaly(
     assert "feature 'channel'" in (result.log_dir / "validate-data.log").read_text()
     output = capfd.readouterr()
     assert "feature 'channel'" in output.out + output.err
-    assert set(result.tasks) <= {"validate-data"}, "nothing downstream of validation may run"
+    assert set(result.tasks) <= {"data-contract-reference", "validate-data"}, (
+        "nothing downstream of validation may run"
+    )
     assert version_for_alias(result.tracking_uri, MODEL, CANDIDATE) is None

@@ -10,7 +10,7 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 from kfp_cicd.cli import main
-from kfp_cicd.compiler import compile_all, stale_specs
+from kfp_cicd.compiler import compile_all, compile_components, stale_specs
 from kfp_cicd.images import ImageRefs
 
 IMAGES = ImageRefs(registry="registry.example.com/team", tag="9.9.9")
@@ -132,6 +132,7 @@ def test_committed_specs_are_fresh(repo_root: Path) -> None:
 
 def test_check_names_a_stale_spec_and_fails(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     compile_all(tmp_path)
+    compile_components(tmp_path)
     assert main(["compile", "--check", "--output-dir", str(tmp_path)]) == 0
     stale = tmp_path / "vertex" / "training_pipeline.yaml"
     stale.write_text(stale.read_text().replace("epochs", "epochz"))

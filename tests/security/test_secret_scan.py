@@ -168,7 +168,8 @@ def test_a_full_local_run_leaks_no_planted_secret(tmp_path: Path) -> None:
     reached = {f.location for root in outputs for f in scan_tree(root, [canary])}
     assert any(location.endswith("mlflow.db") for location in reached), reached
     assert any("/pipeline_root/" in location for location in reached), reached
-    assert any(location.endswith("stdout.log") or location.endswith("stderr.log") for location in reached)
+    # The task output the console keeps back is in the run's logs/ (<task>.log): scanned too.
+    assert any("/logs/" in location for location in reached), reached
 
 
 def test_url_credentials_can_be_redacted_before_anything_prints_them() -> None:
