@@ -11,11 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlflow.exceptions import MlflowException
-
 from kfp_cicd.errors import RegistryError
 from kfp_cicd.registry.aliases import CHAMPION
 from kfp_cicd.registry.client import version_for_alias, version_tags
+from kfp_cicd.registry.contract import download_artifact
 from kfp_cicd.registry.tags import TRAINING_STATISTICS_TAG
 
 TRAIN_DATA_TAG = "train_data"
@@ -71,16 +70,10 @@ def find_champion_baseline(tracking_uri: str, model_name: str) -> ChampionBaseli
 
 def download_statistics(baseline: ChampionBaseline, tracking_uri: str, destination: Path) -> Path:
     """A local copy of the champion's stored ``train_stats.pb`` (any MLflow artifact location)."""
-    import mlflow.artifacts
-
-    destination.mkdir(parents=True, exist_ok=True)
-    try:
-        local = mlflow.artifacts.download_artifacts(
-            artifact_uri=baseline.location, dst_path=str(destination), tracking_uri=tracking_uri
-        )
-    except (MlflowException, OSError) as exc:
-        raise RegistryError(
-            f"could not download the training statistics of {baseline.model_name} "
-            f"version {baseline.version} from {baseline.location}: {exc}"
-        ) from exc
-    return Path(local)
+    return download_artifact(
+        baseline.location,
+        tracking_uri,
+        destination,
+        what="training statistics",
+        owner=f"{baseline.model_name} version {baseline.version}",
+    )

@@ -205,9 +205,9 @@ def data_contract_reference(tracking_uri: str, model_name: str, mlflow_secrets: 
     from kfp_cicd.gcp.secret_manager import load_mlflow_credentials
 
     load_mlflow_credentials(mlflow_secrets)  # Secret Manager names (Vertex) -> MLflow's env vars
-    from kfp_cicd.components.validate_data.contract import reference_key
+    from kfp_cicd.components.validate_data.contract import champion_of, reference_key
 
-    return reference_key(tracking_uri, model_name)
+    return reference_key(champion_of(tracking_uri, model_name))
 
 
 def build_component(image: str) -> PythonComponent:

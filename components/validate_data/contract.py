@@ -28,7 +28,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kfp_cicd.errors import DataError
 from kfp_cicd.parameter_validation import check_accepted_changes
 from kfp_cicd.registry.contract import (
     CONTRACT_FILE,
@@ -38,6 +37,7 @@ from kfp_cicd.registry.contract import (
     file_digest,
     find_reference,
 )
+from kfp_cicd.tfdv.options import ValidationOptions
 
 log = logging.getLogger(__name__)
 
@@ -86,22 +86,25 @@ class ReferenceChoice:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+def champion_of(tracking_uri: str, model_name: str) -> Reference | None:
+    """The champion's stored contract; ``None`` without a registry or a champion (a first release)."""
+    return find_reference(tracking_uri, model_name) if tracking_uri and model_name else None
+
+
 def choose_reference(
     *,
+    champion: Reference | None,
     tracking_uri: str,
-    model_name: str,
     schema_path: str,
     baseline_statistics: str,
     work_dir: str | Path,
 ) -> ReferenceChoice:
-    """The reference of this run (see the module docstring), downloaded into ``work_dir``.
+    """The reference of this run (see the module docstring), the champion's files (from
+    :func:`champion_of`) downloaded into ``work_dir``.
 
     Raises:
         RegistryError: the champion's contract cannot be read, or differs from its digests.
     """
-    champion: Reference | None = None
-    if tracking_uri and model_name:
-        champion = find_reference(tracking_uri, model_name)
     local = download_reference(champion, tracking_uri, work_dir) if champion else None
     champion_schema = str(local.schema_path) if local and local.schema_path else ""
     champion_statistics = str(local.statistics_path) if local and local.statistics_path else ""
@@ -150,16 +153,13 @@ def choose_reference(
     return ReferenceChoice(FIRST_RELEASE, "", baseline, "", details)
 
 
-def reference_key(tracking_uri: str, model_name: str) -> str:
+def reference_key(champion: Reference | None) -> str:
     """What identifies the champion's data contract: ``""`` without a champion (a first release),
     else ``"<model> version <v> schema <digest> statistics <digest>"``.
 
     The pipeline passes it to validate_data, so a cached validation is reused only while the
     champion's contract is the same one, and validate_data checks it still is.
     """
-    if not (tracking_uri and model_name):
-        return ""
-    champion = find_reference(tracking_uri, model_name)
     if champion is None:
         return ""
     return (
@@ -286,20 +286,12 @@ def evolve_stored_schema(schema_dir: str | Path, train_data: str, label_column: 
     return True
 
 
-def settings_record(
-    *,
-    drift_thresholds: dict[str, float],
-    drift_default_threshold: float,
-    range_tolerance: float,
-    max_unknown_category_fraction: float,
-) -> dict[str, Any]:
+def settings_record(options: ValidationOptions) -> dict[str, Any]:
     """The drift/skew and tolerance settings ``contract.json`` records."""
-    if range_tolerance < 0:
-        raise DataError(f"range_tolerance {range_tolerance} is not valid: give a number of 0 or more")
     return {
-        "drift_default_threshold": drift_default_threshold,
-        "drift_thresholds": dict(drift_thresholds),
+        "drift_default_threshold": options.drift_default_threshold,
+        "drift_thresholds": dict(options.drift_thresholds),
         "drift_metrics": {"numeric": "JENSEN_SHANNON_DIVERGENCE", "categorical": "L_INFINITY"},
-        "range_tolerance": range_tolerance,
-        "max_unknown_category_fraction": max_unknown_category_fraction,
+        "range_tolerance": options.range_tolerance,
+        "max_unknown_category_fraction": options.max_unknown_category_fraction,
     }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Mapping, MutableMapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from kfp_cicd.components.validate_data.contract import (
     EVOLVING_CHANGES,
     acceptance_for,
     accepted_record,
+    champion_of,
     choose_reference,
     contract_summary_lines,
     evolve_stored_schema,
@@ -31,7 +33,6 @@ from kfp_cicd.components.validate_data.validation import (
     run_validation_task,
 )
 from kfp_cicd.errors import DataError
-from kfp_cicd.parameter_validation import check_fraction, check_non_negative
 from kfp_cicd.tfdv.options import (
     ValidationOptions,
     parse_beam_options,
@@ -81,45 +82,36 @@ def run_contract_validation(
         DataError: ``reference`` (data_contract_reference's answer, when the pipeline passes it)
             no longer names the champion's contract: the champion changed during the run.
     """
-    # Parameters first; the label column is read before TFDV starts (run_validation_task).
-    check_non_negative(range_tolerance, "range_tolerance")
-    check_fraction(max_unknown_category_fraction, "max_unknown_category_fraction")
+    # Every parameter is checked first (ValidationOptions is the one check of the numbers), then the
+    # registry is read once, then the label column (run_validation_task), then TFDV.
     acceptance = acceptance_for(accept_data_changes, trigger_reason)
     tolerated = parse_tolerated_kinds(tolerate_anomalies)
-    thresholds = parse_drift_thresholds(drift_thresholds)
-    settings = settings_record(
-        drift_thresholds=thresholds,
+    options = ValidationOptions(
+        drift_thresholds=parse_drift_thresholds(drift_thresholds),
         drift_default_threshold=drift_default_threshold,
+        processing=processing,
+        beam_options=parse_beam_options(beam_options),
+        beam_threshold_mb=beam_threshold_mb,
+        sample_rate=sample_rate,
         range_tolerance=range_tolerance,
         max_unknown_category_fraction=max_unknown_category_fraction,
     )
-    if reference is not None and reference_key(tracking_uri, model_name) != reference:
+    champion = champion_of(tracking_uri, model_name)
+    if reference is not None and reference_key(champion) != reference:
         raise DataError(
             f"the champion of {model_name} changed while this run started (it was "
-            f"{reference or 'none: a first release'}, it is now "
-            f"{reference_key(tracking_uri, model_name) or 'none'}); run the pipeline again so the data "
-            "is validated against the current champion's data contract"
+            f"{reference or 'none: a first release'}, it is now {reference_key(champion) or 'none'}); "
+            "run the pipeline again so the data is validated against the current champion's data contract"
         )
     with tempfile.TemporaryDirectory(prefix="validate_data-reference-") as work:
         choice = choose_reference(
+            champion=champion,
             tracking_uri=tracking_uri,
-            model_name=model_name,
             schema_path=schema_path,
             baseline_statistics=baseline_statistics,
             work_dir=work,
         )
-        options = ValidationOptions(
-            baseline_statistics=choice.baseline_statistics,
-            drift_thresholds=thresholds,
-            drift_default_threshold=drift_default_threshold,
-            processing=processing,
-            beam_options=parse_beam_options(beam_options),
-            beam_threshold_mb=beam_threshold_mb,
-            sample_rate=sample_rate,
-            range_tolerance=range_tolerance,
-            max_unknown_category_fraction=max_unknown_category_fraction,
-            reference_name=choice.name,
-        )
+        options = replace(options, baseline_statistics=choice.baseline_statistics, reference_name=choice.name)
         failure: DataValidationFailed | None = None
         try:
             counts = run_validation_task(
@@ -150,7 +142,7 @@ def run_contract_validation(
     write_contract(
         schema_dir,
         choice=choice,
-        settings=settings,
+        settings=settings_record(options),
         accepted=accepted,
         schema_acceptance=read_acceptance(schema_path)
         if schema_path and Path(schema_path).is_file()

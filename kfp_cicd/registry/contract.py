@@ -107,47 +107,56 @@ def download_reference(reference: Reference, tracking_uri: str, destination: str
         RegistryError: a file cannot be downloaded, or its bytes differ from the digest the version
             was tagged with (the reference was changed after registration).
     """
-    destination = Path(destination)
-    schema = _download(
-        reference, "schema", reference.schema_uri, reference.schema_digest, tracking_uri, destination
-    )
-    statistics = _download(
-        reference,
-        "training statistics",
-        reference.statistics_uri,
-        reference.statistics_digest,
-        tracking_uri,
-        destination,
-    )
-    return LocalReference(reference, schema, statistics)
+    owner = reference.describe()
+    local = {
+        what: download_artifact(
+            uri,
+            tracking_uri,
+            Path(destination) / what.replace(" ", "_"),
+            what=what,
+            owner=owner,
+            digest=digest,
+        )
+        if uri
+        else None
+        for what, uri, digest in (
+            ("schema", reference.schema_uri, reference.schema_digest),
+            ("training statistics", reference.statistics_uri, reference.statistics_digest),
+        )
+    }
+    return LocalReference(reference, local["schema"], local["training statistics"])
 
 
-def _download(
-    reference: Reference, what: str, uri: str, expected: str, tracking_uri: str, destination: Path
-) -> Path | None:
-    """One artifact of the reference, digest-checked; ``None`` when the version has none."""
-    if not uri:
-        return None
+def download_artifact(
+    uri: str, tracking_uri: str, destination: str | Path, *, what: str, owner: str, digest: str = ""
+) -> Path:
+    """A local copy of one run artifact of a registered version (any MLflow artifact location).
+
+    ``what`` and ``owner`` name it in errors (``"training statistics"``, ``"champion m version 3"``);
+    with ``digest`` (``"sha256:<hex>"``, from a version tag) the bytes must match it.
+
+    Raises:
+        RegistryError: it cannot be downloaded, or its digest differs from ``digest``.
+    """
     import mlflow.artifacts
 
-    folder = destination / what.replace(" ", "_")
-    folder.mkdir(parents=True, exist_ok=True)
+    Path(destination).mkdir(parents=True, exist_ok=True)
     try:
         local = Path(
             mlflow.artifacts.download_artifacts(
-                artifact_uri=uri, dst_path=str(folder), tracking_uri=tracking_uri
+                artifact_uri=uri, dst_path=str(destination), tracking_uri=tracking_uri
             )
         )
     except (MlflowException, OSError) as exc:
         raise RegistryError(
-            f"could not download the {what} of {reference.describe()} from {uri}: {exc}. Check that "
-            "the tracking server's artifact store is reachable with this task's credentials."
+            f"could not download the {what} of {owner} from {uri}: {exc}. Check that the tracking "
+            "server's artifact store is reachable with this task's credentials."
         ) from exc
-    if expected and file_digest(local) != expected:
+    if digest and (actual := file_digest(local)) != digest:
         raise RegistryError(
-            f"the {what} of {reference.describe()} at {uri} is not the file that was registered: its "
-            f"digest is {file_digest(local)}, the version's tag says {expected}. Someone changed the "
-            "stored artifact; restore it, or register a new version whose contract is reviewed."
+            f"the {what} of {owner} at {uri} is not the file that was registered: its digest is "
+            f"{actual}, the version's tag says {digest}. Someone changed the stored artifact; restore "
+            "it, or register a new version whose contract is reviewed."
         )
     return local
 

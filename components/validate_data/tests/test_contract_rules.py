@@ -11,6 +11,7 @@ from kfp_cicd.components.validate_data.contract import (
     ACCEPTED_KINDS,
     acceptance_for,
     accepted_record,
+    champion_of,
     choose_reference,
     contract_summary_lines,
 )
@@ -66,9 +67,10 @@ def test_the_record_keeps_only_the_anomalies_the_acceptance_let_through(tmp_path
 
 
 def test_without_a_champion_the_run_is_a_first_release(tmp_path: Path) -> None:
+    tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     choice = choose_reference(
-        tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
-        model_name="nothing-registered",
+        champion=champion_of(tracking_uri, "nothing-registered"),
+        tracking_uri=tracking_uri,
         schema_path="",
         baseline_statistics="",
         work_dir=tmp_path,
@@ -81,6 +83,6 @@ def test_a_schema_file_wins_over_the_champion(tmp_path: Path) -> None:
     schema = tmp_path / "schema.pbtxt"
     schema.write_text("")
     choice = choose_reference(
-        tracking_uri="", model_name="", schema_path=str(schema), baseline_statistics="", work_dir=tmp_path
+        champion=None, tracking_uri="", schema_path=str(schema), baseline_statistics="", work_dir=tmp_path
     )
     assert choice.kind == "schema_file" and choice.schema_path == str(schema)
